@@ -1,0 +1,159 @@
+"""Aggregates behind the dashboard and the constructive-feedback report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from analytics import text as text_analysis
+from reviews.models import Review, Sentiment
+from training.models import ModelVersion
+
+LABELS = [choice.value for choice in Sentiment]
+
+
+@dataclass(frozen=True)
+class ScopeFilters:
+    business: str | None = None
+    source: str | None = None
+    date_from: dt.datetime | None = None
+    date_to: dt.datetime | None = None
+
+
+def _scoped(filters: ScopeFilters):
+    reviews = Review.objects.all()
+    if filters.business:
+        reviews = reviews.filter(business=filters.business)
+    if filters.source:
+        reviews = reviews.filter(source=filters.source)
+    if filters.date_from:
+        reviews = reviews.filter(effective_at__gte=filters.date_from)
+    if filters.date_to:
+        reviews = reviews.filter(effective_at__lte=filters.date_to)
+    return reviews
+
+
+def _label_counts() -> dict:
+    return {f"n_{label}": Count("id", filter=Q(predicted_label=label)) for label in LABELS}
+
+
+def dashboard(*, filters: ScopeFilters, trend_days: int = 90) -> dict:
+    reviews = _scoped(filters)
+    totals = reviews.aggregate(
+        total=Count("id"),
+        labelled=Count("id", filter=Q(human_label__isnull=False)),
+        **_label_counts(),
+        **{f"h_{label}": Count("id", filter=Q(human_label=label)) for label in LABELS},
+    )
+    total = totals["total"]
+    by_source = [
+        {"source": row["source"], "count": row["count"], **{label: row[f"n_{label}"] for label in LABELS}}
+        for row in reviews.values("source").annotate(count=Count("id"), **_label_counts()).order_by("-count")[:50]
+    ]
+    by_rating = [
+        {"rating": float(row["rating"]) if row["rating"] is not None else None, "count": row["count"]}
+        for row in reviews.values("rating").annotate(count=Count("id")).order_by("rating")
+    ]
+    trend_end = filters.date_to or timezone.now()
+    trend_start = (
+        max(filters.date_from, trend_end - dt.timedelta(days=trend_days))
+        if filters.date_from
+        else (trend_end - dt.timedelta(days=trend_days))
+    )
+    daily = (
+        reviews.filter(effective_at__gte=trend_start, effective_at__lte=trend_end)
+        .annotate(day=TruncDate("effective_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(count=Count("id"), **_label_counts())
+        .order_by("day")
+    )
+    champion = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
+    return {
+        "total_reviews": total,
+        "labelled_reviews": totals["labelled"],
+        "labelled_share": round(totals["labelled"] / total, 4) if total else 0.0,
+        "by_predicted_label": {label: totals[f"n_{label}"] for label in LABELS},
+        "by_human_label": {label: totals[f"h_{label}"] for label in LABELS},
+        "by_source": by_source,
+        "by_rating": by_rating,
+        "daily_trend": [
+            {"date": row["day"], "count": row["count"], **{label: row[f"n_{label}"] for label in LABELS}}
+            for row in daily
+        ],
+        "model": {
+            "name": champion.name,
+            "algorithm": champion.algorithm,
+            "deployed_at": champion.deployed_at,
+            "metrics": champion.metrics,
+        }
+        if champion
+        else None,
+    }
+
+
+def constructive_feedback(*, filters: ScopeFilters, limit: int = 500, per_business: int = 5) -> dict:
+    """Reviews that mix praise and criticism or carry a suggestion, grouped by business.
+
+    Looks at the newest `limit` reviews in scope; each sentence (and each clause of
+    a contrastive sentence) is scored by the deployed model.
+    """
+    from reviews.services import predict_texts
+
+    reviews = list(
+        _scoped(filters)
+        .order_by("-effective_at", "-id")
+        .values_list("id", "business", "text", "predicted_label")[:limit]
+    )
+    per_review: dict[int, dict] = defaultdict(lambda: {"praise": [], "criticism": [], "suggestions": []})
+    clauses: list[tuple[int, str]] = []  # (review index, clause) to score
+    for index, (_, _, text, _) in enumerate(reviews):
+        for sentence in text_analysis.split_sentences(text):
+            if text_analysis.is_suggestion(sentence):
+                per_review[index]["suggestions"].append(sentence)
+            else:
+                clauses.extend((index, clause) for clause in text_analysis.split_clauses(sentence))
+    batch = predict_texts([clause for _, clause in clauses]) if clauses else None
+    for (index, clause), result in zip(clauses, batch.results if batch else []):
+        if result.label == "positive" and result.confidence >= 0.5:
+            per_review[index]["praise"].append((clause, result.confidence))
+        elif result.label == "negative" and result.confidence >= 0.5:
+            per_review[index]["criticism"].append((clause, result.confidence))
+
+    businesses: dict[str, dict] = {}
+    for index, (review_id, business, _, predicted_label) in enumerate(reviews):
+        entry = per_review.get(index)
+        if entry is None:
+            continue
+        mixed = bool(entry["praise"]) and bool(entry["criticism"])
+        if not (mixed or entry["suggestions"]):
+            continue
+        group = businesses.setdefault(
+            business or "",
+            {"business": business or "", "mixed_reviews": 0, "reviews_with_suggestions": 0, "items": []},
+        )
+        group["mixed_reviews"] += int(mixed)
+        group["reviews_with_suggestions"] += int(bool(entry["suggestions"]))
+        group["items"].append(
+            {
+                "review_id": review_id,
+                "predicted_label": predicted_label,
+                "mixed": mixed,
+                "praise": [sentence for sentence, _ in sorted(entry["praise"], key=lambda p: -p[1])[:3]],
+                "criticism": [sentence for sentence, _ in sorted(entry["criticism"], key=lambda p: -p[1])[:3]],
+                "suggestions": entry["suggestions"][:3],
+            }
+        )
+    groups = sorted(businesses.values(), key=lambda g: -(g["mixed_reviews"] + g["reviews_with_suggestions"]))
+    for group in groups:
+        group["reviews"] = len(group["items"])
+        group["items"] = group["items"][:per_business]
+    return {
+        "analysed_reviews": len(reviews),
+        "model_version": batch.model_version if batch else None,
+        "businesses": groups,
+    }

@@ -1,0 +1,164 @@
+"""The FastAPI app, serving every path under /api.
+
+Importable on its own (`uvicorn project.api:app`) to run as a sidecar next to the
+Django site; `project.asgi` routes /api to it in the combined process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import asynccontextmanager
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+django.setup()  # before importing routers that touch models
+
+import anyio.to_thread  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.core.cache import cache  # noqa: E402
+from django.db import OperationalError, connection  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
+
+from analytics.api import router as analytics_router  # noqa: E402
+from project.db import releases_db_connection  # noqa: E402
+from reviews.api import router as reviews_router  # noqa: E402
+from training.api import router as training_router  # noqa: E402
+
+logger = logging.getLogger("project.api")
+
+DESCRIPTION = """
+Review sentiment platform API. Every endpoint except `/api/health`, `/api/docs` and
+`/api/openapi.json` needs `Authorization: Token <key>` (issue keys in the Django
+admin or with `manage.py create_api_token <username>`). Roles: **labeller** (read,
+predict, label) and **manager** (also ingest, delete, train); staff can do everything.
+Errors are JSON with a `detail` message; invalid input (422) also lists `errors`,
+each naming its field.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    # Sync endpoints run on this thread pool; the PostgreSQL pool is sized to match.
+    anyio.to_thread.current_default_thread_limiter().total_tokens = settings.API_THREADS
+    try:
+        await run_in_threadpool(_warm_model)
+    except Exception:  # a missing migration must not stop /api/health from reporting it
+        logger.exception("Could not load the deployed model at start-up")
+    yield
+
+
+@releases_db_connection
+def _warm_model() -> None:
+    from training.registry import get_deployed_model
+
+    deployed = get_deployed_model()
+    deployed.model.predict_proba(["warm-up"])
+    logger.info("Serving model %s", deployed.name)
+
+
+app = FastAPI(
+    title="Review Sentiment API",
+    version="1.0.0",
+    description=DESCRIPTION,
+    docs_url="/api/docs",
+    redoc_url=None,
+    openapi_url="/api/openapi.json",
+    lifespan=lifespan,
+)
+app.include_router(reviews_router, prefix="/api")
+app.include_router(training_router, prefix="/api")
+app.include_router(analytics_router, prefix="/api")
+
+
+def _field_name(location: tuple) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for error in exc.errors():
+        message = error.get("msg", "invalid")
+        location = tuple(error.get("loc", ()))
+        if error.get("type") == "json_invalid":
+            position = location[1] if len(location) > 1 else "?"
+            message = f"Malformed JSON at character {position}: {error.get('ctx', {}).get('error', 'unparseable')}"
+            location = ("body",)
+        errors.append({"field": _field_name(location), "message": message})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "Invalid request"
+    return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        status_code=exc.status_code, content={"detail": str(exc.detail)}, headers=getattr(exc, "headers", None)
+    )
+
+
+@app.exception_handler(OperationalError)
+async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+    logger.error("Database error on %s: %s", request.url.path, exc)
+    return JSONResponse(status_code=503, content={"detail": "The database is unavailable; try again shortly"})
+
+
+class HealthOut(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+@releases_db_connection
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_cache() -> str:
+    cache.set("health-check", "ok", 10)
+    return "ok" if cache.get("health-check") == "ok" else "cache did not return what was stored"
+
+
+def _check_broker() -> str:
+    from project.celery import app as celery_app
+
+    if celery_app.conf.broker_url.startswith("filesystem://"):
+        folder = settings.CELERY_BROKER_DIR
+        return "ok" if folder.is_dir() and os.access(folder, os.W_OK) else f"{folder} is not writable"
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "ok"
+
+
+def _run_checks() -> dict[str, str]:
+    results = {}
+    for name, check in (("database", _check_database), ("cache", _check_cache), ("broker", _check_broker)):
+        try:
+            results[name] = check()
+        except Exception as exc:  # report, never raise: this is the health endpoint
+            results[name] = f"error: {type(exc).__name__}: {exc}"[:300]
+    return results
+
+
+@app.get(
+    "/api/health",
+    response_model=HealthOut,
+    tags=["health"],
+    summary="Reachability of the database, broker and cache (public)",
+    responses={503: {"model": HealthOut, "description": "Something is unreachable"}},
+)
+async def health() -> JSONResponse:
+    checks = await run_in_threadpool(_run_checks)
+    healthy = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        status_code=200 if healthy else 503,
+        content={"status": "ok" if healthy else "unavailable", "checks": checks},
+    )

@@ -1,0 +1,27 @@
+"""The Celery app: `celery -A project worker` / `celery -A project beat`.
+
+Every queue is declared in task_queues so a plain worker consumes them all; a
+deployment can still run dedicated workers with `-Q training`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from celery import Celery  # noqa: E402
+
+DEFAULT_QUEUE = "default"
+BULK_QUEUE = "bulk"
+TRAINING_QUEUE = "training"
+
+app = Celery("project")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(DEFAULT_QUEUE), Queue(BULK_QUEUE), Queue(TRAINING_QUEUE)]
+# Celery's Django fixup closes inherited database connections in forked children
+# and around each task, so no extra handling is needed here.
+app.autodiscover_tasks()

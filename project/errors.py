@@ -1,0 +1,41 @@
+"""Error bodies shared by every API endpoint, so the OpenAPI spec tells the truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    detail: str = Field(examples=["Review 42 does not exist"])
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["body.text"])
+    message: str = Field(examples=["String should have at least 1 character"])
+
+
+class ValidationErrorOut(BaseModel):
+    detail: str = Field(examples=["body.text: String should have at least 1 character"])
+    errors: list[FieldError]
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or invalid token (`Authorization: Token <key>`)",
+        403: "The token's user lacks the permission this endpoint needs",
+        404: "Not found",
+        409: "Conflict with the current state",
+        413: "Request too large",
+        422: "Invalid input; `errors` names each field",
+        503: "A dependency is unavailable",
+    }
+    return {
+        status: {
+            "model": ValidationErrorOut if status == 422 else ErrorOut,
+            "description": descriptions[status],
+        }
+        for status in statuses
+    }

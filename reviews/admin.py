@@ -1,0 +1,69 @@
+from django.contrib import admin, messages
+
+from reviews.models import LabelEvent, Prediction, Review, Sentiment
+from reviews.services import review_label
+
+
+def _label_action(label: str):
+    def action(modeladmin, request, queryset):
+        for review in queryset:
+            review_label(review=review, label=label, user_id=request.user.pk)
+        modeladmin.message_user(request, f"Labelled {queryset.count()} reviews as {label}", messages.SUCCESS)
+
+    action.__name__ = f"label_as_{label}"
+    action.short_description = f"Label selected reviews as {label}"
+    action.allowed_permissions = ("label",)
+    return action
+
+
+class PredictionInline(admin.TabularInline):
+    model = Prediction
+    extra = 0
+    can_delete = False
+    readonly_fields = ("model_version", "label", "confidence", "scores", "is_ingest", "created_at")
+
+
+class LabelEventInline(admin.TabularInline):
+    model = LabelEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ("label", "previous_label", "user", "created_at")
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "short_text",
+        "source",
+        "business",
+        "rating",
+        "predicted_label",
+        "predicted_confidence",
+        "human_label",
+        "effective_at",
+    )
+    list_filter = ("source", "predicted_label", "human_label", "rating", ("effective_at", admin.DateFieldListFilter))
+    search_fields = ("text", "business", "author", "external_id")
+    date_hierarchy = "effective_at"
+    readonly_fields = (
+        "created_at",
+        "effective_at",
+        "predicted_label",
+        "predicted_confidence",
+        "predicted_scores",
+        "predicted_by",
+        "predicted_at",
+        "human_labelled_by",
+        "human_labelled_at",
+    )
+    actions = [_label_action(label) for label in Sentiment.values]
+    inlines = [PredictionInline, LabelEventInline]
+    list_per_page = 50
+
+    @admin.display(description="Text")
+    def short_text(self, review: Review) -> str:
+        return review.text[:80] + ("…" if len(review.text) > 80 else "")
+
+    def has_label_permission(self, request) -> bool:
+        return request.user.has_perm("reviews.label_review")

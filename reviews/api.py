@@ -1,0 +1,384 @@
+"""The reviews API: ingest, list, label, predict, export."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Iterator
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Query, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from project.auth import Principal, require
+from project.db import releases_db_connection
+from project.errors import error_responses
+from project.routing import DjangoAPIRouter
+from reviews import selectors, services
+from reviews.models import Review
+from reviews.schemas import (
+    BulkItemResult,
+    BulkReviewsIn,
+    BulkReviewsOut,
+    Label,
+    LabelIn,
+    PredictIn,
+    PredictionOut,
+    PredictOut,
+    ReviewIn,
+    ReviewOut,
+    ReviewPage,
+    aware_datetime,
+)
+from training.ml.predictor import LabelScores
+
+router = DjangoAPIRouter(prefix="/reviews", tags=["reviews"])
+
+ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review id")]
+AUTH_ERRORS = (401, 403)
+
+
+class Ordering(str, Enum):
+    newest = "newest"
+    oldest = "oldest"
+    created = "created"
+    rating = "rating"
+    rating_desc = "-rating"
+    confidence = "confidence"
+    confidence_desc = "-confidence"
+    id = "id"
+    id_desc = "-id"
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+
+
+def review_out(review: Review) -> ReviewOut:
+    prediction = None
+    if review.predicted_label:
+        prediction = PredictionOut(
+            label=review.predicted_label,
+            confidence=review.predicted_confidence,
+            scores=review.predicted_scores,
+            model_version=review.predicted_by.name if review.predicted_by_id and review.predicted_by else None,
+        )
+    return ReviewOut(
+        id=review.pk,
+        text=review.text,
+        source=review.source,
+        rating=float(review.rating) if review.rating is not None else None,
+        business=review.business,
+        author=review.author,
+        external_id=review.external_id,
+        review_date=review.review_date,
+        created_at=review.created_at,
+        effective_date=review.effective_at,
+        prediction=prediction,
+        human_label=review.human_label,
+        human_labelled_by=review.human_labelled_by.get_username() if review.human_labelled_by else None,
+        human_labelled_at=review.human_labelled_at,
+    )
+
+
+def prediction_out(result: LabelScores, model_version: str) -> PredictionOut:
+    return PredictionOut(
+        label=result.label, confidence=result.confidence, scores=result.scores, model_version=model_version
+    )
+
+
+def _get_or_404(review_id: int) -> Review:
+    review = selectors.review_get(review_id=review_id)
+    if review is None:
+        raise HTTPException(status_code=404, detail=f"Review {review_id} does not exist")
+    return review
+
+
+async def review_filters(
+    predicted_label: Annotated[Label | None, Query(description="Current predicted label")] = None,
+    human_label: Annotated[Label | None, Query(description="Human label")] = None,
+    labelled: Annotated[bool | None, Query(description="true: only human-labelled; false: only unlabelled")] = None,
+    source: Annotated[str | None, Query(max_length=50)] = None,
+    business: Annotated[str | None, Query(max_length=200)] = None,
+    rating_min: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
+    rating_max: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
+    date_from: Annotated[dt.datetime | dt.date | None, Query(description="Effective date from (inclusive)")] = None,
+    date_to: Annotated[dt.datetime | dt.date | None, Query(description="Effective date to (inclusive)")] = None,
+    confidence_min: Annotated[float | None, Query(ge=0, le=1)] = None,
+    confidence_max: Annotated[float | None, Query(ge=0, le=1)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text search in text, business, author")] = None,
+) -> selectors.ReviewFilters:
+    date_to_value = aware_datetime(date_to)
+    if isinstance(date_to, dt.date) and not isinstance(date_to, dt.datetime):
+        # A bare date means "through the end of that day".
+        date_to_value = date_to_value + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    return selectors.ReviewFilters(
+        predicted_label=predicted_label.value if predicted_label else None,
+        human_label=human_label.value if human_label else None,
+        labelled=labelled,
+        source=source.replace("\x00", "") if source else None,
+        business=business.replace("\x00", "") if business else None,
+        rating_min=rating_min,
+        rating_max=rating_max,
+        date_from=aware_datetime(date_from),
+        date_to=date_to_value,
+        confidence_min=confidence_min,
+        confidence_max=confidence_max,
+        q=q.replace("\x00", "") if q else None,
+    )
+
+
+Filters = Annotated[selectors.ReviewFilters, Depends(review_filters)]
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReviewOut,
+    summary="Create a review (predicted on arrival)",
+    responses={
+        200: {"model": ReviewOut, "description": "A review with this source and external_id already exists"},
+        **error_responses(*AUTH_ERRORS, 422),
+    },
+)
+def create_review(
+    body: ReviewIn, response: Response, principal: Principal = require("reviews.add_review")
+) -> ReviewOut:
+    result = services.review_create(data=body)
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    return review_out(result.review)
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkReviewsOut,
+    summary="Create up to 1,000 reviews, predicted in one batch",
+    description="Each item is validated on its own: invalid items are reported in `results` with their "
+    "errors and do not stop the valid ones.",
+    responses=error_responses(*AUTH_ERRORS, 422),
+)
+def create_reviews_bulk(body: BulkReviewsIn, principal: Principal = require("reviews.add_review")) -> BulkReviewsOut:
+    valid: list[tuple[int, ReviewIn]] = []
+    results: list[BulkItemResult | None] = [None] * len(body.reviews)
+    for index, raw in enumerate(body.reviews):
+        try:
+            valid.append((index, ReviewIn.model_validate(raw)))
+        except ValidationError as exc:
+            errors = [
+                {"field": ".".join(str(part) for part in error["loc"]) or "item", "message": error["msg"]}
+                for error in exc.errors()
+            ]
+            results[index] = BulkItemResult(index=index, status="invalid", errors=errors)
+    created = services.review_bulk_create(items=[item for _, item in valid])
+    for (index, _), outcome in zip(valid, created):
+        review = outcome.review
+        results[index] = BulkItemResult(
+            index=index,
+            status="created" if outcome.created else "exists",
+            id=review.pk,
+            prediction=PredictionOut(
+                label=review.predicted_label,
+                confidence=review.predicted_confidence,
+                scores=review.predicted_scores,
+                model_version=None,
+            )
+            if review.predicted_label
+            else None,
+        )
+    final = [result for result in results if result is not None]
+    return BulkReviewsOut(
+        created=sum(1 for r in final if r.status == "created"),
+        existing=sum(1 for r in final if r.status == "exists"),
+        invalid=sum(1 for r in final if r.status == "invalid"),
+        results=final,
+    )
+
+
+@router.get(
+    "/",
+    response_model=ReviewPage,
+    summary="List reviews with filters, ordering and pagination",
+    description="A filter value that matches nothing gives an empty page; only malformed values are 422.",
+    responses=error_responses(*AUTH_ERRORS, 422),
+)
+def list_reviews(
+    filters: Filters,
+    ordering: Ordering = Ordering.newest,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    principal: Principal = require("reviews.view_review"),
+) -> ReviewPage:
+    reviews = selectors.review_list(filters=filters, ordering=ordering.value)
+    total = reviews.count()
+    offset = (page - 1) * page_size
+    results = [review_out(review) for review in reviews[offset : offset + page_size]] if offset < total else []
+    return ReviewPage(total=total, page=page, page_size=page_size, pages=math.ceil(total / page_size), results=results)
+
+
+@router.post(
+    "/predict",
+    response_model=PredictionOut | PredictOut,
+    summary="Predict sentiment without storing anything",
+    description='`{"text": ...}` returns one prediction; `{"texts": [...]}` (up to 1,000) returns '
+    "`{model_version, predictions}` in input order.",
+    responses=error_responses(*AUTH_ERRORS, 422),
+)
+def predict(body: PredictIn, principal: Principal = require("reviews.predict_review")) -> PredictionOut | PredictOut:
+    texts = [body.text] if body.text is not None else body.texts
+    batch = services.predict_texts(texts)
+    if body.text is not None:
+        return prediction_out(batch.results[0], batch.model_version)
+    return PredictOut(
+        model_version=batch.model_version,
+        predictions=[prediction_out(result, batch.model_version) for result in batch.results],
+    )
+
+
+_EXPORT_FIELDS = [
+    "id",
+    "text",
+    "source",
+    "rating",
+    "business",
+    "author",
+    "external_id",
+    "review_date",
+    "created_at",
+    "effective_date",
+    "predicted_label",
+    "predicted_confidence",
+    "score_positive",
+    "score_neutral",
+    "score_negative",
+    "model_version",
+    "human_label",
+]
+
+
+def _export_row(review: Review) -> dict:
+    scores = review.predicted_scores or {}
+    return {
+        "id": review.pk,
+        "text": review.text,
+        "source": review.source,
+        "rating": float(review.rating) if review.rating is not None else None,
+        "business": review.business,
+        "author": review.author,
+        "external_id": review.external_id,
+        "review_date": review.review_date.isoformat() if review.review_date else None,
+        "created_at": review.created_at.isoformat(),
+        "effective_date": review.effective_at.isoformat() if review.effective_at else None,
+        "predicted_label": review.predicted_label,
+        "predicted_confidence": review.predicted_confidence,
+        "score_positive": scores.get("positive"),
+        "score_neutral": scores.get("neutral"),
+        "score_negative": scores.get("negative"),
+        "model_version": review.predicted_by.name if review.predicted_by else None,
+        "human_label": review.human_label,
+    }
+
+
+@releases_db_connection
+def _export_batch(filters: selectors.ReviewFilters, after_id: int, size: int = 1000) -> list[dict]:
+    # One complete query per chunk, released in the thread that ran it: Starlette
+    # pulls each chunk of a sync iterator on whichever pool thread is free.
+    batch = selectors.review_list(filters=filters, ordering="id").filter(id__gt=after_id)[:size]
+    return [_export_row(review) for review in batch]
+
+
+def _export_lines(filters: selectors.ReviewFilters, export_format: ExportFormat) -> Iterator[str]:
+    if export_format is ExportFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=_EXPORT_FIELDS)
+        writer.writeheader()
+        yield buffer.getvalue()
+    after_id = 0
+    while rows := _export_batch(filters, after_id):
+        after_id = rows[-1]["id"]
+        if export_format is ExportFormat.csv:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=_EXPORT_FIELDS)
+            writer.writerows(rows)
+            yield buffer.getvalue()
+        else:
+            yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+@router.get(
+    "/export",
+    summary="Export reviews matching the filters (streamed CSV or JSON lines)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The matching reviews, oldest id first",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        },
+        **error_responses(*AUTH_ERRORS, 422),
+    },
+)
+async def export_reviews(
+    filters: Filters,
+    format: ExportFormat = ExportFormat.csv,
+    principal: Principal = require("reviews.export_review"),
+) -> StreamingResponse:
+    media_type = "text/csv" if format is ExportFormat.csv else "application/x-ndjson"
+    return StreamingResponse(
+        _export_lines(filters, format),
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="reviews.{format.value}"'},
+    )
+
+
+@router.get(
+    "/{review_id}",
+    response_model=ReviewOut,
+    summary="One review",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def get_review(review_id: ReviewId, principal: Principal = require("reviews.view_review")) -> ReviewOut:
+    return review_out(_get_or_404(review_id))
+
+
+@router.delete(
+    "/{review_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a review with its predictions and label history",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def delete_review(review_id: ReviewId, principal: Principal = require("reviews.delete_review")) -> Response:
+    services.review_delete(review=_get_or_404(review_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{review_id}/label",
+    response_model=ReviewOut,
+    summary="Label a review (relabelling is allowed and recorded)",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def label_review(
+    review_id: ReviewId, body: LabelIn, principal: Principal = require("reviews.label_review")
+) -> ReviewOut:
+    review = services.review_label(review=_get_or_404(review_id), label=body.label.value, user_id=principal.user_id)
+    return review_out(review)
+
+
+@router.delete(
+    "/{review_id}/label",
+    response_model=ReviewOut,
+    summary="Remove a review's human label (recorded in its history)",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def unlabel_review(review_id: ReviewId, principal: Principal = require("reviews.label_review")) -> ReviewOut:
+    return review_out(services.review_unlabel(review=_get_or_404(review_id), user_id=principal.user_id))

@@ -1,0 +1,192 @@
+"""Request and response shapes of the reviews API (also used by the import command)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Literal
+
+from django.utils import timezone
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from reviews.models import MAX_TEXT_LENGTH
+
+
+class Label(str, Enum):
+    positive = "positive"
+    neutral = "neutral"
+    negative = "negative"
+
+
+def _clean_string(value: str) -> str:
+    # PostgreSQL refuses NUL characters and lone surrogates; reject them here with a
+    # message rather than fail deep in the database driver.
+    value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("contains characters that are not valid Unicode text") from exc
+    return value.strip()
+
+
+def _required_text(value: str) -> str:
+    value = _clean_string(value)
+    if not value:
+        raise ValueError("must not be empty or only whitespace")
+    return value
+
+
+ReviewText = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_required_text)]
+OptionalString = Annotated[str, AfterValidator(_clean_string)]
+
+
+def validate_rating(value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return None
+    if value < 1 or value > 5:
+        raise ValueError("must be between 1 and 5")
+    if (value * 2) % 1 != 0:
+        raise ValueError("must be a whole or half star (1, 1.5, ... 5)")
+    return value
+
+
+def aware_datetime(value: dt.datetime | dt.date | None) -> dt.datetime | None:
+    """Dates become midnight, naive times are read in the configured TIME_ZONE."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.combine(value, dt.time())
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "text": "Great food but the service could be faster.",
+                    "source": "google",
+                    "rating": 4,
+                    "business": "Trattoria Roma",
+                    "author": "Maria",
+                    "external_id": "g-12345",
+                    "review_date": "2026-11-20",
+                }
+            ]
+        },
+    )
+
+    text: ReviewText = Field(description="The review, 1-20,000 characters")
+    source: Annotated[str, Field(max_length=50), AfterValidator(_required_text)] = Field(
+        default="api", description="Where it came from: google, yelp, tripadvisor, website, ..."
+    )
+    rating: Annotated[Decimal | None, AfterValidator(validate_rating)] = Field(
+        default=None, ge=1, le=5, description="Stars, 1-5, half stars allowed", examples=[4.5]
+    )
+    business: Annotated[OptionalString, Field(max_length=200)] | None = None
+    author: Annotated[OptionalString, Field(max_length=200)] | None = None
+    external_id: Annotated[OptionalString, Field(max_length=200)] | None = Field(
+        default=None, description="The source's own id; unique per source, so re-imports do not duplicate"
+    )
+    review_date: dt.datetime | dt.date | None = Field(
+        default=None, description="When the customer wrote it (date or date-time; naive = server time zone)"
+    )
+
+    @field_validator("review_date", mode="after")
+    @classmethod
+    def _aware(cls, value: dt.datetime | dt.date | None) -> dt.datetime | None:
+        return aware_datetime(value)
+
+    @model_validator(mode="after")
+    def _empty_external_id_is_none(self) -> ReviewIn:
+        if self.external_id == "":
+            self.external_id = None
+        return self
+
+
+class PredictionOut(BaseModel):
+    label: Label
+    confidence: float = Field(examples=[0.87])
+    scores: dict[Literal["positive", "neutral", "negative"], float] = Field(
+        examples=[{"positive": 0.87, "neutral": 0.09, "negative": 0.04}]
+    )
+    model_version: str | None = Field(examples=["baseline-lexicon"])
+
+
+class ReviewOut(BaseModel):
+    id: int
+    text: str
+    source: str
+    rating: float | None
+    business: str
+    author: str
+    external_id: str | None
+    review_date: dt.datetime | None
+    created_at: dt.datetime
+    effective_date: dt.datetime = Field(description="review_date when known, else created_at")
+    prediction: PredictionOut | None
+    human_label: Label | None
+    human_labelled_by: str | None
+    human_labelled_at: dt.datetime | None
+
+
+class ReviewPage(BaseModel):
+    total: int = Field(description="Reviews matching the filters")
+    page: int
+    page_size: int
+    pages: int
+    results: list[ReviewOut]
+
+
+class BulkReviewsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Items are validated one by one so a bad item does not reject the good ones.
+    reviews: list[dict] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Up to 1,000 reviews, each shaped like the body of POST /api/reviews/",
+    )
+
+
+class BulkItemResult(BaseModel):
+    index: int
+    status: Literal["created", "exists", "invalid"]
+    id: int | None = None
+    prediction: PredictionOut | None = None
+    errors: list[dict] | None = None
+
+
+class BulkReviewsOut(BaseModel):
+    created: int
+    existing: int
+    invalid: int
+    results: list[BulkItemResult]
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"label": "positive"}]})
+    label: Label
+
+
+class PredictIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": "The pasta was superb."}, {"texts": ["Loved it", "Too slow"]}]},
+    )
+    text: ReviewText | None = None
+    texts: list[ReviewText] | None = Field(default=None, min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PredictIn:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("send exactly one of 'text' or 'texts'")
+        return self
+
+
+class PredictOut(BaseModel):
+    model_version: str
+    predictions: list[PredictionOut]

@@ -1,0 +1,180 @@
+"""Writes for reviews: create (with the ingest prediction), label, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from reviews.models import LabelEvent, Prediction, Review
+from reviews.schemas import ReviewIn
+from training.ml.predictor import LabelScores, scores_from_probabilities
+from training.registry import get_deployed_model
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPrediction:
+    model_version_id: int
+    model_version: str
+    results: list[LabelScores]
+
+
+def predict_texts(texts: Sequence[str]) -> BatchPrediction:
+    deployed = get_deployed_model()
+    probabilities = deployed.model.predict_proba(list(texts)) if texts else []
+    return BatchPrediction(
+        model_version_id=deployed.version_id,
+        model_version=deployed.name,
+        results=scores_from_probabilities(probabilities) if len(texts) else [],
+    )
+
+
+def _review_from_input(data: ReviewIn) -> Review:
+    return Review(
+        text=data.text,
+        source=data.source,
+        rating=data.rating,
+        business=data.business or "",
+        author=data.author or "",
+        external_id=data.external_id,
+        review_date=data.review_date,
+    )
+
+
+def _apply_prediction(review: Review, prediction: LabelScores, version_id: int, now) -> None:
+    review.predicted_label = prediction.label
+    review.predicted_confidence = prediction.confidence
+    review.predicted_scores = prediction.scores
+    review.predicted_by_id = version_id
+    review.predicted_at = now
+
+
+def _existing(data: ReviewIn) -> Review | None:
+    if data.external_id is None:
+        return None
+    return Review.objects.filter(source=data.source, external_id=data.external_id).first()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    review: Review
+    created: bool
+
+
+def review_create(*, data: ReviewIn) -> CreateResult:
+    """Store a review with its ingest prediction. The same (source, external_id) twice
+    returns the stored review instead of a duplicate."""
+    existing = _existing(data)
+    if existing is not None:
+        return CreateResult(review=existing, created=False)
+    batch = predict_texts([data.text])
+    review = _review_from_input(data)
+    _apply_prediction(review, batch.results[0], batch.model_version_id, timezone.now())
+    try:
+        with transaction.atomic():
+            review.save()
+            _record_ingest_predictions([review], batch)
+    except IntegrityError:
+        # Lost a race with an identical import: the other insert wins.
+        existing = _existing(data)
+        if existing is None:
+            raise
+        return CreateResult(review=existing, created=False)
+    review.refresh_from_db(fields=["effective_at", "created_at"])
+    return CreateResult(review=review, created=True)
+
+
+def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
+    """Create many reviews with one batch prediction; duplicates by external id are returned as existing."""
+    results: list[CreateResult | None] = [None] * len(items)
+    to_create: list[tuple[int, ReviewIn]] = []
+    seen_keys: dict[tuple[str, str], int] = {}
+    keys = [(item.source, item.external_id) for item in items if item.external_id is not None]
+    stored: dict[tuple[str, str], Review] = {}
+    if keys:
+        for source in {source for source, _ in keys}:
+            ids = [external_id for s, external_id in keys if s == source]
+            for review in Review.objects.filter(source=source, external_id__in=ids):
+                stored[(review.source, review.external_id)] = review
+    for index, item in enumerate(items):
+        key = (item.source, item.external_id) if item.external_id is not None else None
+        if key is not None and key in stored:
+            results[index] = CreateResult(review=stored[key], created=False)
+        elif key is not None and key in seen_keys:
+            continue  # duplicate inside this batch; resolved to the first copy below
+        else:
+            if key is not None:
+                seen_keys[key] = index
+            to_create.append((index, item))
+    if to_create:
+        batch = predict_texts([item.text for _, item in to_create])
+        now = timezone.now()
+        reviews = []
+        for (_, item), prediction in zip(to_create, batch.results):
+            review = _review_from_input(item)
+            _apply_prediction(review, prediction, batch.model_version_id, now)
+            reviews.append(review)
+        try:
+            with transaction.atomic():
+                Review.objects.bulk_create(reviews)
+                _record_ingest_predictions(reviews, batch)
+        except IntegrityError:
+            # A concurrent import stored some of the same external ids: fall back to one by one.
+            for index, item in to_create:
+                results[index] = review_create(data=item)
+        else:
+            created_ids = [review.pk for review in reviews]
+            fresh = Review.objects.in_bulk(created_ids)
+            for (index, _), review_id in zip(to_create, created_ids):
+                results[index] = CreateResult(review=fresh[review_id], created=True)
+    for index, item in enumerate(items):
+        if results[index] is None:
+            first = seen_keys[(item.source, item.external_id)]
+            results[index] = CreateResult(review=results[first].review, created=False)
+    return results  # type: ignore[return-value]
+
+
+def _record_ingest_predictions(reviews: Sequence[Review], batch: BatchPrediction) -> None:
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                review=review,
+                model_version_id=batch.model_version_id,
+                label=review.predicted_label,
+                confidence=review.predicted_confidence,
+                scores=review.predicted_scores,
+                is_ingest=True,
+            )
+            for review in reviews
+        ]
+    )
+
+
+def review_label(*, review: Review, label: str, user_id: int | None) -> Review:
+    """Set (or change) the human label; every change is kept in LabelEvent."""
+    now = timezone.now()
+    with transaction.atomic():
+        previous = Review.objects.filter(pk=review.pk).values_list("human_label", flat=True).first()
+        Review.objects.filter(pk=review.pk).update(
+            human_label=label, human_labelled_by_id=user_id, human_labelled_at=now
+        )
+        LabelEvent.objects.create(review_id=review.pk, label=label, previous_label=previous, user_id=user_id)
+    review.refresh_from_db()
+    return review
+
+
+def review_unlabel(*, review: Review, user_id: int | None) -> Review:
+    with transaction.atomic():
+        previous = Review.objects.filter(pk=review.pk).values_list("human_label", flat=True).first()
+        Review.objects.filter(pk=review.pk).update(human_label=None, human_labelled_by=None, human_labelled_at=None)
+        if previous is not None:
+            LabelEvent.objects.create(review_id=review.pk, label=None, previous_label=previous, user_id=user_id)
+    review.refresh_from_db()
+    return review
+
+
+def review_delete(*, review: Review) -> None:
+    """Removes the review, its predictions and its label history (cascade)."""
+    review.delete()

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.dispatch import receiver
+from rest_framework.authtoken.models import Token
+
+from project.auth import forget_cached_tokens_of_user
+
+
+@receiver(post_migrate)
+def create_roles_and_baseline(sender, app_config=None, **kwargs) -> None:
+    # post_migrate fires once per app; do the work once, after our last app.
+    if app_config is None or app_config.label != "analytics":
+        return
+    from reviews.roles import ensure_role_groups
+    from training.services import model_version_ensure_baseline
+
+    ensure_role_groups()
+    model_version_ensure_baseline()
+
+
+@receiver(post_delete, sender=Token)
+def forget_deleted_token(sender, instance: Token, **kwargs) -> None:
+    forget_cached_tokens_of_user(instance.user_id)
+
+
+@receiver(post_save, sender=get_user_model())
+def forget_tokens_of_changed_user(sender, instance, **kwargs) -> None:
+    forget_cached_tokens_of_user(instance.pk)
+
+
+@receiver(m2m_changed, sender=get_user_model().groups.through)
+@receiver(m2m_changed, sender=get_user_model().user_permissions.through)
+def forget_tokens_after_role_change(sender, instance, **kwargs) -> None:
+    if isinstance(instance, get_user_model()):
+        forget_cached_tokens_of_user(instance.pk)

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ModelVersion(models.Model):
+    """A trained (or built-in) model. The database, not MLflow, says which one is deployed."""
+
+    class Kind(models.TextChoices):
+        SENTIMENT = "sentiment", "Sentiment"
+
+    class Stage(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        CHAMPION = "champion", "Champion (deployed)"
+        ARCHIVED = "archived", "Archived"
+        REJECTED = "rejected", "Rejected"
+
+    name = models.CharField(max_length=100, unique=True, help_text="e.g. baseline-lexicon, sentiment-v3")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SENTIMENT)
+    algorithm = models.CharField(max_length=100, help_text="Which ml builder made it")
+    stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.CANDIDATE)
+    artifact_path = models.CharField(max_length=500, blank=True, default="", help_text="Empty for built-in models")
+    parameters = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    training_job = models.ForeignKey(
+        "TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    deployed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind"], condition=models.Q(stage="champion"), name="one_champion_per_kind")
+        ]
+        permissions = [
+            ("promote_modelversion", "Can promote a model version"),
+            ("rollback_modelversion", "Can roll back to an earlier model version"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrainingJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
+    # Which status may follow which; services refuse anything else.
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.QUEUED: (Status.RUNNING, Status.CANCELLED, Status.FAILED),
+        Status.RUNNING: (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED),
+        Status.SUCCEEDED: (),
+        Status.FAILED: (),
+        Status.CANCELLED: (),
+    }
+
+    class Trigger(models.TextChoices):
+        API = "api", "API"
+        COMMAND = "command", "Command line"
+        SCHEDULE = "schedule", "Schedule"
+        MONITOR = "monitor", "Monitoring"
+        STAFF = "staff", "Staff page"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.API)
+    parameters = models.JSONField(default=dict, blank=True)
+    progress = models.FloatField(default=0.0, help_text="0 to 1")
+    progress_message = models.CharField(max_length=300, blank=True, default="")
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    cancel_requested = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        permissions = [("start_trainingjob", "Can start training")]
+        constraints = [
+            # One job at a time, enforced by the database: two concurrent start
+            # requests cannot both insert an active job (a unique index on a constant).
+            models.UniqueConstraint(
+                models.Value(1),
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_training_job",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Training job #{self.pk} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES

@@ -1,0 +1,82 @@
+"""Which model is deployed, loaded once per process and swapped when the database says so.
+
+The `ModelVersion` row with stage=champion is the source of truth. Each process
+keeps the loaded model in memory and re-reads only the champion's id from the
+database at most every MODEL_REFRESH_SECONDS, so a promotion reaches every web
+and worker process within that window without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import joblib
+from django.conf import settings
+
+from training.ml import lexicon, text_classifier
+from training.ml.predictor import SentimentModel
+from training.models import ModelVersion
+
+
+@dataclass(frozen=True, slots=True)
+class DeployedModel:
+    version_id: int
+    name: str
+    model: SentimentModel
+
+
+_lock = threading.Lock()
+_deployed: DeployedModel | None = None
+_checked_at = 0.0
+_loaded: dict[int, SentimentModel] = {}
+
+
+def load_model(version: ModelVersion) -> SentimentModel:
+    if version.algorithm == lexicon.ALGORITHM:
+        return lexicon.LexiconSentimentModel()
+    if version.algorithm == text_classifier.ALGORITHM:
+        path = Path(version.artifact_path)
+        if not path.is_absolute():
+            path = settings.MODEL_ARTIFACT_DIR / path
+        return joblib.load(path)
+    raise ValueError(f"Unknown algorithm {version.algorithm!r} for model version {version.name}")
+
+
+def _champion() -> ModelVersion:
+    version = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
+    if version is None:
+        from training.services import model_version_ensure_baseline
+
+        version = model_version_ensure_baseline()
+    return version
+
+
+def get_deployed_model() -> DeployedModel:
+    """The champion, from memory; touches the database at most every MODEL_REFRESH_SECONDS."""
+    global _deployed, _checked_at
+    now = time.monotonic()
+    current = _deployed
+    if current is not None and now - _checked_at < settings.MODEL_REFRESH_SECONDS:
+        return current
+    with _lock:
+        if _deployed is not None and time.monotonic() - _checked_at < settings.MODEL_REFRESH_SECONDS:
+            return _deployed
+        version = _champion()
+        if _deployed is None or _deployed.version_id != version.pk:
+            model = _loaded.get(version.pk)
+            if model is None:
+                model = load_model(version)
+                _loaded.clear()  # keep one model in memory, not every version ever deployed
+                _loaded[version.pk] = model
+            _deployed = DeployedModel(version_id=version.pk, name=version.name, model=model)
+        _checked_at = time.monotonic()
+        return _deployed
+
+
+def forget_deployed_model() -> None:
+    """Make the next call re-read the champion (after a promotion in this process, and in tests)."""
+    global _checked_at
+    _checked_at = 0.0

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from project.celery import TRAINING_QUEUE
+from training.services import training_job_run
+
+
+@shared_task(
+    name="training.run_training_job",
+    queue=TRAINING_QUEUE,
+    soft_time_limit=settings.TRAINING_TIME_LIMIT_SECONDS - 60,
+    time_limit=settings.TRAINING_TIME_LIMIT_SECONDS,
+)
+def run_training_job(job_id: int) -> str:
+    """Thin interface: load by id, call the service (which records every outcome on the job)."""
+    return training_job_run(job_id=job_id).status
