@@ -12,7 +12,7 @@ from analytics import selectors
 from project.auth import Principal, require
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
-from reviews.schemas import aware_datetime
+from reviews.schemas import parse_date_filter
 
 router = DjangoAPIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -20,17 +20,14 @@ router = DjangoAPIRouter(prefix="/analytics", tags=["analytics"])
 async def scope_filters(
     business: Annotated[str | None, Query(max_length=200)] = None,
     source: Annotated[str | None, Query(max_length=50)] = None,
-    date_from: Annotated[dt.datetime | dt.date | None, Query(description="Effective date from")] = None,
-    date_to: Annotated[dt.datetime | dt.date | None, Query(description="Effective date to")] = None,
+    date_from: Annotated[str | None, Query(max_length=40, description="Effective date from (inclusive)")] = None,
+    date_to: Annotated[str | None, Query(max_length=40, description="Effective date to (inclusive)")] = None,
 ) -> selectors.ScopeFilters:
-    end = aware_datetime(date_to)
-    if isinstance(date_to, dt.date) and not isinstance(date_to, dt.datetime):
-        end = end + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
     return selectors.ScopeFilters(
         business=business.replace("\x00", "") if business else None,
         source=source.replace("\x00", "") if source else None,
-        date_from=aware_datetime(date_from),
-        date_to=end,
+        date_from=parse_date_filter(date_from, field="date_from"),
+        date_to=parse_date_filter(date_to, field="date_to", end_of_day=True),
     )
 
 

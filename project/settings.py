@@ -65,7 +65,10 @@ IS_PRODUCTION = DJANGO_ENV == "production"
 
 # All runtime state (database, broker folder, MLflow store, artifacts, secret key,
 # logs) lives here, created on first use.
-VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+# The test suite gets its own folder so it never shares a broker or database file
+# with a running development instance (pytest imports settings before conftest).
+RUNNING_TESTS = "pytest" in sys.modules
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var" / ("test" if RUNNING_TESTS else "")))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import math
@@ -34,7 +33,7 @@ from reviews.schemas import (
     ReviewIn,
     ReviewOut,
     ReviewPage,
-    aware_datetime,
+    parse_date_filter,
 )
 from training.ml.predictor import LabelScores
 
@@ -109,16 +108,16 @@ async def review_filters(
     business: Annotated[str | None, Query(max_length=200)] = None,
     rating_min: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
     rating_max: Annotated[Decimal | None, Query(ge=0, le=5)] = None,
-    date_from: Annotated[dt.datetime | dt.date | None, Query(description="Effective date from (inclusive)")] = None,
-    date_to: Annotated[dt.datetime | dt.date | None, Query(description="Effective date to (inclusive)")] = None,
+    date_from: Annotated[
+        str | None, Query(max_length=40, description="Effective date from, inclusive (YYYY-MM-DD or ISO date-time)")
+    ] = None,
+    date_to: Annotated[
+        str | None, Query(max_length=40, description="Effective date to, inclusive (a bare date covers the whole day)")
+    ] = None,
     confidence_min: Annotated[float | None, Query(ge=0, le=1)] = None,
     confidence_max: Annotated[float | None, Query(ge=0, le=1)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text search in text, business, author")] = None,
 ) -> selectors.ReviewFilters:
-    date_to_value = aware_datetime(date_to)
-    if isinstance(date_to, dt.date) and not isinstance(date_to, dt.datetime):
-        # A bare date means "through the end of that day".
-        date_to_value = date_to_value + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
     return selectors.ReviewFilters(
         predicted_label=predicted_label.value if predicted_label else None,
         human_label=human_label.value if human_label else None,
@@ -127,8 +126,8 @@ async def review_filters(
         business=business.replace("\x00", "") if business else None,
         rating_min=rating_min,
         rating_max=rating_max,
-        date_from=aware_datetime(date_from),
-        date_to=date_to_value,
+        date_from=parse_date_filter(date_from, field="date_from"),
+        date_to=parse_date_filter(date_to, field="date_to", end_of_day=True),
         confidence_min=confidence_min,
         confidence_max=confidence_max,
         q=q.replace("\x00", "") if q else None,

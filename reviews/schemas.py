@@ -8,7 +8,8 @@ from enum import Enum
 from typing import Annotated, Literal
 
 from django.utils import timezone
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from reviews.models import MAX_TEXT_LENGTH
 
@@ -49,6 +50,46 @@ def validate_rating(value: Decimal | None) -> Decimal | None:
     if (value * 2) % 1 != 0:
         raise ValueError("must be a whole or half star (1, 1.5, ... 5)")
     return value
+
+
+def _date_only_to_datetime(value):
+    """Accept a bare date ("2026-11-20") wherever a date-time is expected: midnight."""
+    if isinstance(value, str) and len(value.strip()) == 10:
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(value.strip()), dt.time())
+        except ValueError:
+            return value
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return dt.datetime.combine(value, dt.time())
+    return value
+
+
+FlexibleDateTime = Annotated[dt.datetime, BeforeValidator(_date_only_to_datetime)]
+
+
+def parse_date_filter(value: str | None, *, field: str, end_of_day: bool = False) -> dt.datetime | None:
+    """A query-string date or date-time; a bare date as an upper bound means the whole day."""
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            parsed = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+            if end_of_day:
+                parsed += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+        else:
+            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", field),
+                    "msg": "Input should be a date (YYYY-MM-DD) or an ISO 8601 date-time",
+                    "type": "value_error",
+                }
+            ]
+        ) from None
+    return aware_datetime(parsed)
 
 
 def aware_datetime(value: dt.datetime | dt.date | None) -> dt.datetime | None:
@@ -92,13 +133,13 @@ class ReviewIn(BaseModel):
     external_id: Annotated[OptionalString, Field(max_length=200)] | None = Field(
         default=None, description="The source's own id; unique per source, so re-imports do not duplicate"
     )
-    review_date: dt.datetime | dt.date | None = Field(
+    review_date: FlexibleDateTime | None = Field(
         default=None, description="When the customer wrote it (date or date-time; naive = server time zone)"
     )
 
     @field_validator("review_date", mode="after")
     @classmethod
-    def _aware(cls, value: dt.datetime | dt.date | None) -> dt.datetime | None:
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
         return aware_datetime(value)
 
     @model_validator(mode="after")

@@ -10,8 +10,8 @@ from project.auth import forget_cached_tokens_of_user
 
 @receiver(post_migrate)
 def create_roles_and_baseline(sender, app_config=None, **kwargs) -> None:
-    # post_migrate fires once per app; do the work once, after our last app.
-    if app_config is None or app_config.label != "analytics":
+    # post_migrate fires once per app with models (after all migrations ran); do the work once.
+    if app_config is None or app_config.label != "reviews":
         return
     from reviews.roles import ensure_role_groups
     from training.services import model_version_ensure_baseline

@@ -78,5 +78,8 @@ def get_deployed_model() -> DeployedModel:
 
 def forget_deployed_model() -> None:
     """Make the next call re-read the champion (after a promotion in this process, and in tests)."""
-    global _checked_at
-    _checked_at = 0.0
+    global _checked_at, _deployed
+    with _lock:
+        _checked_at = 0.0
+        _deployed = None
+        _loaded.clear()
