@@ -23,7 +23,7 @@ from django.db import OperationalError, connection  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
-from pydantic import BaseModel  # noqa: E402
+from pydantic import BaseModel, Field  # noqa: E402
 from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
@@ -38,7 +38,8 @@ DESCRIPTION = """
 Review sentiment platform API. Every endpoint except `/api/health`, `/api/docs` and
 `/api/openapi.json` needs `Authorization: Token <key>` (issue keys in the Django
 admin or with `manage.py create_api_token <username>`). Roles: **labeller** (read,
-predict, label) and **manager** (also ingest, delete, train); staff can do everything.
+predict, label, export) and **manager** (also ingest, delete, train, cancel);
+staff users and superusers can do everything.
 Errors are JSON with a `detail` message; invalid input (422) also lists `errors`,
 each naming its field.
 """
@@ -110,9 +111,19 @@ async def database_unavailable(request: Request, exc: OperationalError) -> JSONR
     return JSONResponse(status_code=503, content={"detail": "The database is unavailable; try again shortly"})
 
 
+class PoolStats(BaseModel):
+    max_size: int
+    open_connections: int = Field(description="Connections the pool holds open")
+    idle_in_pool: int = Field(description="Open connections not lent to any thread")
+    waiting: int = Field(description="Threads waiting for a connection")
+
+
 class HealthOut(BaseModel):
     status: str
     checks: dict[str, str]
+    database_pool: PoolStats | None = Field(
+        default=None, description="This process's PostgreSQL connection pool (absent without a pool)"
+    )
 
 
 @releases_db_connection
@@ -138,6 +149,21 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _pool_stats() -> dict | None:
+    if "pool" not in connection.settings_dict.get("OPTIONS", {}):
+        return None
+    pool = connection.pool
+    if pool is None:
+        return None
+    stats = pool.get_stats()
+    return {
+        "max_size": pool.max_size,
+        "open_connections": stats.get("pool_size", 0),
+        "idle_in_pool": stats.get("pool_available", 0),
+        "waiting": stats.get("requests_waiting", 0),
+    }
+
+
 def _run_checks() -> dict[str, str]:
     results = {}
     for name, check in (("database", _check_database), ("cache", _check_cache), ("broker", _check_broker)):
@@ -160,5 +186,5 @@ async def health() -> JSONResponse:
     healthy = all(value == "ok" for value in checks.values())
     return JSONResponse(
         status_code=200 if healthy else 503,
-        content={"status": "ok" if healthy else "unavailable", "checks": checks},
+        content={"status": "ok" if healthy else "unavailable", "checks": checks, "database_pool": _pool_stats()},
     )

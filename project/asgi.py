@@ -17,7 +17,7 @@ django_application = get_asgi_application()  # sets Django up before the routers
 
 from project.api import app as api_application  # noqa: E402
 
-SEED_API_PREFIXES = ("/reviews", "/training/", "/analytics/")
+SEED_API_PREFIXES = ("/reviews/", "/training/", "/analytics/")
 
 
 async def _redirect_to_api(scope, receive, send) -> None:

@@ -31,10 +31,12 @@ class Principal:
     user_id: int
     username: str
     is_superuser: bool
+    is_staff: bool
     permissions: frozenset[str]
 
     def has_perm(self, permission: str) -> bool:
-        return self.is_superuser or permission in self.permissions
+        # Staff and superusers can do everything; others need the permission via a role.
+        return self.is_superuser or self.is_staff or permission in self.permissions
 
 
 _local_cache: dict[str, tuple[float, Principal]] = {}
@@ -61,6 +63,7 @@ def _load_principal(token_key: str) -> Principal | None:
         user_id=user.pk,
         username=user.get_username(),
         is_superuser=user.is_superuser,
+        is_staff=user.is_staff,
         permissions=frozenset(user.get_all_permissions()),
     )
 

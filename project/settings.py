@@ -38,6 +38,12 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
 
 
+def env_str(name: str, default: str) -> str:
+    """Unset or empty both mean the default (an empty DATABASE_URL is no database)."""
+    raw = os.environ.get(name)
+    return default if raw is None or raw.strip() == "" else raw.strip()
+
+
 def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -58,7 +64,7 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
 
 
-DJANGO_ENV = env.str("DJANGO_ENV", default="development").strip().lower()
+DJANGO_ENV = env_str("DJANGO_ENV", "development").strip().lower()
 if DJANGO_ENV not in {"development", "production"}:
     raise ImproperlyConfigured(f"DJANGO_ENV must be development or production, got {DJANGO_ENV!r}")
 IS_PRODUCTION = DJANGO_ENV == "production"
@@ -68,7 +74,7 @@ IS_PRODUCTION = DJANGO_ENV == "production"
 # The test suite gets its own folder so it never shares a broker or database file
 # with a running development instance (pytest imports settings before conftest).
 RUNNING_TESTS = "pytest" in sys.modules
-VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var" / ("test" if RUNNING_TESTS else "")))).resolve()
+VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var" / ("test" if RUNNING_TESTS else "")))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -94,7 +100,7 @@ def _development_secret_key() -> str:
     raise ImproperlyConfigured(f"{key_file} is empty")
 
 
-SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
@@ -106,13 +112,18 @@ DEBUG = env_bool("DEBUG", default=not IS_PRODUCTION)
 if IS_PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DEBUG must be false in production")
 
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS",
-    default=[] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"],
-)
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if IS_PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"])
 if IS_PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production")
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -164,7 +175,7 @@ TEMPLATES = [
 # connection pool is sized to match so a busy API never opens more connections.
 API_THREADS = env_int("API_THREADS", 16)
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": environ.Env.db_url_config(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")),
 }
 DB_ENGINE = DATABASES["default"]["ENGINE"]
 IS_SQLITE = DB_ENGINE == "django.db.backends.sqlite3"
@@ -185,7 +196,7 @@ if IS_SQLITE:
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
 elif IS_POSTGRES:
     options: dict = {
-        "application_name": env.str("DB_APPLICATION_NAME", default="review-sentiment"),
+        "application_name": env_str("DB_APPLICATION_NAME", "review-sentiment"),
         # A runaway query must not hold a connection forever.
         "options": f"-c statement_timeout={env_int('DB_STATEMENT_TIMEOUT_MS', 600_000)}",
     }
@@ -204,13 +215,13 @@ elif IS_POSTGRES:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker ---------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="revsent"),
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "revsent"),
             "TIMEOUT": 300,
         }
     }
@@ -225,7 +236,7 @@ else:
     }
 
 CELERY_BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 TRAINING_TIME_LIMIT_SECONDS = env_int("TRAINING_TIME_LIMIT_SECONDS", 3 * 3600)
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_DIR.mkdir(parents=True, exist_ok=True)
@@ -233,6 +244,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_DIR),
         "data_folder_out": str(CELERY_BROKER_DIR),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        # Without it kombu writes its control exchange relative to the working directory.
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         # Without it a task waits ~1 s before a worker notices it.
         "polling_interval": 0.1,
@@ -251,7 +264,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 600
 CELERY_TASK_TIME_LIMIT = 900
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_TIMEZONE = env.str("TIME_ZONE", default="UTC")
+CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Auth, API ------------------------------------------------------------------
@@ -279,18 +292,18 @@ RATING_NEGATIVE_MAX = env_float("RATING_NEGATIVE_MAX", 2.0)
 RATING_POSITIVE_MIN = env_float("RATING_POSITIVE_MIN", 4.0)
 # How often a web process checks the database for a newly deployed model.
 MODEL_REFRESH_SECONDS = env_float("MODEL_REFRESH_SECONDS", 5.0)
-MODEL_ARTIFACT_DIR = Path(env.str("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models")))
-SHARED_DATA_DIR = Path(env.str("SHARED_DATA_DIR", default=str(BASE_DIR.parent / "shared" / "data")))
+MODEL_ARTIFACT_DIR = Path(env_str("MODEL_ARTIFACT_DIR", str(VAR_DIR / "models")))
+SHARED_DATA_DIR = Path(env_str("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
 
 # --- I18N, static -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 # In development WhiteNoise serves straight from the finders: no collectstatic step.
 WHITENOISE_USE_FINDERS = DEBUG or env_bool("WHITENOISE_USE_FINDERS", False)
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -315,7 +328,7 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # --- Logging -------------------------------------------------------------------------
 LOG_DIR = VAR_DIR / "logs"
 LOG_DIR.mkdir(parents=True, exist_ok=True)
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -36,6 +36,7 @@ from reviews.schemas import (
     parse_date_filter,
 )
 from training.ml.predictor import LabelScores
+from training.models import ModelVersion
 
 router = DjangoAPIRouter(prefix="/reviews", tags=["reviews"])
 
@@ -177,6 +178,9 @@ def create_reviews_bulk(body: BulkReviewsIn, principal: Principal = require("rev
             ]
             results[index] = BulkItemResult(index=index, status="invalid", errors=errors)
     created = services.review_bulk_create(items=[item for _, item in valid])
+    version_names = dict(
+        ModelVersion.objects.filter(pk__in={o.review.predicted_by_id for o in created}).values_list("pk", "name")
+    )
     for (index, _), outcome in zip(valid, created):
         review = outcome.review
         results[index] = BulkItemResult(
@@ -187,7 +191,7 @@ def create_reviews_bulk(body: BulkReviewsIn, principal: Principal = require("rev
                 label=review.predicted_label,
                 confidence=review.predicted_confidence,
                 scores=review.predicted_scores,
-                model_version=None,
+                model_version=version_names.get(review.predicted_by_id),
             )
             if review.predicted_label
             else None,

@@ -5,7 +5,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_migrate, pos
 from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
-from project.auth import forget_cached_tokens_of_user
+from project.auth import forget_cached_token, forget_cached_tokens_of_user
 
 
 @receiver(post_migrate)
@@ -22,7 +22,8 @@ def create_roles_and_baseline(sender, app_config=None, **kwargs) -> None:
 
 @receiver(post_delete, sender=Token)
 def forget_deleted_token(sender, instance: Token, **kwargs) -> None:
-    forget_cached_tokens_of_user(instance.user_id)
+    # By now the row is gone, so the user's remaining tokens no longer include this one.
+    forget_cached_token(instance.key)
 
 
 @receiver(post_save, sender=get_user_model())
@@ -32,6 +33,12 @@ def forget_tokens_of_changed_user(sender, instance, **kwargs) -> None:
 
 @receiver(m2m_changed, sender=get_user_model().groups.through)
 @receiver(m2m_changed, sender=get_user_model().user_permissions.through)
-def forget_tokens_after_role_change(sender, instance, **kwargs) -> None:
+def forget_tokens_after_role_change(sender, instance, action, pk_set=None, **kwargs) -> None:
     if isinstance(instance, get_user_model()):
         forget_cached_tokens_of_user(instance.pk)
+        return
+    # From the other side (group.user_set.remove(user)) pk_set names the users;
+    # for clear() it is None, so read the members before they go.
+    user_ids = pk_set or (instance.user_set.values_list("pk", flat=True) if action == "pre_clear" else ())
+    for user_id in user_ids:
+        forget_cached_tokens_of_user(user_id)

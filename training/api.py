@@ -115,6 +115,25 @@ def training_status(
     return job_out(job)
 
 
+@router.post(
+    "/{job_id}/cancel",
+    response_model=TrainingJobOut,
+    summary="Cancel a training job",
+    description="A queued job is cancelled at once; a running job stops at its next step (it checks a flag in "
+    "the database). Cancelling a finished job changes nothing and returns it as it is.",
+    responses=error_responses(401, 403, 404, 422),
+)
+def cancel_training(
+    job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: Principal = require("training.start_trainingjob")
+) -> TrainingJobOut:
+    job = TrainingJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise HTTPException(status_code=404, detail=f"Training job {job_id} does not exist")
+    if not job.is_final:
+        job = services.training_job_request_cancel(job=job)
+    return job_out(job)
+
+
 @router.get(
     "/jobs",
     response_model=TrainingJobPage,

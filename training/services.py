@@ -161,10 +161,11 @@ def _collect_examples() -> list[tuple[int, str, str, float, str]]:
     return examples
 
 
-def training_job_run(*, job_id: int) -> TrainingJob:
+def training_job_run(*, job_id: int) -> TrainingJob | None:
     """Run a queued job to a final state. Safe to call twice: only one call claims it."""
     if not training_job_transition(job_id=job_id, to=TrainingJob.Status.RUNNING, progress=0.0):
-        return TrainingJob.objects.get(pk=job_id)
+        # Already claimed, finished, cancelled or deleted: nothing to do.
+        return TrainingJob.objects.filter(pk=job_id).first()
     job = TrainingJob.objects.get(pk=job_id)
     progress = _Progress(job_id)
     started = time.monotonic()

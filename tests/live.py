@@ -1,0 +1,130 @@
+"""Start the real ASGI server and a real Celery worker against the test database."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database this test run created (test_… on PostgreSQL)."""
+    db = connection.settings_dict
+    if settings.IS_POSTGRES:
+        user = db["USER"] or "postgres"
+        password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+        return f"postgres://{user}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+def service_env(**overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="project.settings",
+        DATABASE_URL=test_database_url(),
+        VAR_DIR=str(settings.VAR_DIR),
+        MODEL_REFRESH_SECONDS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def _stop(process: subprocess.Popen, log_path: Path) -> str:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    return log_path.read_text(errors="replace") if log_path.exists() else ""
+
+
+@contextmanager
+def running_server(*, workers: int = 1, **env: str):
+    port = free_port()
+    log_path = settings.VAR_DIR / f"uvicorn-{port}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                str(BIN / "uvicorn"),
+                "project.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=service_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{base_url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"uvicorn did not become healthy:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        output = _stop(process, log_path)
+        if "Traceback" in output:
+            print(output)
+
+
+@contextmanager
+def running_worker(**env: str):
+    log_path = settings.VAR_DIR / f"celery-{os.getpid()}-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                str(BIN / "celery"),
+                "-A",
+                "project",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=service_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield log_path
+    finally:
+        _stop(process, log_path)
