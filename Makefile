@@ -21,6 +21,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py init_mlflow
 	$(BIN)/honcho start -f Procfile
 
 test: install

@@ -22,6 +22,11 @@ TRAINING_QUEUE = "training"
 app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(DEFAULT_QUEUE), Queue(BULK_QUEUE), Queue(TRAINING_QUEUE)]
+# Long or heavy work goes to its own queue so a deployment can give it dedicated workers.
+app.conf.task_routes = {
+    "training.run_training_job": {"queue": TRAINING_QUEUE},
+    "reviews.rescore_unlabelled_reviews": {"queue": BULK_QUEUE},
+}
 # Celery's Django fixup closes inherited database connections in forked children
 # and around each task, so no extra handling is needed here.
 app.autodiscover_tasks()

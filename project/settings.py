@@ -290,9 +290,38 @@ REST_FRAMEWORK = {
 # >= POSITIVE_MIN is positive, anything between is neutral.
 RATING_NEGATIVE_MAX = env_float("RATING_NEGATIVE_MAX", 2.0)
 RATING_POSITIVE_MIN = env_float("RATING_POSITIVE_MIN", 4.0)
+HUMAN_LABEL_WEIGHT = env_float("HUMAN_LABEL_WEIGHT", 3.0)
+TRAIN_INCLUDE_NON_ENGLISH = env_bool("TRAIN_INCLUDE_NON_ENGLISH", False)
+# The gate: a candidate replaces the champion only if its macro-F1 is higher by at
+# least GATE_MIN_DELTA, a paired bootstrap gives at least GATE_MIN_PROBABILITY that
+# it is better, and no class loses more than GATE_MAX_CLASS_F1_DROP of F1.
+GATE_MIN_DELTA = env_float("GATE_MIN_DELTA", 0.005)
+GATE_MIN_PROBABILITY = env_float("GATE_MIN_PROBABILITY", 0.90)
+GATE_MAX_CLASS_F1_DROP = env_float("GATE_MAX_CLASS_F1_DROP", 0.05)
+GATE_BOOTSTRAP_SAMPLES = env_int("GATE_BOOTSTRAP_SAMPLES", 1000)
+# Below this many human-labelled reviews in the evaluation bucket, the gate uses
+# rated reviews held out the same way (and says so).
+EVALUATION_MIN_HUMAN_LABELS = env_int("EVALUATION_MIN_HUMAN_LABELS", 200)
+# How much new data since the last training justifies retraining.
+RETRAIN_MIN_NEW_LABELS = env_int("RETRAIN_MIN_NEW_LABELS", 50)
+RETRAIN_MIN_NEW_RATED = env_int("RETRAIN_MIN_NEW_RATED", 500)
+PREDICTION_CACHE_SECONDS = env_int("PREDICTION_CACHE_SECONDS", 86400)
 # How often a web process checks the database for a newly deployed model.
 MODEL_REFRESH_SECONDS = env_float("MODEL_REFRESH_SECONDS", 5.0)
 MODEL_ARTIFACT_DIR = Path(env_str("MODEL_ARTIFACT_DIR", str(VAR_DIR / "models")))
+# Model files go to S3 when a bucket is set (AWS S3 or MinIO via AWS_S3_ENDPOINT_URL);
+# MODEL_ARTIFACT_DIR then only caches downloads.
+MODEL_S3_BUCKET = env_str("MODEL_S3_BUCKET", "")
+MODEL_S3_PREFIX = env_str("MODEL_S3_PREFIX", "models/")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL", os.environ.get("MLFLOW_S3_ENDPOINT_URL", ""))
+
+MLFLOW_ENABLED = env_bool("MLFLOW_ENABLED", True)
+MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow' / 'mlflow.db'}")
+# Where new experiments keep artifacts: a folder under var/ by default, or s3://bucket/path.
+MLFLOW_ARTIFACT_ROOT = env_str("MLFLOW_ARTIFACT_ROOT", (VAR_DIR / "mlflow" / "artifacts").as_uri())
+MLFLOW_EXPERIMENT = env_str("MLFLOW_EXPERIMENT", "review-sentiment")
+MLFLOW_MODEL_NAME = env_str("MLFLOW_MODEL_NAME", "review-sentiment")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SHARED_DATA_DIR = Path(env_str("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
 
 # --- I18N, static -----------------------------------------------------------------

@@ -33,6 +33,7 @@ from reviews.schemas import (
     ReviewIn,
     ReviewOut,
     ReviewPage,
+    TermWeight,
     parse_date_filter,
 )
 from training.ml.predictor import LabelScores
@@ -234,15 +235,20 @@ def list_reviews(
     "`{model_version, predictions}` in input order.",
     responses=error_responses(*AUTH_ERRORS, 422),
 )
-def predict(body: PredictIn, principal: Principal = require("reviews.predict_review")) -> PredictionOut | PredictOut:
+def predict(
+    body: PredictIn,
+    explain: Annotated[bool, Query(description="Add the words that pushed each score most")] = False,
+    principal: Principal = require("reviews.predict_review"),
+) -> PredictionOut | PredictOut:
     texts = [body.text] if body.text is not None else body.texts
     batch = services.predict_texts(texts)
+    predictions = [prediction_out(result, batch.model_version) for result in batch.results]
+    if explain:
+        for prediction, terms in zip(predictions, services.explain_texts(texts)):
+            prediction.explanation = [TermWeight(term=term, weight=weight) for term, weight in terms]
     if body.text is not None:
-        return prediction_out(batch.results[0], batch.model_version)
-    return PredictOut(
-        model_version=batch.model_version,
-        predictions=[prediction_out(result, batch.model_version) for result in batch.results],
-    )
+        return predictions[0]
+    return PredictOut(model_version=batch.model_version, predictions=predictions)
 
 
 _EXPORT_FIELDS = [

@@ -149,6 +149,11 @@ class ReviewIn(BaseModel):
         return self
 
 
+class TermWeight(BaseModel):
+    term: str = Field(examples=["delicious"])
+    weight: float = Field(description="Push towards the predicted label (negative: against it)", examples=[0.82])
+
+
 class PredictionOut(BaseModel):
     label: Label
     confidence: float = Field(examples=[0.87])
@@ -156,6 +161,9 @@ class PredictionOut(BaseModel):
         examples=[{"positive": 0.87, "neutral": 0.09, "negative": 0.04}]
     )
     model_version: str | None = Field(examples=["baseline-lexicon"])
+    explanation: list[TermWeight] | None = Field(
+        default=None, description="With explain=true: the words that pushed the score most"
+    )
 
 
 class ReviewOut(BaseModel):

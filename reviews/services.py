@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviews.models import LabelEvent, Prediction, Review
 from reviews.schemas import ReviewIn
+from training.ml.labels import LABELS
+from training.ml.language import detect_language
 from training.ml.predictor import LabelScores, scores_from_probabilities
 from training.registry import get_deployed_model
 
@@ -21,18 +27,53 @@ class BatchPrediction:
     results: list[LabelScores]
 
 
+def _prediction_cache_enabled() -> bool:
+    return bool(settings.REDIS_URL) and settings.PREDICTION_CACHE_SECONDS > 0
+
+
+def _cache_key(version_id: int, text: str) -> str:
+    return f"pred:{version_id}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+
+
 def predict_texts(texts: Sequence[str]) -> BatchPrediction:
+    """Predict with the deployed model; with Redis, results are cached by (model version, text)."""
     deployed = get_deployed_model()
-    probabilities = deployed.model.predict_proba(list(texts)) if texts else []
-    return BatchPrediction(
-        model_version_id=deployed.version_id,
-        model_version=deployed.name,
-        results=scores_from_probabilities(probabilities) if len(texts) else [],
-    )
+    texts = list(texts)
+    if not texts:
+        return BatchPrediction(deployed.version_id, deployed.name, [])
+    if not _prediction_cache_enabled():
+        results = scores_from_probabilities(deployed.model.predict_proba(texts))
+        return BatchPrediction(deployed.version_id, deployed.name, results)
+    keys = [_cache_key(deployed.version_id, text) for text in texts]
+    cached = cache.get_many(keys)
+    missing = [i for i, key in enumerate(keys) if key not in cached]
+    rows = np.zeros((len(texts), len(LABELS)))
+    for i, key in enumerate(keys):
+        if key in cached:
+            rows[i] = cached[key]
+    if missing:
+        fresh = np.asarray(deployed.model.predict_proba([texts[i] for i in missing]))
+        rows[missing] = fresh
+        cache.set_many(
+            {keys[i]: [float(v) for v in fresh[j]] for j, i in enumerate(missing)}, settings.PREDICTION_CACHE_SECONDS
+        )
+    return BatchPrediction(deployed.version_id, deployed.name, scores_from_probabilities(rows))
+
+
+def explain_texts(texts: Sequence[str], top_k: int = 8) -> list[list[tuple[str, float]]]:
+    """The terms that pushed each text's predicted label most (every model kind explains itself)."""
+    model = get_deployed_model().model
+    explain = getattr(model, "explain", None)
+    if explain is None:
+        return [[] for _ in texts]
+    return [[(term, round(float(weight), 4)) for term, weight in explain(text, top_k=top_k)] for text in texts]
 
 
 def _review_from_input(data: ReviewIn) -> Review:
+    language = detect_language(data.text)
     return Review(
+        language=language.language,
+        is_english=language.is_english,
         text=data.text,
         source=data.source,
         rating=data.rating,
@@ -165,6 +206,33 @@ def review_label(*, review: Review, label: str, user_id: int | None) -> Review:
     return review
 
 
+def review_bulk_label(*, labels: dict[int, str], user_id: int | None) -> int:
+    """Label many reviews at once (import, bulk labelling); unchanged labels are left alone.
+    Returns how many reviews changed."""
+    now = timezone.now()
+    with transaction.atomic():
+        current = dict(Review.objects.filter(pk__in=list(labels)).values_list("id", "human_label"))
+        changed = {
+            review_id: label
+            for review_id, label in labels.items()
+            if review_id in current and current[review_id] != label
+        }
+        by_label: dict[str, list[int]] = {}
+        for review_id, label in changed.items():
+            by_label.setdefault(label, []).append(review_id)
+        for label, ids in by_label.items():
+            Review.objects.filter(pk__in=ids).update(
+                human_label=label, human_labelled_by_id=user_id, human_labelled_at=now
+            )
+        LabelEvent.objects.bulk_create(
+            [
+                LabelEvent(review_id=review_id, label=label, previous_label=current[review_id], user_id=user_id)
+                for review_id, label in changed.items()
+            ]
+        )
+    return len(changed)
+
+
 def review_unlabel(*, review: Review, user_id: int | None) -> Review:
     with transaction.atomic():
         previous = Review.objects.filter(pk=review.pk).values_list("human_label", flat=True).first()
@@ -178,3 +246,46 @@ def review_unlabel(*, review: Review, user_id: int | None) -> Review:
 def review_delete(*, review: Review) -> None:
     """Removes the review, its predictions and its label history (cascade)."""
     review.delete()
+
+
+def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> int | None:
+    """Give the next `size` unlabelled reviews (by id) a current prediction from the
+    deployed model, if it is still `model_version_id`. The ingest prediction stays.
+    Returns the last id handled, or None when done (or when the champion changed)."""
+    deployed = get_deployed_model()
+    if deployed.version_id != model_version_id:
+        from training.registry import forget_deployed_model
+
+        forget_deployed_model()
+        deployed = get_deployed_model()
+        if deployed.version_id != model_version_id:
+            return None  # a newer deployment has its own re-scoring run
+    batch = list(
+        Review.objects.filter(id__gt=after_id, human_label__isnull=True).order_by("id").values_list("id", "text")[:size]
+    )
+    if not batch:
+        return None
+    results = scores_from_probabilities(deployed.model.predict_proba([text for _, text in batch]))
+    now = timezone.now()
+    reviews = []
+    for (review_id, _), result in zip(batch, results):
+        review = Review(pk=review_id)
+        _apply_prediction(review, result, deployed.version_id, now)
+        reviews.append(review)
+    with transaction.atomic():
+        Review.objects.bulk_update(
+            reviews, ["predicted_label", "predicted_confidence", "predicted_scores", "predicted_by", "predicted_at"]
+        )
+        Prediction.objects.bulk_create(
+            [
+                Prediction(
+                    review_id=review.pk,
+                    model_version_id=deployed.version_id,
+                    label=review.predicted_label,
+                    confidence=review.predicted_confidence,
+                    scores=review.predicted_scores,
+                )
+                for review in reviews
+            ]
+        )
+    return batch[-1][0]

@@ -13,7 +13,7 @@ from project.auth import Principal, require
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
 from training import services
-from training.models import TrainingJob
+from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
 
 router = DjangoAPIRouter(prefix="/training", tags=["training"])
 
@@ -68,13 +68,6 @@ def job_out(job: TrainingJob) -> TrainingJobOut:
     )
 
 
-def training_job_enqueue(job: TrainingJob) -> None:
-    from training.tasks import run_training_job
-
-    # After commit, or a fast worker could look for a job it cannot see yet.
-    transaction.on_commit(lambda: run_training_job.delay(job.pk))
-
-
 @router.post(
     "/start",
     status_code=status.HTTP_202_ACCEPTED,
@@ -91,7 +84,7 @@ def start_training(
             job = services.training_job_create(
                 parameters=body.model_dump(), trigger=TrainingJob.Trigger.API, requested_by_id=principal.user_id
             )
-            training_job_enqueue(job)
+            services.training_job_enqueue(job)
     except services.JobAlreadyActive as exc:
         raise HTTPException(
             status_code=409,
@@ -146,3 +139,174 @@ def training_jobs(
 ) -> TrainingJobPage:
     jobs = TrainingJob.objects.order_by("-id")
     return TrainingJobPage(total=jobs.count(), results=[job_out(job) for job in jobs[:limit]])
+
+
+class GateDecisionOut(BaseModel):
+    decision: str
+    reason: str
+    champion: str | None
+    delta_macro_f1: float
+    probability_better: float
+    evaluation_set: dict
+    candidate_metrics: dict
+    champion_metrics: dict
+    created_at: dt.datetime
+
+
+class DeploymentOut(BaseModel):
+    action: str = Field(description="initial, gate, manual or rollback")
+    model_version: str
+    previous: str | None
+    by: str | None = Field(description="The user who promoted or rolled back, if a person did")
+    reason: str
+    created_at: dt.datetime
+
+
+class ModelVersionOut(BaseModel):
+    name: str
+    kind: str
+    algorithm: str
+    stage: str = Field(description="candidate, champion (deployed), archived or rejected")
+    metrics: dict
+    reference_stats: dict
+    mlflow_run_id: str
+    mlflow_version: str
+    training_job_id: int | None
+    created_at: dt.datetime
+    deployed_at: dt.datetime | None
+    gate: GateDecisionOut | None
+    deployments: list[DeploymentOut]
+
+
+class ModelVersionList(BaseModel):
+    champion: str | None
+    results: list[ModelVersionOut]
+
+
+class DeploymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(default="", max_length=1000)
+
+
+class RetrainingNeedOut(BaseModel):
+    last_training_at: dt.datetime | None
+    new_labels: int
+    new_rated: int
+    min_new_labels: int
+    min_new_rated: int
+    labels_needed: int = Field(description="More human labels needed before retraining is worth it")
+    rated_needed: int
+    ready: bool
+
+
+def _deployment_out(deployment: Deployment) -> DeploymentOut:
+    return DeploymentOut(
+        action=deployment.action,
+        model_version=deployment.model_version.name,
+        previous=deployment.previous.name if deployment.previous else None,
+        by=deployment.user.get_username() if deployment.user else None,
+        reason=deployment.reason,
+        created_at=deployment.created_at,
+    )
+
+
+def model_version_out(version: ModelVersion) -> ModelVersionOut:
+    gate: GateDecision | None = version.gate_decisions.select_related("champion").first()
+    return ModelVersionOut(
+        name=version.name,
+        kind=version.kind,
+        algorithm=version.algorithm,
+        stage=version.stage,
+        metrics=version.metrics,
+        reference_stats=version.reference_stats,
+        mlflow_run_id=version.mlflow_run_id,
+        mlflow_version=version.mlflow_version,
+        training_job_id=version.training_job_id,
+        created_at=version.created_at,
+        deployed_at=version.deployed_at,
+        gate=GateDecisionOut(
+            decision=gate.decision,
+            reason=gate.reason,
+            champion=gate.champion.name if gate.champion else None,
+            delta_macro_f1=gate.delta_macro_f1,
+            probability_better=gate.probability_better,
+            evaluation_set=gate.evaluation_set,
+            candidate_metrics=gate.candidate_metrics,
+            champion_metrics=gate.champion_metrics,
+            created_at=gate.created_at,
+        )
+        if gate
+        else None,
+        deployments=[
+            _deployment_out(d) for d in version.deployments.select_related("model_version", "previous", "user")
+        ],
+    )
+
+
+@router.get(
+    "/models",
+    response_model=ModelVersionList,
+    summary="Model versions with their metrics, gate decisions and deployment history",
+    responses=error_responses(401, 403, 422),
+)
+def model_versions(
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    principal: Principal = require("training.view_modelversion"),
+) -> ModelVersionList:
+    versions = ModelVersion.objects.order_by("-id")[:limit]
+    champion = services.current_champion()
+    return ModelVersionList(
+        champion=champion.name if champion else None, results=[model_version_out(v) for v in versions]
+    )
+
+
+@router.post(
+    "/models/{version}/promote",
+    response_model=ModelVersionOut,
+    summary="Deploy a model version by hand (recorded, with who and why)",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+def promote_model_version(
+    version: Annotated[str, Path(max_length=100, description="Model version name")],
+    body: DeploymentIn | None = None,
+    principal: Principal = require("training.promote_modelversion"),
+) -> ModelVersionOut:
+    row = ModelVersion.objects.filter(name=version).first()
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"Model version {version!r} does not exist")
+    try:
+        row = services.model_version_promote(
+            version=row,
+            action=Deployment.Action.MANUAL,
+            user_id=principal.user_id,
+            reason=(body.reason if body else "") or f"Promoted by {principal.username}",
+        )
+    except services.DeploymentError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return model_version_out(row)
+
+
+@router.post(
+    "/rollback",
+    response_model=ModelVersionOut,
+    summary="Redeploy the previous champion (recorded)",
+    responses=error_responses(401, 403, 409, 422),
+)
+def rollback(
+    body: DeploymentIn | None = None, principal: Principal = require("training.rollback_modelversion")
+) -> ModelVersionOut:
+    try:
+        row = services.model_version_rollback(user_id=principal.user_id, reason=body.reason if body else "")
+    except services.DeploymentError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return model_version_out(row)
+
+
+@router.get(
+    "/readiness",
+    response_model=RetrainingNeedOut,
+    summary="New labels and rated reviews since the last training, and how many more retraining needs",
+    responses=error_responses(401, 403, 422),
+)
+def retraining_readiness(principal: Principal = require("training.view_trainingjob")) -> RetrainingNeedOut:
+    return RetrainingNeedOut(**services.retraining_need())

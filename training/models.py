@@ -22,7 +22,12 @@ class ModelVersion(models.Model):
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.CANDIDATE)
     artifact_path = models.CharField(max_length=500, blank=True, default="", help_text="Empty for built-in models")
     parameters = models.JSONField(default=dict, blank=True)
-    metrics = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Evaluation at training time, with its set")
+    reference_stats = models.JSONField(
+        default=dict, blank=True, help_text="Class and confidence distributions, vocabulary OOV rate (for drift)"
+    )
+    mlflow_run_id = models.CharField(max_length=64, blank=True, default="")
+    mlflow_version = models.CharField(max_length=20, blank=True, default="")
     training_job = models.ForeignKey(
         "TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
     )
@@ -102,3 +107,54 @@ class TrainingJob(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+
+class GateDecision(models.Model):
+    """Why a candidate was (not) promoted: both metric sets on the same evaluation set."""
+
+    class Decision(models.TextChoices):
+        PROMOTED = "promoted", "Promoted"
+        REJECTED = "rejected", "Rejected"
+
+    candidate = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="gate_decisions")
+    champion = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    training_job = models.ForeignKey(TrainingJob, null=True, on_delete=models.SET_NULL, related_name="gate_decisions")
+    evaluation_set = models.JSONField(default=dict, help_text="kind, size and fingerprint of the set used")
+    candidate_metrics = models.JSONField(default=dict)
+    champion_metrics = models.JSONField(default=dict)
+    delta_macro_f1 = models.FloatField()
+    probability_better = models.FloatField(help_text="Paired bootstrap: P(candidate macro-F1 > champion's)")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.candidate} {self.decision}"
+
+
+class Deployment(models.Model):
+    """Every change of champion: automatic promotion, manual promotion or rollback."""
+
+    class Action(models.TextChoices):
+        INITIAL = "initial", "Initial baseline"
+        GATE = "gate", "Promoted by the gate"
+        MANUAL = "manual", "Promoted by hand"
+        ROLLBACK = "rollback", "Rolled back"
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="deployments")
+    previous = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.model_version}"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import joblib
 from django.conf import settings
 
-from training.ml import lexicon, text_classifier
+from training import storage
+from training.ml import lexicon
 from training.ml.predictor import SentimentModel
 from training.models import ModelVersion
 
@@ -37,11 +37,8 @@ _loaded: dict[int, SentimentModel] = {}
 def load_model(version: ModelVersion) -> SentimentModel:
     if version.algorithm == lexicon.ALGORITHM:
         return lexicon.LexiconSentimentModel()
-    if version.algorithm == text_classifier.ALGORITHM:
-        path = Path(version.artifact_path)
-        if not path.is_absolute():
-            path = settings.MODEL_ARTIFACT_DIR / path
-        return joblib.load(path)
+    if version.artifact_path:
+        return joblib.load(storage.local_path(version.artifact_path))
     raise ValueError(f"Unknown algorithm {version.algorithm!r} for model version {version.name}")
 
 

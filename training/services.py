@@ -1,12 +1,16 @@
-"""Writes for model versions and training jobs."""
+"""Writes for model versions and training jobs: train, evaluate, gate, promote, roll back."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import joblib
 import numpy as np
@@ -14,18 +18,20 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from training import storage, tracking
 from training.ml import lexicon, text_classifier
-from training.ml.labels import rating_to_label
+from training.ml.gate import GateConfig, decide
+from training.ml.labels import LABEL_INDEX, LABELS, rating_to_label
 from training.ml.metrics import evaluate
-from training.models import ModelVersion, TrainingJob
+from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
 
 logger = logging.getLogger(__name__)
 
 BASELINE_NAME = "baseline-lexicon"
 DEFAULT_MIN_SAMPLES = 50
-# Human labels are rarer and more trustworthy than labels inferred from stars.
-HUMAN_LABEL_WEIGHT = 3.0
 EVALUATION_SHARE_PERCENT = 20
+VOCABULARY_SIZE = 50_000
+_TOKEN = re.compile(r"[a-z0-9']+")
 
 
 class TrainingError(Exception):
@@ -42,14 +48,18 @@ class JobAlreadyActive(Exception):
         self.job = job
 
 
+class DeploymentError(Exception):
+    """A promotion or rollback that cannot happen; the message says why."""
+
+
+# --- Model versions and deployments ---------------------------------------------------
+
+
 def model_version_ensure_baseline() -> ModelVersion:
     """The lexicon baseline exists and, if nothing else is deployed, is the champion."""
     baseline, _ = ModelVersion.objects.get_or_create(
         name=BASELINE_NAME,
-        defaults={
-            "algorithm": lexicon.ALGORITHM,
-            "parameters": {"steepness": 4.0, "neutral_bias": 1.0},
-        },
+        defaults={"algorithm": lexicon.ALGORITHM, "parameters": {"steepness": 4.0, "neutral_bias": 1.0}},
     )
     if not ModelVersion.objects.filter(kind=baseline.kind, stage=ModelVersion.Stage.CHAMPION).exists():
         try:
@@ -57,21 +67,90 @@ def model_version_ensure_baseline() -> ModelVersion:
                 ModelVersion.objects.filter(pk=baseline.pk).update(
                     stage=ModelVersion.Stage.CHAMPION, deployed_at=timezone.now()
                 )
+                Deployment.objects.create(
+                    model_version=baseline, action=Deployment.Action.INITIAL, reason="Nothing else deployed"
+                )
         except IntegrityError:
             pass  # another process deployed something at the same moment; that one wins
         baseline.refresh_from_db()
     return baseline
 
 
-def model_version_promote(*, version: ModelVersion) -> ModelVersion:
-    """Make `version` the champion; the previous champion is archived."""
+def model_version_register_in_mlflow(*, version: ModelVersion) -> None:
+    """Register a version that has no MLflow entry yet (the baseline, created by migrate)."""
+    if version.mlflow_version:
+        return
+    file = storage.local_path(version.artifact_path) if version.artifact_path else None
+    result = tracking.safely(
+        "register a model version",
+        tracking.log_model_version,
+        version_name=version.name,
+        params={"algorithm": version.algorithm, **version.parameters},
+        metrics=version.metrics.get("evaluation", {}),
+        extra={"parameters": version.parameters},
+        model_file=file,
+        tags={"kind": version.kind},
+    )
+    if result:
+        run_id, mlflow_version = result
+        ModelVersion.objects.filter(pk=version.pk).update(mlflow_run_id=run_id, mlflow_version=mlflow_version)
+        version.mlflow_run_id, version.mlflow_version = run_id, mlflow_version
+        if version.stage == ModelVersion.Stage.CHAMPION:
+            tracking.safely("set the champion alias", tracking.set_alias, "champion", mlflow_version)
+
+
+def current_champion(kind: str = ModelVersion.Kind.SENTIMENT) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, stage=ModelVersion.Stage.CHAMPION).first()
+
+
+def model_version_promote(
+    *,
+    version: ModelVersion,
+    action: str = Deployment.Action.MANUAL,
+    user_id: int | None = None,
+    reason: str = "",
+) -> ModelVersion:
+    """Make `version` the champion (the previous one is archived), record the
+    deployment, then move the MLflow aliases and re-score unlabelled reviews."""
+    if version.stage == ModelVersion.Stage.CHAMPION:
+        raise DeploymentError(f"{version.name} is already deployed")
     with transaction.atomic():
-        ModelVersion.objects.filter(kind=version.kind, stage=ModelVersion.Stage.CHAMPION).exclude(pk=version.pk).update(
+        previous = current_champion(version.kind)
+        ModelVersion.objects.filter(kind=version.kind, stage=ModelVersion.Stage.CHAMPION).update(
             stage=ModelVersion.Stage.ARCHIVED
         )
         ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.CHAMPION, deployed_at=timezone.now())
+        Deployment.objects.create(
+            model_version=version, previous=previous, action=action, user_id=user_id, reason=reason
+        )
+        transaction.on_commit(lambda: _after_deployment(version.pk, previous.pk if previous else None))
     version.refresh_from_db()
     return version
+
+
+def _after_deployment(version_id: int, previous_id: int | None) -> None:
+    from reviews.tasks import rescore_unlabelled_reviews
+
+    version = ModelVersion.objects.get(pk=version_id)
+    tracking.safely("set the champion alias", tracking.set_alias, "champion", version.mlflow_version)
+    if previous_id:
+        previous = ModelVersion.objects.filter(pk=previous_id).first()
+        if previous is not None:
+            tracking.safely("set the challenger alias", tracking.set_alias, "challenger", previous.mlflow_version)
+    rescore_unlabelled_reviews.delay(version_id)
+
+
+def model_version_rollback(*, user_id: int | None = None, reason: str = "") -> ModelVersion:
+    """Deploy the champion that was deployed before the current one."""
+    last = Deployment.objects.select_related("previous").order_by("-id").first()
+    if last is None or last.previous is None:
+        raise DeploymentError("There is no earlier champion to roll back to")
+    return model_version_promote(
+        version=last.previous,
+        action=Deployment.Action.ROLLBACK,
+        user_id=user_id,
+        reason=reason or f"Rolled back from {last.model_version.name}",
+    )
 
 
 # --- Training jobs ------------------------------------------------------------------
@@ -94,6 +173,13 @@ def training_job_create(
         if active is None:
             raise
         raise JobAlreadyActive(active) from None
+
+
+def training_job_enqueue(job: TrainingJob) -> None:
+    from training.tasks import run_training_job
+
+    # After commit, or a fast worker could look for a job it cannot see yet.
+    transaction.on_commit(lambda: run_training_job.delay(job.pk))
 
 
 def training_job_transition(*, job_id: int, to: str, **fields) -> bool:
@@ -124,14 +210,16 @@ def training_job_request_cancel(*, job: TrainingJob) -> TrainingJob:
 @dataclass
 class _Progress:
     job_id: int
+    echo: Callable[[float, str], None] | None = None
 
     def __call__(self, fraction: float, message: str) -> None:
-        cancelled = TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists()
-        if cancelled:
+        if TrainingJob.objects.filter(pk=self.job_id, cancel_requested=True).exists():
             raise JobCancelled()
         TrainingJob.objects.filter(pk=self.job_id, status=TrainingJob.Status.RUNNING).update(
-            progress=round(fraction, 3), progress_message=message[:300]
+            progress=round(min(max(fraction, 0.0), 0.99), 3), progress_message=message[:300]
         )
+        if self.echo:
+            self.echo(fraction, message)
 
 
 def in_evaluation_bucket(review_id: int) -> bool:
@@ -140,37 +228,144 @@ def in_evaluation_bucket(review_id: int) -> bool:
     return int.from_bytes(digest, "big") % 100 < EVALUATION_SHARE_PERCENT
 
 
-def _collect_examples() -> list[tuple[int, str, str, float, str]]:
-    """(review id, text, label, weight, label source) for every usable review."""
+@dataclass
+class Examples:
+    ids: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # "human" or "rating"
+
+    def add(self, review_id: int, text: str, label: str, weight: float, source: str) -> None:
+        self.ids.append(review_id)
+        self.texts.append(text)
+        self.labels.append(label)
+        self.weights.append(weight)
+        self.sources.append(source)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, keep: list[bool]) -> Examples:
+        out = Examples()
+        for i, wanted in enumerate(keep):
+            if wanted:
+                out.add(self.ids[i], self.texts[i], self.labels[i], self.weights[i], self.sources[i])
+        return out
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(",".join(map(str, sorted(self.ids))).encode()).hexdigest()[:16]
+
+
+def collect_examples() -> Examples:
+    """Every usable review: human labels first (weighted), else a weak label from the rating."""
     from reviews.models import Review
 
-    rows = Review.objects.filter(human_label__isnull=False) | Review.objects.filter(rating__isnull=False)
-    examples = []
-    for review_id, text, human_label, rating in rows.values_list("id", "text", "human_label", "rating").iterator(
-        chunk_size=2000
-    ):
+    reviews = Review.objects.filter(human_label__isnull=False) | Review.objects.filter(rating__isnull=False)
+    if not settings.TRAIN_INCLUDE_NON_ENGLISH:
+        reviews = reviews.filter(is_english=True)
+    examples = Examples()
+    rows = reviews.order_by("id").values_list("id", "text", "human_label", "rating")
+    for review_id, text, human_label, rating in rows.iterator(chunk_size=5000):
         if human_label:
-            examples.append((review_id, text, human_label, HUMAN_LABEL_WEIGHT, "human"))
+            examples.add(review_id, text, human_label, settings.HUMAN_LABEL_WEIGHT, "human")
         else:
             label = rating_to_label(
-                float(rating),
-                negative_max=settings.RATING_NEGATIVE_MAX,
-                positive_min=settings.RATING_POSITIVE_MIN,
+                float(rating), negative_max=settings.RATING_NEGATIVE_MAX, positive_min=settings.RATING_POSITIVE_MIN
             )
-            examples.append((review_id, text, label, 1.0, "rating"))
+            examples.add(review_id, text, label, 1.0, "rating")
     return examples
 
 
-def training_job_run(*, job_id: int) -> TrainingJob | None:
+@dataclass
+class EvaluationSet:
+    examples: Examples
+    kind: str  # "human" or "rated"
+    note: str
+
+    def describe(self) -> dict:
+        return {
+            "kind": self.kind,
+            "size": len(self.examples),
+            "fingerprint": self.examples.fingerprint(),
+            "note": self.note,
+        }
+
+
+def split_examples(examples: Examples) -> tuple[Examples, EvaluationSet]:
+    """Training data and the evaluation set. Reviews in the evaluation bucket never
+    train; the gate uses their human labels once there are enough of them."""
+    bucket = [in_evaluation_bucket(review_id) for review_id in examples.ids]
+    train = examples.subset([not held for held in bucket])
+    held_out = examples.subset(bucket)
+    human = held_out.subset([source == "human" for source in held_out.sources])
+    if len(human) >= settings.EVALUATION_MIN_HUMAN_LABELS:
+        return train, EvaluationSet(human, "human", f"{len(human)} human-labelled reviews held out")
+    return train, EvaluationSet(
+        held_out,
+        "rated",
+        f"only {len(human)} human labels in the evaluation bucket (< {settings.EVALUATION_MIN_HUMAN_LABELS}): "
+        "using held-out rated reviews with labels from their stars",
+    )
+
+
+def data_snapshot(train: Examples) -> dict:
+    counts = Counter(zip(train.sources, train.labels, strict=True))
+    return {
+        "train_size": len(train),
+        "by_label_source": {f"{source}:{label}": n for (source, label), n in sorted(counts.items())},
+        "train_ids_sha256": train.fingerprint(),
+    }
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def reference_statistics(train_texts: list[str], eval_texts: list[str], probabilities: np.ndarray) -> tuple[dict, dict]:
+    """Distributions that monitoring compares live traffic with, plus the vocabulary
+    (kept as a file beside the model, it is too big for a database row)."""
+    counts: Counter[str] = Counter()
+    for text in train_texts:
+        counts.update(_tokens(text))
+    vocabulary = {token: n for token, n in counts.most_common(VOCABULARY_SIZE)}
+    eval_tokens = [token for text in eval_texts for token in _tokens(text)]
+    oov = sum(1 for token in eval_tokens if token not in vocabulary) / len(eval_tokens) if eval_tokens else 0.0
+    predicted = probabilities.argmax(axis=1) if len(probabilities) else np.array([], dtype=int)
+    confidence = probabilities.max(axis=1) if len(probabilities) else np.array([])
+    histogram, edges = np.histogram(confidence, bins=10, range=(0.0, 1.0))
+    stats = {
+        "class_distribution": {
+            label: round(float((predicted == i).mean()), 4) if len(predicted) else 0.0 for i, label in enumerate(LABELS)
+        },
+        "confidence_histogram": {"edges": [round(e, 2) for e in edges.tolist()], "counts": histogram.tolist()},
+        "mean_confidence": round(float(confidence.mean()), 4) if len(confidence) else 0.0,
+        "vocabulary_size": len(vocabulary),
+        "oov_rate": round(oov, 4),
+        "sample_size": int(len(predicted)),
+    }
+    return stats, vocabulary
+
+
+def _gate_config() -> GateConfig:
+    return GateConfig(
+        min_delta=settings.GATE_MIN_DELTA,
+        min_probability=settings.GATE_MIN_PROBABILITY,
+        max_class_f1_drop=settings.GATE_MAX_CLASS_F1_DROP,
+        bootstrap_samples=settings.GATE_BOOTSTRAP_SAMPLES,
+    )
+
+
+def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None = None) -> TrainingJob | None:
     """Run a queued job to a final state. Safe to call twice: only one call claims it."""
     if not training_job_transition(job_id=job_id, to=TrainingJob.Status.RUNNING, progress=0.0):
         # Already claimed, finished, cancelled or deleted: nothing to do.
         return TrainingJob.objects.filter(pk=job_id).first()
     job = TrainingJob.objects.get(pk=job_id)
-    progress = _Progress(job_id)
+    progress = _Progress(job_id, echo)
     started = time.monotonic()
     try:
-        metrics, version = _train(job, progress)
+        metrics = _train(job, progress)
     except JobCancelled:
         training_job_transition(job_id=job_id, to=TrainingJob.Status.CANCELLED, error="Cancelled on request")
     except TrainingError as exc:
@@ -187,71 +382,165 @@ def training_job_run(*, job_id: int) -> TrainingJob | None:
             progress=1.0,
             progress_message=f"Done: {metrics['decision']}",
         )
-        logger.info("Training job %s produced %s: %s", job_id, version.name, metrics["decision"])
+        logger.info("Training job %s: %s", job_id, metrics["decision"])
     return TrainingJob.objects.get(pk=job_id)
 
 
-def _train(job: TrainingJob, progress: _Progress) -> tuple[dict, ModelVersion]:
-    from training.registry import forget_deployed_model, get_deployed_model
+def _train(job: TrainingJob, progress: _Progress) -> dict:
+    from training.registry import get_deployed_model
 
     min_samples = int(job.parameters.get("min_samples", DEFAULT_MIN_SAMPLES))
-    progress(0.05, "Collecting labelled and rated reviews")
-    examples = _collect_examples()
+    progress(0.02, "Collecting labelled and rated reviews")
+    examples = collect_examples()
     if len(examples) < min_samples:
         raise TrainingError(
             f"Not enough usable examples: found {len(examples)} labelled or rated reviews, need {min_samples}"
         )
-    train = [e for e in examples if not in_evaluation_bucket(e[0])]
-    held_out = [e for e in examples if in_evaluation_bucket(e[0])]
-    if len({e[2] for e in train}) < 2:
+    train, evaluation = split_examples(examples)
+    if len(set(train.labels)) < 2:
         raise TrainingError("Training data has a single class; need at least two of positive/neutral/negative")
-    if not held_out:
+    if not len(evaluation.examples):
         raise TrainingError("No reviews fall in the evaluation bucket yet; add more labelled or rated reviews")
 
-    progress(0.2, f"Fitting TF-IDF + logistic regression on {len(train)} reviews")
-    model = text_classifier.fit([e[1] for e in train], [e[2] for e in train], [e[3] for e in train])
+    progress(0.05, f"Fitting {text_classifier.ALGORITHM} on {len(train)} reviews")
+    fit_started = time.monotonic()
+    model = text_classifier.fit(
+        train.texts,
+        train.labels,
+        train.weights,
+        progress=lambda fraction, message: progress(0.05 + 0.6 * fraction, message),
+    )
+    fit_seconds = time.monotonic() - fit_started
 
-    progress(0.7, f"Evaluating candidate and champion on {len(held_out)} held-out reviews")
-    eval_texts = [e[1] for e in held_out]
-    eval_labels = [e[2] for e in held_out]
-    candidate_metrics = evaluate(model.predict_proba(eval_texts), eval_labels)
+    eval_texts, eval_labels = evaluation.examples.texts, evaluation.examples.labels
+    progress(0.7, f"Scoring candidate and champion on {len(eval_texts)} evaluation reviews ({evaluation.kind})")
+    candidate_probabilities = np.asarray(model.predict_proba(eval_texts))
     champion = get_deployed_model()
-    champion_metrics = evaluate(np.asarray(champion.model.predict_proba(eval_texts)), eval_labels)
+    champion_probabilities = np.asarray(champion.model.predict_proba(eval_texts))
+    candidate_metrics = evaluate(candidate_probabilities, eval_labels)
+    champion_metrics = evaluate(champion_probabilities, eval_labels)
+    truth = np.array([LABEL_INDEX[label] for label in eval_labels])
+    gate = decide(truth, champion_probabilities.argmax(axis=1), candidate_probabilities.argmax(axis=1), _gate_config())
 
-    progress(0.9, "Saving the model")
-    settings.MODEL_ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
+    progress(0.85, "Saving the model and its reference statistics")
     name = f"sentiment-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-    artifact = f"{name}.joblib"
-    joblib.dump(model, settings.MODEL_ARTIFACT_DIR / artifact)
-    counts = {source: sum(1 for e in train if e[4] == source) for source in ("human", "rating")}
+    stats, vocabulary = reference_statistics(train.texts, eval_texts, candidate_probabilities)
+    scratch = storage.scratch_dir()
+    joblib.dump(model, scratch / "model.joblib")
+    (scratch / "vocabulary.json").write_text(json.dumps(vocabulary))
+    storage.save(scratch / "vocabulary.json", f"{name}.vocabulary.json")
+    model_file = scratch / "model.joblib"
+    snapshot = data_snapshot(train)
+    parameters = {
+        "algorithm": text_classifier.ALGORITHM,
+        "min_samples": min_samples,
+        "human_label_weight": settings.HUMAN_LABEL_WEIGHT,
+        "rating_negative_max": settings.RATING_NEGATIVE_MAX,
+        "rating_positive_min": settings.RATING_POSITIVE_MIN,
+        "include_non_english": settings.TRAIN_INCLUDE_NON_ENGLISH,
+    }
+    evaluation_description = evaluation.describe()
+    stats["vocabulary_key"] = f"{name}.vocabulary.json"
+
+    progress(0.9, "Tracking the run in MLflow")
+    tracked = tracking.safely(
+        "log the training run",
+        tracking.log_model_version,
+        version_name=name,
+        params={**parameters, "job_id": job.pk, "trigger": job.trigger},
+        metrics={
+            **candidate_metrics,
+            "champion_macro_f1": champion_metrics["macro_f1"],
+            "fit_seconds": round(fit_seconds, 3),
+            "train_size": len(train),
+            "evaluation_set_size": len(eval_texts),
+        },
+        extra={
+            "evaluation_set": evaluation_description,
+            "data_snapshot": snapshot,
+            "gate": gate.__dict__,
+            "champion": {"name": champion.name, "metrics": champion_metrics},
+            "reference_stats": stats,
+        },
+        model_file=model_file,
+        tags={"kind": "sentiment", "evaluation_set": evaluation_description["fingerprint"]},
+    )
+    storage.save(model_file, f"{name}.joblib")
+    run_id, mlflow_version = tracked if tracked else ("", "")
+    champion_row = ModelVersion.objects.filter(pk=champion.version_id).first()
     version = ModelVersion.objects.create(
         name=name,
         algorithm=text_classifier.ALGORITHM,
-        artifact_path=artifact,
-        parameters={"min_samples": min_samples, "human_label_weight": HUMAN_LABEL_WEIGHT},
-        metrics={"evaluation": candidate_metrics, "evaluation_set_size": len(held_out)},
+        artifact_path=f"{name}.joblib",
+        parameters=parameters,
+        metrics={"evaluation": candidate_metrics, "evaluation_set": evaluation_description},
+        reference_stats=stats,
+        mlflow_run_id=run_id,
+        mlflow_version=mlflow_version,
         training_job=job,
     )
-    better = candidate_metrics["macro_f1"] > champion_metrics["macro_f1"]
-    if better:
-        model_version_promote(version=version)
-        forget_deployed_model()
-        decision = f"promoted {name} (macro-F1 {candidate_metrics['macro_f1']} > {champion_metrics['macro_f1']})"
+    GateDecision.objects.create(
+        candidate=version,
+        champion=champion_row,
+        training_job=job,
+        evaluation_set=evaluation_description,
+        candidate_metrics=candidate_metrics,
+        champion_metrics=champion_metrics,
+        delta_macro_f1=gate.delta_macro_f1,
+        probability_better=gate.probability_better,
+        decision=GateDecision.Decision.PROMOTED if gate.promote else GateDecision.Decision.REJECTED,
+        reason=gate.reason,
+    )
+    if gate.promote:
+        model_version_promote(version=version, action=Deployment.Action.GATE, reason=gate.reason)
+        decision = f"promoted {name}: {gate.reason}"
     else:
         ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.REJECTED)
-        decision = (
-            f"kept {champion.name} (candidate macro-F1 {candidate_metrics['macro_f1']} "
-            f"<= {champion_metrics['macro_f1']})"
-        )
-    metrics = {
+        tracking.safely("set the challenger alias", tracking.set_alias, "challenger", mlflow_version)
+        decision = f"kept {champion.name}: candidate {name} rejected because {gate.reason}"
+    return {
         "decision": decision,
-        "promoted": better,
+        "promoted": gate.promote,
         "model_version": name,
         "champion": champion.name,
         "train_size": len(train),
-        "train_counts_by_label_source": counts,
-        "evaluation_set_size": len(held_out),
+        "data_snapshot": snapshot,
+        "evaluation_set": evaluation_description,
+        "gate": {
+            "delta_macro_f1": gate.delta_macro_f1,
+            "probability_better": gate.probability_better,
+            "class_f1_deltas": gate.class_f1_deltas,
+            "reason": gate.reason,
+        },
         "candidate": candidate_metrics,
         "champion_metrics": champion_metrics,
+        "fit_seconds": round(fit_seconds, 3),
+        "mlflow_run_id": run_id,
     }
-    return metrics, version
+
+
+# --- Retraining need ------------------------------------------------------------------
+
+
+def retraining_need() -> dict:
+    """How much new data arrived since the last successful training, and how much more is needed."""
+    from reviews.models import Review
+
+    last = TrainingJob.objects.filter(status=TrainingJob.Status.SUCCEEDED).order_by("-started_at").first()
+    since = last.started_at if last else None
+    labelled = Review.objects.filter(human_label__isnull=False)
+    rated = Review.objects.filter(rating__isnull=False, human_label__isnull=True)
+    if since is not None:
+        labelled = labelled.filter(human_labelled_at__gt=since)
+        rated = rated.filter(created_at__gt=since)
+    new_labels, new_rated = labelled.count(), rated.count()
+    return {
+        "last_training_at": since,
+        "new_labels": new_labels,
+        "new_rated": new_rated,
+        "min_new_labels": settings.RETRAIN_MIN_NEW_LABELS,
+        "min_new_rated": settings.RETRAIN_MIN_NEW_RATED,
+        "labels_needed": max(0, settings.RETRAIN_MIN_NEW_LABELS - new_labels),
+        "rated_needed": max(0, settings.RETRAIN_MIN_NEW_RATED - new_rated),
+        "ready": new_labels >= settings.RETRAIN_MIN_NEW_LABELS or new_rated >= settings.RETRAIN_MIN_NEW_RATED,
+    }

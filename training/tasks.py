@@ -3,13 +3,11 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from project.celery import TRAINING_QUEUE
 from training.services import training_job_run
 
 
 @shared_task(
     name="training.run_training_job",
-    queue=TRAINING_QUEUE,
     soft_time_limit=settings.TRAINING_TIME_LIMIT_SECONDS - 60,
     time_limit=settings.TRAINING_TIME_LIMIT_SECONDS,
 )

@@ -43,7 +43,9 @@ class PipelineSentimentModel:
         return out
 
 
-def fit(texts: Sequence[str], labels: Sequence[str], weights: Sequence[float] | None = None) -> PipelineSentimentModel:
+def fit(
+    texts: Sequence[str], labels: Sequence[str], weights: Sequence[float] | None = None, progress=None
+) -> PipelineSentimentModel:
     pipeline = build_pipeline(min_df=2 if len(texts) >= 200 else 1)
     fit_params = {"clf__sample_weight": np.asarray(weights)} if weights is not None else {}
     pipeline.fit(list(texts), list(labels), **fit_params)

@@ -1,0 +1,186 @@
+"""manage.py import_reviews PATH: load reviews from CSV or JSON lines, predicted in batches.
+
+Idempotent by (source, external id): importing the same file twice adds nothing.
+Rows without text are skipped; rows with invalid values are reported with reasons.
+Exits 0 when some rows are invalid; non-zero only for a missing file or column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import Counter
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from dateutil import parser as date_parser
+from django.core.management.base import BaseCommand, CommandError
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from reviews.files import read_rows
+from reviews.schemas import ReviewIn
+from reviews.services import review_bulk_create, review_bulk_label
+
+BATCH_SIZE = 1000
+TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
+RATING_COLUMNS = ("rating", "stars", "score", "star_rating")
+LABEL_ALIASES = {
+    "positive": "positive", "pos": "positive", "1": "positive",
+    "neutral": "neutral", "neu": "neutral", "0": "neutral",
+    "negative": "negative", "neg": "negative", "-1": "negative",
+}  # fmt: skip
+
+
+def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], option: str) -> str | None:
+    if wanted:
+        if wanted not in columns:
+            raise CommandError(f"Column {wanted!r} ({option}) is not in the file; columns: {', '.join(columns)}")
+        return wanted
+    lowered = {column.lower(): column for column in columns}
+    return next((lowered[name] for name in candidates if name in lowered), None)
+
+
+def content_id(text, row: dict, columns: tuple[str | None, ...]) -> str:
+    """Without an id column, the content identifies the review, so a re-import still adds nothing."""
+    parts = [str(text).strip()] + [str(row.get(column) or "") for column in columns if column]
+    return "sha1:" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def parse_rating(raw) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise ValueError(f"rating {str(raw)[:20]!r} is not a number") from None
+    # Half stars are the finest grain we keep: 4.3 is read as 4.5, as a person would.
+    return (value * 2).quantize(Decimal("1")) / 2
+
+
+class Command(BaseCommand):
+    help = "Import reviews from a CSV or JSONL file (idempotent by source + external id)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("path")
+        parser.add_argument("--text-col", help="Column with the review text (default: text/review/content…)")
+        parser.add_argument("--rating-col", help="Column with 1-5 stars (default: rating/stars/score if present)")
+        parser.add_argument("--source", default=None, help="Source name for every row (default: the file's name)")
+        parser.add_argument("--date-col", help="Column with when the customer wrote it")
+        parser.add_argument("--business-col", help="Column with the business name or id")
+        parser.add_argument("--author-col", help="Column with the author")
+        parser.add_argument(
+            "--id-col",
+            help="Column with the source's own id (default: a hash of the content, so re-imports add nothing)",
+        )
+        parser.add_argument("--label-col", help="Column with human labels: positive/neutral/negative")
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+
+    def handle(self, *args, **options) -> None:
+        path = Path(options["path"])
+        if not path.is_file():
+            raise CommandError(f"No such file: {path}")
+        columns, rows = read_rows(path)
+        text_col = pick_column(columns, options["text_col"], TEXT_COLUMNS, "--text-col")
+        if text_col is None:
+            raise CommandError(f"No text column found; pass --text-col (columns: {', '.join(columns)})")
+        rating_col = pick_column(columns, options["rating_col"], RATING_COLUMNS, "--rating-col")
+        date_col = pick_column(columns, options["date_col"], (), "--date-col")
+        business_col = pick_column(columns, options["business_col"], (), "--business-col")
+        author_col = pick_column(columns, options["author_col"], (), "--author-col")
+        id_col = pick_column(columns, options["id_col"], (), "--id-col")
+        label_col = pick_column(columns, options["label_col"], (), "--label-col")
+        source = (options["source"] or path.stem)[:50]
+
+        counts: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        batch: list[tuple[ReviewIn, str | None]] = []
+        progress = tqdm(desc=f"Importing {path.name}", unit=" rows", file=sys.stderr, mininterval=0.5)
+
+        def flush() -> None:
+            if not batch:
+                return
+            results = review_bulk_create(items=[item for item, _ in batch])
+            labels = {}
+            for (_, label), result in zip(batch, results, strict=True):
+                counts["imported" if result.created else "already present"] += 1
+                if label:
+                    labels[result.review.pk] = label
+            if labels:
+                review_bulk_label(labels=labels, user_id=None)
+                counts["labelled"] += len(labels)
+            progress.update(len(batch))
+            batch.clear()
+
+        for row in rows:
+            counts["rows"] += 1
+            if "__error__" in row:
+                counts["invalid"] += 1
+                reasons[row["__error__"].split(":", 1)[1].strip()] += 1
+                continue
+            text = row.get(text_col)
+            if text is None or not str(text).strip():
+                counts["skipped (no text)"] += 1
+                continue
+            try:
+                label = None
+                if label_col and str(row.get(label_col) or "").strip():
+                    raw_label = str(row[label_col]).strip().lower()
+                    label = LABEL_ALIASES.get(raw_label)
+                    if label is None:
+                        raise ValueError(f"label {raw_label[:20]!r} is not positive/neutral/negative")
+                review_date = None
+                if date_col and str(row.get(date_col) or "").strip():
+                    try:
+                        review_date = date_parser.parse(str(row[date_col]))
+                    except (ValueError, OverflowError):
+                        raise ValueError(f"date {str(row[date_col])[:30]!r} is not a date") from None
+                rating = None
+                if rating_col:
+                    try:
+                        rating = parse_rating(row.get(rating_col))
+                    except ValueError as exc:
+                        # Keep the text, which is worth having without its stars.
+                        counts["rating ignored"] += 1
+                        reasons[f"rating ignored: {exc}"] += 1
+                item = ReviewIn(
+                    text=str(text),
+                    source=source,
+                    rating=rating,
+                    business=str(row.get(business_col) or "")[:200] if business_col else None,
+                    author=str(row.get(author_col) or "")[:200] if author_col else None,
+                    external_id=(str(row.get(id_col) or "").strip()[:200] or None)
+                    if id_col
+                    else content_id(text, row, (business_col, author_col, date_col)),
+                    review_date=review_date,
+                )
+            except ValidationError as exc:
+                counts["invalid"] += 1
+                error = exc.errors()[0]
+                reasons[f"{'.'.join(map(str, error['loc']))}: {error['msg']}"] += 1
+                continue
+            except ValueError as exc:
+                counts["invalid"] += 1
+                reasons[str(exc)] += 1
+                continue
+            batch.append((item, label))
+            if len(batch) >= options["batch_size"]:
+                flush()
+        flush()
+        progress.close()
+
+        summary = ", ".join(
+            f"{counts[key]} {key}"
+            for key in (
+                "rows",
+                "imported",
+                "already present",
+                "labelled",
+                "skipped (no text)",
+                "invalid",
+                "rating ignored",
+            )
+        )
+        self.stdout.write(f"{path.name}: {summary} (text column {text_col!r}, rating column {rating_col!r})")
+        for reason, n in reasons.most_common(10):
+            self.stdout.write(f"  {n} x {reason}")

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from django.core.management.base import BaseCommand, CommandError
+
+from training.ml.metrics import evaluate
+from training.models import ModelVersion
+from training.registry import load_model
+from training.services import collect_examples, current_champion, split_examples
+
+
+class Command(BaseCommand):
+    help = "Score a model version (default: the champion) on the current evaluation set and print the report."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--version", help="Model version name (default: the deployed one)")
+
+    def handle(self, *args, version: str | None, **options) -> None:
+        row = ModelVersion.objects.filter(name=version).first() if version else current_champion()
+        if row is None:
+            raise CommandError(f"No model version named {version!r}" if version else "No model is deployed")
+        _, evaluation = split_examples(collect_examples())
+        if not len(evaluation.examples):
+            raise CommandError("The evaluation set is empty: import rated or labelled reviews first")
+        probabilities = np.asarray(load_model(row).predict_proba(evaluation.examples.texts))
+        report = {
+            "model_version": row.name,
+            "evaluation_set": evaluation.describe(),
+            "metrics": evaluate(probabilities, evaluation.examples.labels),
+        }
+        self.stdout.write(json.dumps(report, indent=2))

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+
+from training.models import TrainingJob
+from training.services import (
+    DEFAULT_MIN_SAMPLES,
+    JobAlreadyActive,
+    training_job_create,
+    training_job_enqueue,
+    training_job_run,
+)
+
+
+class Command(BaseCommand):
+    help = "Start a training job; with --wait run it here (no worker needed) and print the gate's decision last."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES)
+        parser.add_argument("--wait", action="store_true", help="Run in this process and wait for the result")
+        parser.add_argument("--model", choices=["sentiment"], default="sentiment", help="Which model to train")
+
+    def handle(self, *args, min_samples: int, wait: bool, model: str, **options) -> None:
+        if min_samples < 1:
+            raise CommandError("--min-samples must be at least 1")
+        try:
+            job = training_job_create(
+                parameters={"min_samples": min_samples, "model": model}, trigger=TrainingJob.Trigger.COMMAND
+            )
+        except JobAlreadyActive as exc:
+            raise CommandError(
+                f"Training job {exc.job.pk} is already {exc.job.status}; one job runs at a time"
+            ) from exc
+        if not wait:
+            training_job_enqueue(job)
+            self.stdout.write(f"Queued training job {job.pk}; a worker will run it")
+            return
+
+        def echo(fraction: float, message: str) -> None:
+            sys.stderr.write(f"[{fraction:6.1%}] {message}\n")
+            sys.stderr.flush()
+
+        job = training_job_run(job_id=job.pk, echo=echo)
+        if job.status != TrainingJob.Status.SUCCEEDED:
+            raise CommandError(f"Training job {job.pk} {job.status}: {job.error}")
+        candidate = job.metrics.get("candidate", {})
+        champion = job.metrics.get("champion_metrics", {})
+        sys.stderr.write(
+            f"Evaluation set: {job.metrics['evaluation_set']['note']}\n"
+            f"Candidate macro-F1 {candidate.get('macro_f1')} vs champion {champion.get('macro_f1')}\n"
+        )
+        self.stdout.write(job.metrics["decision"])
