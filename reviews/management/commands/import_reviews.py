@@ -107,8 +107,7 @@ class Command(BaseCommand):
                 if label:
                     labels[result.review.pk] = label
             if labels:
-                review_bulk_label(labels=labels, user_id=None)
-                counts["labelled"] += len(labels)
+                counts["labelled"] += review_bulk_label(labels=labels, user_id=None)
             progress.update(len(batch))
             batch.clear()
 

@@ -14,6 +14,11 @@ from training.services import collect_examples, current_champion, split_examples
 class Command(BaseCommand):
     help = "Score a model version (default: the champion) on the current evaluation set and print the report."
 
+    def add_base_argument(self, parser, *args, **kwargs) -> None:
+        # Our --version names a model version; Django's own --version (its release) gives way.
+        if "--version" not in args:
+            super().add_base_argument(parser, *args, **kwargs)
+
     def add_arguments(self, parser) -> None:
         parser.add_argument("--version", help="Model version name (default: the deployed one)")
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 
 from training.models import TrainingJob
@@ -39,16 +37,16 @@ class Command(BaseCommand):
             return
 
         def echo(fraction: float, message: str) -> None:
-            sys.stderr.write(f"[{fraction:6.1%}] {message}\n")
-            sys.stderr.flush()
+            self.stderr.write(f"[{fraction:6.1%}] {message}")
+            self.stderr.flush()
 
         job = training_job_run(job_id=job.pk, echo=echo)
         if job.status != TrainingJob.Status.SUCCEEDED:
             raise CommandError(f"Training job {job.pk} {job.status}: {job.error}")
         candidate = job.metrics.get("candidate", {})
         champion = job.metrics.get("champion_metrics", {})
-        sys.stderr.write(
+        self.stderr.write(
             f"Evaluation set: {job.metrics['evaluation_set']['note']}\n"
-            f"Candidate macro-F1 {candidate.get('macro_f1')} vs champion {champion.get('macro_f1')}\n"
+            f"Candidate macro-F1 {candidate.get('macro_f1')} vs champion {champion.get('macro_f1')}"
         )
         self.stdout.write(job.metrics["decision"])

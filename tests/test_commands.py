@@ -1,0 +1,147 @@
+"""The command-line contract: import_reviews, train, predict_file, evaluate, promote, rollback, create_api_token."""
+
+from __future__ import annotations
+
+import csv
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from reviews.models import LabelEvent, Review
+from training.models import ModelVersion, TrainingJob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PHRASES = {
+    5: ["Wonderful food", "Lovely staff", "Perfect evening", "Great pasta", "Superb dessert", "Charming room"],
+    1: ["Cold food", "Rude staff", "Dirty floor", "Awful pasta", "Stale dessert", "Horrible evening"],
+    3: ["Average food", "Okay staff", "Plain evening", "Fine pasta", "Ordinary dessert", "Usual room"],
+}
+
+
+def run(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    path = tmp_path / "reviews.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review_id", "stars", "text", "date", "place", "verdict"])
+        for i in range(150):
+            stars = [5, 1, 3][i % 3]
+            words = PHRASES[stars]
+            text = f"{words[i % 6]}. {words[(i // 6) % 6]}, {words[(i + 3) % 6].lower()}!"
+            writer.writerow([f"id{i}", stars, text, f"2026-0{1 + i % 9}-15", f"Place {i % 4}", ""])
+        writer.writerow(["empty", 4, "", "2026-01-01", "Place 1", ""])
+        writer.writerow(["badrating", "great", "Text with an unusable rating", "2026-01-01", "Place 1", ""])
+        writer.writerow(["baddate", 4, "Text with a bad date", "not a date", "Place 1", ""])
+        writer.writerow(["labelled", 4, "Staff labelled this one", "2026-01-01", "Place 1", "Negative"])
+    return path
+
+
+def import_csv(path, *extra) -> str:
+    out, _ = run(
+        "import_reviews", str(path), "--text-col", "text", "--rating-col", "stars", "--id-col", "review_id",
+        "--date-col", "date", "--business-col", "place", "--label-col", "verdict", "--source", "yelp", *extra,
+    )  # fmt: skip
+    return out
+
+
+class TestImportReviews:
+    def test_it_imports_with_predictions_and_reports_what_it_skipped(self, reviews_csv):
+        out = import_csv(reviews_csv)
+
+        assert "154 rows" in out and "152 imported" in out and "1 labelled" in out
+        assert "1 skipped (no text)" in out and "1 invalid" in out and "1 rating ignored" in out
+        assert "is not a date" in out
+        assert Review.objects.count() == 152
+        assert not Review.objects.filter(predicted_label__isnull=True).exists()
+        stored = Review.objects.get(external_id="id1")
+        assert (stored.source, stored.rating, stored.business) == ("yelp", 1, "Place 1")
+        assert stored.review_date.date().isoformat() == "2026-02-15"
+        assert Review.objects.get(external_id="badrating").rating is None
+        assert Review.objects.get(external_id="labelled").human_label == "negative"
+
+    def test_importing_the_same_file_twice_adds_nothing(self, reviews_csv):
+        import_csv(reviews_csv)
+        out = import_csv(reviews_csv)
+
+        assert "0 imported" in out and "152 already present" in out and "0 labelled" in out
+        assert Review.objects.count() == 152
+        assert LabelEvent.objects.count() == 1
+
+    def test_without_an_id_column_the_content_keeps_it_idempotent(self, tmp_path):
+        path = tmp_path / "plain.jsonl"
+        path.write_text(
+            "\n".join(json.dumps({"review": text, "rating": 4}) for text in ["Nice place", "Nice place", "Good"])
+            + "\nnot json\n"
+        )
+
+        first, _ = run("import_reviews", str(path))
+        second, _ = run("import_reviews", str(path))
+
+        assert "1 invalid" in first and "not JSON" in first
+        assert Review.objects.count() == 2
+        assert "0 imported" in second
+
+    def test_a_missing_file_or_column_fails(self, reviews_csv, tmp_path):
+        with pytest.raises(CommandError, match="No such file"):
+            run("import_reviews", str(tmp_path / "nope.csv"))
+        with pytest.raises(CommandError, match="'words'"):
+            run("import_reviews", str(reviews_csv), "--text-col", "words")
+
+
+class TestTrainAndPredict:
+    def test_train_wait_runs_here_and_prints_the_decision_last(self, reviews_csv):
+        import_csv(reviews_csv)
+
+        out, err = run("train", "--wait", "--min-samples", "20")
+
+        last_line = out.strip().splitlines()[-1]
+        assert last_line.startswith(("promoted sentiment-", "kept baseline-lexicon: candidate sentiment-"))
+        assert "Fitting" in err
+        job = TrainingJob.objects.get()
+        assert job.status == "succeeded" and job.trigger == "command"
+
+    def test_train_without_enough_data_fails(self):
+        with pytest.raises(CommandError, match="Not enough usable examples"):
+            run("train", "--wait", "--min-samples", "5")
+
+    def test_predict_file_writes_one_row_per_input_row_in_order(self, tmp_path):
+        source = tmp_path / "in.csv"
+        source.write_text('text,label\n"Superb food, lovely staff",positive\n,\n"Rude and cold",negative\n  ,x\n')
+
+        run("predict_file", str(source), "--text-col", "text", "--out", str(tmp_path / "out.csv"))
+        run("predict_file", str(source), "--text-col", "text", "--out", str(tmp_path / "out.jsonl"))
+
+        rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+        assert [row["label"] for row in rows] == ["positive", "", "negative", ""]
+        assert set(rows[0]) >= {"label", "confidence", "score_positive", "score_neutral", "score_negative"}
+        assert float(rows[0]["score_positive"]) == pytest.approx(float(rows[0]["confidence"]))
+        lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert [line["label"] for line in lines] == ["positive", None, "negative", None]
+
+    def test_evaluate_promote_and_rollback(self, reviews_csv):
+        import_csv(reviews_csv)
+        run("train", "--wait", "--min-samples", "20")
+        trained = ModelVersion.objects.exclude(name="baseline-lexicon").get()
+        if trained.stage != "champion":
+            run("promote", trained.name)
+
+        report = json.loads(run("evaluate")[0])
+        assert report["model_version"] == trained.name
+        assert json.loads(run("evaluate", "--version", "baseline-lexicon")[0])["model_version"] == "baseline-lexicon"
+        assert report["evaluation_set"]["kind"] == "rated"
+        assert "macro_f1" in report["metrics"]
+        assert "Rolled back to baseline-lexicon" in run("rollback")[0]
+        assert f"Deployed {trained.name}" in run("promote", trained.name)[0]
+        with pytest.raises(CommandError, match="already deployed"):
+            run("promote", trained.name)
+        with pytest.raises(CommandError, match="No model version"):
+            run("promote", "nope")
