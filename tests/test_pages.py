@@ -51,6 +51,8 @@ def test_a_wrong_password_is_refused():
         "/admin/reviews/review/?source__exact=google&predicted_label__exact=positive",
         "/admin/training/modelversion/",
         "/admin/training/trainingjob/",
+        "/admin/training/gatedecision/",
+        "/admin/training/deployment/",
         "/admin/authtoken/tokenproxy/",
     ],
 )

@@ -186,3 +186,40 @@ class TestFollowingJobs:
 
         assert body["total"] == 3
         assert [job["job_id"] for job in body["results"]] == [jobs[2].pk, jobs[1].pk]
+
+
+class TestModelsAndReadiness:
+    def test_models_lists_versions_with_the_champion(self, api, labeller_headers):
+        body = api.get("/api/training/models", headers=labeller_headers).json()
+
+        assert body["champion"] == "baseline-lexicon"
+        assert body["results"][0]["deployments"][0]["action"] == "initial"
+
+    def test_manual_promotion_and_rollback_over_the_api(self, api, manager_headers, labeller_headers):
+        from tests.factories import ModelVersionFactory
+
+        other = ModelVersionFactory(name="sentiment-manual")
+
+        assert api.post(f"/api/training/models/{other.name}/promote", headers=labeller_headers).status_code == 403
+        promoted = api.post(
+            f"/api/training/models/{other.name}/promote", json={"reason": "trying it"}, headers=manager_headers
+        )
+        assert promoted.status_code == 200
+        assert promoted.json()["stage"] == "champion"
+        assert promoted.json()["deployments"][0]["reason"] == "trying it"
+        assert promoted.json()["deployments"][0]["by"].startswith("user")
+        again = api.post(f"/api/training/models/{other.name}/promote", headers=manager_headers)
+        assert again.status_code == 409
+        rolled = api.post("/api/training/rollback", headers=manager_headers)
+        assert rolled.json()["name"] == "baseline-lexicon"
+        assert api.post("/api/training/models/nope/promote", headers=manager_headers).status_code == 404
+
+    def test_readiness_counts_new_data_since_the_last_training(self, api, manager_headers, settings):
+        settings.RETRAIN_MIN_NEW_RATED = 3
+        for text in ["Great", "Bad", "Fine"]:
+            api.post("/api/reviews/", json={"text": text, "rating": 4}, headers=manager_headers)
+
+        body = api.get("/api/training/readiness", headers=manager_headers).json()
+
+        assert (body["new_rated"], body["rated_needed"], body["ready"]) == (3, 0, True)
+        assert body["labels_needed"] == body["min_new_labels"]

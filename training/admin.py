@@ -1,14 +1,43 @@
 from django.contrib import admin
 
-from training.models import ModelVersion, TrainingJob
+from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
+
+
+class GateDecisionInline(admin.StackedInline):
+    model = GateDecision
+    fk_name = "candidate"
+    extra = 0
+    can_delete = False
+    readonly_fields = ("champion", "decision", "reason", "delta_macro_f1", "probability_better", "evaluation_set",
+                       "candidate_metrics", "champion_metrics", "training_job", "created_at")  # fmt: skip
 
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "algorithm", "stage", "created_at", "deployed_at")
+    list_display = ("name", "kind", "algorithm", "stage", "macro_f1", "created_at", "deployed_at")
     list_filter = ("kind", "stage", "algorithm")
-    search_fields = ("name",)
-    readonly_fields = ("created_at", "deployed_at", "training_job")
+    search_fields = ("name", "mlflow_run_id")
+    readonly_fields = ("created_at", "deployed_at", "training_job", "metrics", "reference_stats", "mlflow_run_id",
+                       "mlflow_version")  # fmt: skip
+    inlines = [GateDecisionInline]
+
+    @admin.display(description="Macro-F1 (evaluation)")
+    def macro_f1(self, version: ModelVersion):
+        return version.metrics.get("evaluation", {}).get("macro_f1")
+
+
+@admin.register(GateDecision)
+class GateDecisionAdmin(admin.ModelAdmin):
+    list_display = ("candidate", "champion", "decision", "delta_macro_f1", "probability_better", "created_at")
+    list_filter = ("decision",)
+    readonly_fields = [field.name for field in GateDecision._meta.fields]
+
+
+@admin.register(Deployment)
+class DeploymentAdmin(admin.ModelAdmin):
+    list_display = ("model_version", "action", "previous", "user", "created_at")
+    list_filter = ("action",)
+    readonly_fields = [field.name for field in Deployment._meta.fields]
 
 
 @admin.register(TrainingJob)
