@@ -69,6 +69,33 @@ class TestTrainingAndTheGate:
         assert deployment.action == Deployment.Action.GATE
         assert deployment.previous.name == "baseline-lexicon"
 
+    def test_every_job_is_an_mlflow_run_and_the_champion_alias_follows_the_database(self, corpus, settings):
+        import mlflow
+
+        job = train_now()
+
+        champion = services.current_champion()
+        client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
+        run = client.get_run(job.metrics["mlflow_run_id"])
+        assert run.data.params["job_id"] == str(job.pk)
+        assert run.data.metrics["macro_f1"] == job.metrics["candidate"]["macro_f1"]
+        alias = client.get_model_version_by_alias(settings.MLFLOW_MODEL_NAME, "champion")
+        assert str(alias.version) == champion.mlflow_version
+        assert alias.tags["model_version"] == champion.name
+        challenger = client.get_model_version_by_alias(settings.MLFLOW_MODEL_NAME, "challenger")
+        assert challenger.tags["model_version"] == "baseline-lexicon"
+
+    def test_a_running_job_stops_when_cancelled(self, corpus):
+        job = services.training_job_create(parameters={"min_samples": 30})
+        # The flag is set while the job runs (here: before its first step checks it).
+        TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+
+        finished = services.training_job_run(job_id=job.pk)
+
+        assert finished.status == TrainingJob.Status.CANCELLED
+        assert finished.started_at is not None and finished.finished_at is not None
+        assert not ModelVersion.objects.exclude(name="baseline-lexicon").exists()
+
     def test_metrics_include_calibration_and_per_class_scores(self, corpus):
         candidate = train_now().metrics["candidate"]
 

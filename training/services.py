@@ -129,15 +129,24 @@ def model_version_promote(
 
 
 def _after_deployment(version_id: int, previous_id: int | None) -> None:
+    # Both on workers: web processes never import mlflow (~2 s, ~200 MB).
     from reviews.tasks import rescore_unlabelled_reviews
+    from training.tasks import sync_registry_aliases
 
-    version = ModelVersion.objects.get(pk=version_id)
-    tracking.safely("set the champion alias", tracking.set_alias, "champion", version.mlflow_version)
-    if previous_id:
-        previous = ModelVersion.objects.filter(pk=previous_id).first()
-        if previous is not None:
-            tracking.safely("set the challenger alias", tracking.set_alias, "challenger", previous.mlflow_version)
+    sync_registry_aliases.delay(version_id, previous_id)
     rescore_unlabelled_reviews.delay(version_id)
+
+
+def model_version_sync_aliases(*, version_id: int, previous_id: int | None) -> None:
+    """MLflow follows the database: `champion` on the deployed version, `challenger` on the one it replaced."""
+    version = ModelVersion.objects.filter(pk=version_id, stage=ModelVersion.Stage.CHAMPION).first()
+    if version is None:
+        return  # superseded by a later deployment, whose own task sets the aliases
+    model_version_register_in_mlflow(version=version)
+    tracking.safely("set the champion alias", tracking.set_alias, "champion", version.mlflow_version)
+    previous = ModelVersion.objects.filter(pk=previous_id).first() if previous_id else None
+    if previous is not None and previous.mlflow_version:
+        tracking.safely("set the challenger alias", tracking.set_alias, "challenger", previous.mlflow_version)
 
 
 def model_version_rollback(*, user_id: int | None = None, reason: str = "") -> ModelVersion:
