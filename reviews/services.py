@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from training.ml.labels import LABELS
 from training.ml.language import detect_language
 from training.ml.predictor import LabelScores, scores_from_probabilities
 from training.registry import get_deployed_model
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,25 +255,32 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
     """Give the next `size` unlabelled reviews (by id) a current prediction from the
     deployed model, if it is still `model_version_id`. The ingest prediction stays.
     Returns the last id handled, or None when done (or when the champion changed)."""
-    deployed = get_deployed_model()
-    if deployed.version_id != model_version_id:
-        from training.registry import forget_deployed_model
+    from training.models import ModelVersion
+    from training.registry import load_model
 
-        forget_deployed_model()
-        deployed = get_deployed_model()
-        if deployed.version_id != model_version_id:
-            return None  # a newer deployment has its own re-scoring run
+    version = ModelVersion.objects.filter(pk=model_version_id, stage=ModelVersion.Stage.CHAMPION).first()
+    if version is None:
+        return None  # superseded: a newer deployment has its own re-scoring run
+    deployed = get_deployed_model()
+    if deployed.version_id == version.pk:
+        model = deployed.model
+    else:
+        try:
+            model = load_model(version)
+        except Exception:
+            logger.exception("Cannot re-score with %s: its model file does not load", version.name)
+            return None
     batch = list(
         Review.objects.filter(id__gt=after_id, human_label__isnull=True).order_by("id").values_list("id", "text")[:size]
     )
     if not batch:
         return None
-    results = scores_from_probabilities(deployed.model.predict_proba([text for _, text in batch]))
+    results = scores_from_probabilities(model.predict_proba([text for _, text in batch]))
     now = timezone.now()
     reviews = []
     for (review_id, _), result in zip(batch, results):
         review = Review(pk=review_id)
-        _apply_prediction(review, result, deployed.version_id, now)
+        _apply_prediction(review, result, version.pk, now)
         reviews.append(review)
     with transaction.atomic():
         Review.objects.bulk_update(
@@ -280,7 +290,7 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
             [
                 Prediction(
                     review_id=review.pk,
-                    model_version_id=deployed.version_id,
+                    model_version_id=version.pk,
                     label=review.predicted_label,
                     confidence=review.predicted_confidence,
                     scores=review.predicted_scores,

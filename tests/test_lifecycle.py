@@ -299,3 +299,15 @@ class TestS3Storage:
         assert get_deployed_model().name == name
         assert (tmp_path / "cache" / f"{name}.joblib").exists()
         assert storage.artifact_uri(f"{name}.joblib") == f"s3://{bucket}/models/{name}.joblib"
+
+
+class TestBrokenModelFile:
+    def test_a_champion_whose_file_cannot_load_does_not_break_serving(self, settings):
+        current = get_deployed_model()
+        broken = ModelVersion.objects.create(name="broken", algorithm="tfidf-logreg", artifact_path="missing.joblib")
+        services.model_version_promote(version=broken)
+        settings.MODEL_REFRESH_SECONDS = 0
+
+        served = get_deployed_model()
+
+        assert served.name == current.name

@@ -8,6 +8,7 @@ and worker process within that window without a restart.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class DeployedModel:
     model: SentimentModel
 
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _deployed: DeployedModel | None = None
 _checked_at = 0.0
@@ -52,25 +54,40 @@ def _champion() -> ModelVersion:
 
 
 def get_deployed_model() -> DeployedModel:
-    """The champion, from memory; touches the database at most every MODEL_REFRESH_SECONDS."""
+    """The champion, from memory; touches the database at most every MODEL_REFRESH_SECONDS.
+
+    One thread refreshes while the others keep serving the model they have, so a
+    promotion (which may load a large file) never stalls requests in flight.
+    """
     global _deployed, _checked_at
-    now = time.monotonic()
     current = _deployed
-    if current is not None and now - _checked_at < settings.MODEL_REFRESH_SECONDS:
+    if current is not None and time.monotonic() - _checked_at < settings.MODEL_REFRESH_SECONDS:
         return current
-    with _lock:
+    if not _lock.acquire(blocking=current is None):
+        return current  # another thread is already refreshing
+    try:
         if _deployed is not None and time.monotonic() - _checked_at < settings.MODEL_REFRESH_SECONDS:
             return _deployed
         version = _champion()
         if _deployed is None or _deployed.version_id != version.pk:
             model = _loaded.get(version.pk)
             if model is None:
-                model = load_model(version)
+                try:
+                    model = load_model(version)
+                except Exception:
+                    if _deployed is None:
+                        raise
+                    # Keep serving the model we have rather than fail requests; retry later.
+                    logger.exception("Could not load model version %s; still serving %s", version.name, _deployed.name)
+                    _checked_at = time.monotonic()
+                    return _deployed
                 _loaded.clear()  # keep one model in memory, not every version ever deployed
                 _loaded[version.pk] = model
             _deployed = DeployedModel(version_id=version.pk, name=version.name, model=model)
         _checked_at = time.monotonic()
         return _deployed
+    finally:
+        _lock.release()
 
 
 def forget_deployed_model() -> None:
