@@ -2,10 +2,39 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from analytics import views as analytics_views
 from project import views
+from reviews import views as review_views
+from training import views as training_views
+
+labelling = [
+    path("", review_views.labelling_page, name="labelling"),
+    path("next.json", review_views.labelling_next, name="labelling-next"),
+    path("label.json", review_views.labelling_label, name="labelling-label"),
+    path("skip.json", review_views.labelling_skip, name="labelling-skip"),
+    path("undo.json", review_views.labelling_undo, name="labelling-undo"),
+    path("release.json", review_views.labelling_release, name="labelling-release"),
+    path("progress.json", review_views.labelling_progress, name="labelling-progress"),
+    path("bulk/", review_views.bulk_page, name="labelling-bulk"),
+    path("agreement/", review_views.agreement_page, name="labelling-agreement"),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("labelling/", include(labelling)),
+    path("explore/", review_views.explore_page, name="explore"),
+    path("explore/export.csv", review_views.export_csv, name="explore-export"),
+    path("explore/<int:review_id>/", review_views.review_page, name="review"),
+    path("insights/", analytics_views.insights_page, name="insights"),
+    path("models/", training_views.models_page, name="models"),
+    path("models/<int:version_id>/", training_views.model_page, name="model"),
+    path("models/<int:version_id>/promote/", training_views.promote, name="model-promote"),
+    path("models/rollback/", training_views.rollback, name="model-rollback"),
+    path("jobs/", training_views.jobs_page, name="jobs"),
+    path("jobs/status.json", training_views.jobs_status, name="jobs-status"),
+    path("jobs/start/", training_views.start_job, name="job-start"),
+    path("jobs/<int:job_id>/cancel/", training_views.cancel_job, name="job-cancel"),
+    path(f"vendor/plotly-{analytics_views.PLOTLY_VERSION}.min.js", analytics_views.plotly_js, name="plotly-js"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),

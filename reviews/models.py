@@ -57,6 +57,13 @@ class Review(models.Model):
     )
     human_labelled_at = models.DateTimeField(null=True, blank=True)
 
+    # A short reservation in the labelling queue, so two labellers never see the same
+    # review at once. Claimed with a compare-and-set UPDATE (reviews.labelling).
+    reserved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reserved_until = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         ordering = ["-id"]
         constraints = [
@@ -124,3 +131,31 @@ class LabelEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+
+class LabelVote(models.Model):
+    """One labeller's label for one review from the labelling queue.
+
+    The first vote (ordinal 1) also sets Review.human_label; a share of reviews
+    asks for a second, independent vote (ordinal 2) to measure agreement. The
+    unique (review, ordinal) pair is the compare-and-set: two labellers racing on
+    the same review cannot both record the first label.
+    """
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    label = models.CharField(max_length=8, choices=Sentiment.choices)
+    ordinal = models.PositiveSmallIntegerField(default=1)
+    wants_second = models.BooleanField(default=False, help_text="Picked for double labelling")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "ordinal"], name="one_vote_per_review_ordinal"),
+            models.UniqueConstraint(fields=["review", "user"], name="one_vote_per_review_user"),
+        ]
+        indexes = [models.Index(fields=["wants_second", "review"])]
+
+    def __str__(self) -> str:
+        return f"{self.review_id}#{self.ordinal}: {self.label}"

@@ -1,0 +1,416 @@
+"""Staff pages for reviews: the labelling queue (+ its JSON actions), bulk labelling, agreement, the explorer."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from project.views import clean_choice, json_body, json_permission_required, parse_date, permission_required
+from reviews import labelling
+from reviews.labelling import Order, QueueFilters
+from reviews.models import LabelEvent, Review, Sentiment
+from reviews.selectors import ORDERINGS, ReviewFilters, review_get, review_iter_batches, review_list
+from reviews.services import review_bulk_label
+from training.services import in_evaluation_bucket
+
+LABEL_CHOICES = Sentiment.choices
+BULK_LIMIT = 10_000
+QUEUE_BUFFER = 3
+
+
+def _sources() -> list[str]:
+    return list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100])
+
+
+def _businesses() -> list[str]:
+    return list(
+        Review.objects.exclude(business="").order_by("business").values_list("business", flat=True).distinct()[:500]
+    )
+
+
+def queue_filters(data) -> QueueFilters:
+    return QueueFilters(
+        order=clean_choice(data.get("order"), Order.CHOICES) or Order.UNCERTAIN,
+        source=(data.get("source") or "").strip() or None,
+        business=(data.get("business") or "").strip() or None,
+        predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
+        date_from=parse_date(data.get("date_from")),
+        date_to=parse_date(data.get("date_to"), end=True),
+    )
+
+
+def _ids(values, limit: int = 500) -> list[int]:
+    result = []
+    for value in (values or [])[:limit]:
+        try:
+            result.append(int(value))
+        except (TypeError, ValueError):
+            continue
+    return result
+
+
+# --- Labelling ------------------------------------------------------------------------
+
+
+@permission_required("reviews.label_review")
+@require_GET
+def labelling_page(request: HttpRequest) -> HttpResponse:
+    filters = queue_filters(request.GET)
+    return render(
+        request,
+        "reviews/labelling.html",
+        {
+            "filters": filters,
+            "form": request.GET,
+            "orders": Order.CHOICES,
+            "labels": LABEL_CHOICES,
+            "sources": _sources(),
+            "businesses": _businesses(),
+            "progress": labelling.labelling_progress(user_id=request.user.pk),
+            "query": urlencode(filters.as_query()),
+            "double_share": labelling.double_label_share(),
+        },
+    )
+
+
+def _queue_payload(request: HttpRequest, filters: QueueFilters, exclude: list[int], want: int) -> list[dict]:
+    if want <= 0:
+        return []
+    reviews = labelling.queue_claim(user_id=request.user.pk, filters=filters, exclude=exclude, count=want)
+    return [item.as_json() for item in labelling.queue_items(reviews, user_id=request.user.pk)]
+
+
+@json_permission_required("reviews.label_review")
+@require_GET
+def labelling_next(request: HttpRequest) -> JsonResponse:
+    filters = queue_filters(request.GET)
+    exclude = _ids(request.GET.get("exclude", "").split(",") if request.GET.get("exclude") else [])
+    want = min(max(int(request.GET.get("count", QUEUE_BUFFER) or 0), 0), 10)
+    return JsonResponse({"status": "ok", "items": _queue_payload(request, filters, exclude, want)})
+
+
+@json_permission_required("reviews.label_review")
+@require_POST
+def labelling_label(request: HttpRequest) -> JsonResponse:
+    """Save one label and top the client's buffer up, in one round trip.
+
+    Expected conflicts (someone else labelled it first, the review was deleted)
+    answer 200 with a status: the page moves on either way."""
+    data = json_body(request)
+    label = clean_choice(data.get("label"), LABEL_CHOICES)
+    review_ids = _ids([data.get("review_id")])
+    if label is None or not review_ids:
+        return JsonResponse({"status": "invalid", "detail": "review_id and a valid label are needed"}, status=400)
+    status = labelling.review_vote(review_id=review_ids[0], label=label, user_id=request.user.pk)
+    filters = queue_filters(data.get("filters") or {})
+    exclude = _ids(data.get("exclude"))
+    want = min(max(int(data.get("want") or 0), 0), 10)
+    # Keep the reservations the page still holds alive while the labeller works.
+    labelling.queue_extend(user_id=request.user.pk, review_ids=exclude)
+    return JsonResponse(
+        {"status": status, "review_id": review_ids[0], "items": _queue_payload(request, filters, exclude, want)}
+    )
+
+
+@json_permission_required("reviews.label_review")
+@require_POST
+def labelling_skip(request: HttpRequest) -> JsonResponse:
+    data = json_body(request)
+    released = labelling.queue_release(user_id=request.user.pk, review_ids=_ids([data.get("review_id")]))
+    filters = queue_filters(data.get("filters") or {})
+    exclude = _ids(data.get("exclude"))
+    want = min(max(int(data.get("want") or 0), 0), 10)
+    return JsonResponse(
+        {"status": "skipped", "released": released, "items": _queue_payload(request, filters, exclude, want)}
+    )
+
+
+@json_permission_required("reviews.label_review")
+@require_POST
+def labelling_undo(request: HttpRequest) -> JsonResponse:
+    review_ids = _ids([json_body(request).get("review_id")])
+    if not review_ids or not labelling.review_unvote(review_id=review_ids[0], user_id=request.user.pk):
+        return JsonResponse({"status": "cannot_undo", "items": []})
+    review = Review.objects.filter(pk=review_ids[0]).first()
+    items = labelling.queue_items([review], user_id=request.user.pk) if review else []
+    return JsonResponse({"status": "undone", "items": [item.as_json() for item in items]})
+
+
+@json_permission_required("reviews.label_review")
+@require_POST
+def labelling_release(request: HttpRequest) -> JsonResponse:
+    """The page is closing: give back what it held (sent with navigator.sendBeacon)."""
+    data = json_body(request)
+    return JsonResponse(
+        {
+            "status": "released",
+            "released": labelling.queue_release(user_id=request.user.pk, review_ids=_ids(data.get("review_ids"))),
+        }
+    )
+
+
+@json_permission_required("reviews.label_review")
+@require_GET
+def labelling_progress(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok", **labelling.labelling_progress(user_id=request.user.pk).as_json()})
+
+
+@permission_required("reviews.label_review")
+@require_http_methods(["GET", "POST"])
+def agreement_page(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        label = clean_choice(request.POST.get("label"), LABEL_CHOICES)
+        review_ids = _ids([request.POST.get("review_id")])
+        if label and review_ids and Review.objects.filter(pk=review_ids[0]).exists():
+            labelling.disagreement_resolve(review_id=review_ids[0], label=label, user_id=request.user.pk)
+            messages.success(request, f"Review #{review_ids[0]} settled as {label}.")
+        else:
+            messages.error(request, "Choose a label for an existing review.")
+        return redirect("labelling-agreement")
+    return render(
+        request,
+        "reviews/agreement.html",
+        {
+            "pairs": labelling.agreement_by_pair(),
+            "disagreements": labelling.disagreements(),
+            "labels": LABEL_CHOICES,
+            "double_share": labelling.double_label_share(),
+        },
+    )
+
+
+# --- Bulk labelling -------------------------------------------------------------------
+
+
+def review_filters(data) -> ReviewFilters:
+    def decimal(value):
+        try:
+            return Decimal(value) if value not in (None, "") else None
+        except InvalidOperation:
+            return None
+
+    labelled = {"yes": True, "no": False}.get(data.get("labelled") or "")
+    return ReviewFilters(
+        predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
+        human_label=clean_choice(data.get("human_label"), LABEL_CHOICES),
+        labelled=labelled,
+        source=(data.get("source") or "").strip() or None,
+        business=(data.get("business") or "").strip() or None,
+        rating_min=decimal(data.get("rating_min")),
+        rating_max=decimal(data.get("rating_max")),
+        date_from=parse_date(data.get("date_from")),
+        date_to=parse_date(data.get("date_to"), end=True),
+        q=(data.get("q") or "").strip()[:200] or None,
+    )
+
+
+FILTER_KEYS = (
+    "q",
+    "predicted_label",
+    "human_label",
+    "labelled",
+    "source",
+    "business",
+    "rating_min",
+    "rating_max",
+    "date_from",
+    "date_to",
+)
+
+
+def _filter_query(data) -> str:
+    return urlencode({key: data.get(key) for key in FILTER_KEYS if data.get(key)})
+
+
+@permission_required("reviews.label_review")
+@require_http_methods(["GET", "POST"])
+def bulk_page(request: HttpRequest) -> HttpResponse:
+    """GET: filtered list with suggestions. POST without `confirmed`: the confirmation
+    (with the count). POST with `confirmed`: apply through review_bulk_label."""
+    data = request.POST if request.method == "POST" else request.GET
+    if request.method == "GET" and "labelled" not in data:
+        data = data.copy()
+        data["labelled"] = "no"
+    filters = review_filters(data)
+    matching = review_list(filters=filters, ordering="newest")
+    if request.method == "POST":
+        label = clean_choice(request.POST.get("label"), LABEL_CHOICES)
+        everything = request.POST.get("scope") == "all"
+        if everything:
+            ids = list(matching.values_list("id", flat=True)[: BULK_LIMIT + 1])
+        else:
+            ids = list(
+                Review.objects.filter(pk__in=_ids(request.POST.getlist("review_ids"), BULK_LIMIT)).values_list(
+                    "id", flat=True
+                )
+            )
+        back = f"{reverse('labelling-bulk')}?{_filter_query(data)}"
+        if label is None or not ids:
+            messages.error(request, "Select at least one review and a label.")
+            return redirect(back)
+        if len(ids) > BULK_LIMIT:
+            messages.error(request, f"More than {BULK_LIMIT:,} reviews match; narrow the filter first.")
+            return redirect(back)
+        if request.POST.get("confirmed") != "yes":
+            return render(
+                request,
+                "reviews/bulk_confirm.html",
+                {
+                    "count": len(ids),
+                    "label": label,
+                    "ids": ids,
+                    "everything": everything,
+                    "filter_items": [(key, data.get(key)) for key in FILTER_KEYS if data.get(key)],
+                    "back": back,
+                },
+            )
+        changed = review_bulk_label(labels={pk: label for pk in ids}, user_id=request.user.pk)
+        messages.success(
+            request, f"Labelled {changed} review{'s' if changed != 1 else ''} as {label} ({len(ids)} selected)."
+        )
+        return redirect(back)
+    page = Paginator(matching, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "reviews/bulk.html",
+        {
+            "page": page,
+            "total": page.paginator.count,
+            "form": data,
+            "labels": LABEL_CHOICES,
+            "sources": _sources(),
+            "businesses": _businesses(),
+            "query": _filter_query(data),
+            "filter_items": [(key, data.get(key)) for key in FILTER_KEYS if data.get(key)],
+            "bulk_limit": BULK_LIMIT,
+        },
+    )
+
+
+# --- Explorer -------------------------------------------------------------------------
+
+SORTS = [
+    ("newest", "Newest"),
+    ("oldest", "Oldest"),
+    ("-rating", "Highest rating"),
+    ("rating", "Lowest rating"),
+    ("confidence", "Least confident"),
+    ("-confidence", "Most confident"),
+]
+
+
+@permission_required("reviews.view_review")
+@require_GET
+def explore_page(request: HttpRequest) -> HttpResponse:
+    sort = clean_choice(request.GET.get("sort"), SORTS) or "newest"
+    assert sort in ORDERINGS
+    page = Paginator(review_list(filters=review_filters(request.GET), ordering=sort), 25).get_page(
+        request.GET.get("page")
+    )
+    query = _filter_query(request.GET)
+    return render(
+        request,
+        "reviews/explore.html",
+        {
+            "page": page,
+            "form": request.GET,
+            "sort": sort,
+            "sorts": SORTS,
+            "labels": LABEL_CHOICES,
+            "sources": _sources(),
+            "businesses": _businesses(),
+            "query": query,
+            "sort_query": urlencode({"sort": sort}),
+        },
+    )
+
+
+@permission_required("reviews.view_review")
+@require_GET
+def review_page(request: HttpRequest, review_id: int) -> HttpResponse:
+    review = review_get(review_id=review_id)
+    if review is None:
+        raise Http404("No such review")
+    predictions = list(review.predictions.select_related("model_version").order_by("-id"))
+    return render(
+        request,
+        "reviews/review.html",
+        {
+            "review": review,
+            "ingest": next((p for p in predictions if p.is_ingest), None),
+            "predictions": predictions,
+            "events": LabelEvent.objects.filter(review=review).select_related("user").order_by("-id"),
+            "votes": review.votes.select_related("user").order_by("ordinal"),
+            "evaluation": in_evaluation_bucket(review.pk),
+            "back": request.GET.get("back", ""),
+        },
+    )
+
+
+EXPORT_FIELDS = [
+    "id",
+    "text",
+    "source",
+    "rating",
+    "business",
+    "author",
+    "external_id",
+    "review_date",
+    "created_at",
+    "predicted_label",
+    "predicted_confidence",
+    "human_label",
+    "human_labelled_at",
+]
+
+
+def _csv_safe(value) -> str:
+    """Spreadsheets run cells starting with = + - @ as formulas: neutralise them."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_lines(filters: ReviewFilters):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_FIELDS)
+    yield buffer.getvalue()
+    for batch in review_iter_batches(filters=filters):
+        buffer.seek(0)
+        buffer.truncate()
+        for review in batch:
+            writer.writerow(
+                [
+                    review.pk,
+                    _csv_safe(review.text),
+                    _csv_safe(review.source),
+                    review.rating if review.rating is not None else "",
+                    _csv_safe(review.business),
+                    _csv_safe(review.author),
+                    _csv_safe(review.external_id),
+                    review.review_date.isoformat() if review.review_date else "",
+                    review.created_at.isoformat(),
+                    review.predicted_label or "",
+                    review.predicted_confidence if review.predicted_confidence is not None else "",
+                    review.human_label or "",
+                    review.human_labelled_at.isoformat() if review.human_labelled_at else "",
+                ]
+            )
+        yield buffer.getvalue()
+
+
+@permission_required("reviews.export_review")
+@require_GET
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_csv_lines(review_filters(request.GET)), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="reviews.csv"'
+    return response
