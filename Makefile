@@ -22,6 +22,7 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py init_mlflow
+	$(BIN)/python manage.py sync_schedules
 	$(BIN)/honcho start -f Procfile
 
 test: install

@@ -132,3 +132,58 @@ def constructive_feedback(
     return ConstructiveFeedbackOut.model_validate(
         selectors.constructive_feedback(filters=scope, limit=limit, per_business=per_business)
     )
+
+
+class MonitoringPoint(BaseModel):
+    created_at: dt.datetime
+    model_version: str | None
+    window_days: int
+    live_accuracy: dict = Field(description="all / blind: n, accuracy, 95% Wilson interval")
+    rating_agreement: dict
+    drift: dict = Field(description="PSI of predictions and confidence, OOV rate, negative spikes")
+    alarms: list[str]
+    trigger: dict = Field(description="Retraining decision (none, retrain, cooldown, busy) and why")
+
+
+class MonitoringOut(BaseModel):
+    thresholds: dict
+    results: list[MonitoringPoint] = Field(description="Newest first")
+
+
+@router.get(
+    "/monitoring",
+    response_model=MonitoringOut,
+    summary="Monitoring time series: live accuracy, drift, retraining decisions",
+    responses=error_responses(401, 403, 422),
+)
+def monitoring(
+    limit: Annotated[int, Query(ge=1, le=1000)] = 168,
+    principal: Principal = require("reviews.view_review"),
+) -> MonitoringOut:
+    from django.conf import settings
+
+    from analytics.models import MonitoringSnapshot
+
+    snapshots = MonitoringSnapshot.objects.select_related("model_version")[:limit]
+    return MonitoringOut(
+        thresholds={
+            "accuracy": settings.MONITOR_ACCURACY_THRESHOLD,
+            "min_labels": settings.MONITOR_MIN_LABELS,
+            "psi": settings.MONITOR_PSI_THRESHOLD,
+            "min_predictions": settings.MONITOR_MIN_PREDICTIONS,
+            "cooldown_hours": settings.MONITOR_RETRAIN_COOLDOWN_HOURS,
+        },
+        results=[
+            MonitoringPoint(
+                created_at=s.created_at,
+                model_version=s.model_version.name if s.model_version else None,
+                window_days=s.window_days,
+                live_accuracy=s.live_accuracy,
+                rating_agreement=s.rating_agreement,
+                drift=s.drift,
+                alarms=s.alarms,
+                trigger=s.trigger,
+            )
+            for s in snapshots
+        ],
+    )

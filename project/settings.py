@@ -306,6 +306,10 @@ EVALUATION_MIN_HUMAN_LABELS = env_int("EVALUATION_MIN_HUMAN_LABELS", 200)
 RETRAIN_MIN_NEW_LABELS = env_int("RETRAIN_MIN_NEW_LABELS", 50)
 RETRAIN_MIN_NEW_RATED = env_int("RETRAIN_MIN_NEW_RATED", 500)
 PREDICTION_CACHE_SECONDS = env_int("PREDICTION_CACHE_SECONDS", 86400)
+# A running job's worker refreshes its heartbeat this often; the sweep fails a job
+# whose heartbeat is older than JOB_STUCK_AFTER_SECONDS (its worker died).
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 20.0)
+JOB_STUCK_AFTER_SECONDS = env_int("JOB_STUCK_AFTER_SECONDS", 180)
 # How often a web process checks the database for a newly deployed model.
 MODEL_REFRESH_SECONDS = env_float("MODEL_REFRESH_SECONDS", 5.0)
 MODEL_ARTIFACT_DIR = Path(env_str("MODEL_ARTIFACT_DIR", str(VAR_DIR / "models")))
@@ -323,6 +327,31 @@ MLFLOW_EXPERIMENT = env_str("MLFLOW_EXPERIMENT", "review-sentiment")
 MLFLOW_MODEL_NAME = env_str("MLFLOW_MODEL_NAME", "review-sentiment")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SHARED_DATA_DIR = Path(env_str("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
+
+# --- Monitoring and alerts ----------------------------------------------------------
+MONITOR_WINDOW_DAYS = env_int("MONITOR_WINDOW_DAYS", 7)
+# Live accuracy below this (with at least MONITOR_MIN_LABELS labels) triggers retraining.
+MONITOR_ACCURACY_THRESHOLD = env_float("MONITOR_ACCURACY_THRESHOLD", 0.80)
+MONITOR_MIN_LABELS = env_int("MONITOR_MIN_LABELS", 50)
+# Drift alarms need this many predictions, a PSI above the threshold and a significant test.
+MONITOR_MIN_PREDICTIONS = env_int("MONITOR_MIN_PREDICTIONS", 200)
+MONITOR_PSI_THRESHOLD = env_float("MONITOR_PSI_THRESHOLD", 0.2)
+MONITOR_OOV_DELTA = env_float("MONITOR_OOV_DELTA", 0.05)
+MONITOR_P_VALUE = env_float("MONITOR_P_VALUE", 0.01)
+# After a monitoring-triggered training, no new trigger for this long.
+MONITOR_RETRAIN_COOLDOWN_HOURS = env_float("MONITOR_RETRAIN_COOLDOWN_HOURS", 24.0)
+# A business's negative share in the last day against its previous weeks.
+NEGATIVE_SPIKE_MIN_REVIEWS = env_int("NEGATIVE_SPIKE_MIN_REVIEWS", 10)
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_float("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5.0)
+ALERT_RETRIES = env_int("ALERT_RETRIES", 5)
+ALERT_RETRY_BACKOFF_SECONDS = env_float("ALERT_RETRY_BACKOFF_SECONDS", 1.0)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "review-sentiment@localhost")
 
 # --- I18N, static -----------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

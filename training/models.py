@@ -87,6 +87,9 @@ class TrainingJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Refreshed while a worker runs the job; the sweep fails jobs whose beat stops"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -158,3 +161,48 @@ class Deployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action}: {self.model_version}"
+
+
+class ScheduledRun(models.Model):
+    """One firing of a periodic task, claimed in the database so it runs once even if
+    beat fires twice (two beat processes, a redelivered message)."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    task = models.CharField(max_length=100)
+    slot = models.CharField(max_length=40, help_text="The period this run covers, e.g. 2026-11-27 or 2026-11-27T14")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    reason = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    training_job = models.ForeignKey(TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["task", "slot"], name="one_run_per_task_and_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.slot}: {self.outcome}"
+
+
+class EvaluationReport(models.Model):
+    """The weekly evaluation of the champion: on the evaluation set and on fresh labels."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluation_reports")
+    evaluation_set = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, help_text="Per-class metrics, calibration, confusion matrix")
+    fresh_labels = models.JSONField(default=dict, help_text="The same on human labels given in the last week")
+    sample_errors = models.JSONField(default=list)
+    mlflow_run_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Evaluation of {self.model_version} at {self.created_at:%Y-%m-%d}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections import Counter
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 import joblib
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from training import storage, tracking
@@ -216,6 +218,36 @@ def training_job_request_cancel(*, job: TrainingJob) -> TrainingJob:
     return job
 
 
+class _Heartbeat(threading.Thread):
+    """Proves the worker is alive while a job runs, even inside a long fit step.
+    A worker killed with SIGKILL stops beating, and the sweep fails its job."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(name=f"heartbeat-{job_id}", daemon=True)
+        self.job_id = job_id
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        try:
+            while True:
+                TrainingJob.objects.filter(pk=self.job_id, status=TrainingJob.Status.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+                if self._stopped.wait(settings.JOB_HEARTBEAT_SECONDS):
+                    return
+        except Exception:
+            logger.exception("Heartbeat of training job %s stopped", self.job_id)
+        finally:
+            close_old_connections()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.is_alive():
+            self.join(timeout=5)
+
+
 @dataclass
 class _Progress:
     job_id: int
@@ -373,15 +405,23 @@ def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None =
     job = TrainingJob.objects.get(pk=job_id)
     progress = _Progress(job_id, echo)
     started = time.monotonic()
+    heartbeat = _Heartbeat(job_id)
+    # Inside an open transaction another thread cannot see (or would wait for) the
+    # job row; the beat only matters for jobs run by workers, in autocommit.
+    if not transaction.get_connection().in_atomic_block:
+        heartbeat.start()
     try:
         metrics = _train(job, progress)
     except JobCancelled:
         training_job_transition(job_id=job_id, to=TrainingJob.Status.CANCELLED, error="Cancelled on request")
     except TrainingError as exc:
         training_job_transition(job_id=job_id, to=TrainingJob.Status.FAILED, error=str(exc))
+        _alert("job_failed", f"Training job {job_id} failed", {"job_id": job_id, "error": str(exc)})
     except Exception as exc:  # recorded on the job; the worker must survive it
         logger.exception("Training job %s failed", job_id)
-        training_job_transition(job_id=job_id, to=TrainingJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        training_job_transition(job_id=job_id, to=TrainingJob.Status.FAILED, error=error)
+        _alert("job_failed", f"Training job {job_id} failed", {"job_id": job_id, "error": error})
     else:
         metrics["training_seconds"] = round(time.monotonic() - started, 3)
         training_job_transition(
@@ -392,6 +432,8 @@ def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None =
             progress_message=f"Done: {metrics['decision']}",
         )
         logger.info("Training job %s: %s", job_id, metrics["decision"])
+    finally:
+        heartbeat.stop()
     return TrainingJob.objects.get(pk=job_id)
 
 
@@ -507,6 +549,12 @@ def _train(job: TrainingJob, progress: _Progress) -> dict:
         ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.REJECTED)
         tracking.safely("set the challenger alias", tracking.set_alias, "challenger", mlflow_version)
         decision = f"kept {champion.name}: candidate {name} rejected because {gate.reason}"
+    _alert(
+        "model_promoted" if gate.promote else "model_rejected",
+        decision,
+        {"candidate": name, "champion": champion.name, "delta_macro_f1": gate.delta_macro_f1,
+         "probability_better": gate.probability_better, "reason": gate.reason},
+    )  # fmt: skip
     return {
         "decision": decision,
         "promoted": gate.promote,
@@ -526,6 +574,15 @@ def _train(job: TrainingJob, progress: _Progress) -> dict:
         "fit_seconds": round(fit_seconds, 3),
         "mlflow_run_id": run_id,
     }
+
+
+def _alert(event: str, subject: str, payload: dict) -> None:
+    from analytics.alerts import alert_notify
+
+    try:
+        alert_notify(event=event, subject=subject, payload=payload)
+    except Exception:  # an alert must never change a job's outcome
+        logger.exception("Could not queue the %s alert", event)
 
 
 # --- Retraining need ------------------------------------------------------------------
@@ -553,3 +610,34 @@ def retraining_need() -> dict:
         "rated_needed": max(0, settings.RETRAIN_MIN_NEW_RATED - new_rated),
         "ready": new_labels >= settings.RETRAIN_MIN_NEW_LABELS or new_rated >= settings.RETRAIN_MIN_NEW_RATED,
     }
+
+
+def training_job_sweep_stuck() -> list[int]:
+    """Fail running jobs whose worker stopped beating, and queued jobs nobody picked up
+    within the hard time limit; their candidate versions are never promoted."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.JOB_STUCK_AFTER_SECONDS)
+    failed = []
+    running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING).filter(
+        models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    )
+    for job in running:
+        if training_job_transition(
+            job_id=job.pk,
+            to=TrainingJob.Status.FAILED,
+            error=f"Worker lost: no heartbeat since {job.heartbeat_at or job.started_at:%Y-%m-%d %H:%M:%S} "
+            f"(more than {settings.JOB_STUCK_AFTER_SECONDS} s); marked failed by the stuck-job sweep",
+        ):
+            failed.append(job.pk)
+    queued_limit = now - dt.timedelta(seconds=settings.TRAINING_TIME_LIMIT_SECONDS)
+    for job in TrainingJob.objects.filter(status=TrainingJob.Status.QUEUED, created_at__lt=queued_limit):
+        if training_job_transition(
+            job_id=job.pk, to=TrainingJob.Status.FAILED, error="Never started: no worker picked it up in time"
+        ):
+            failed.append(job.pk)
+    if failed:
+        ModelVersion.objects.filter(training_job_id__in=failed, stage=ModelVersion.Stage.CANDIDATE).update(
+            stage=ModelVersion.Stage.REJECTED
+        )
+        logger.warning("Stuck-job sweep failed jobs %s", failed)
+    return failed

@@ -3,7 +3,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from training.services import model_version_sync_aliases, training_job_run
+from training import automation
+from training.services import model_version_sync_aliases, training_job_run, training_job_sweep_stuck
 
 
 @shared_task(
@@ -20,3 +21,20 @@ def run_training_job(job_id: int) -> str | None:
 @shared_task(name="training.sync_registry_aliases", autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
 def sync_registry_aliases(model_version_id: int, previous_id: int | None = None) -> None:
     model_version_sync_aliases(version_id=model_version_id, previous_id=previous_id)
+
+
+@shared_task(name="training.retrain_daily")
+def retrain_daily() -> str | None:
+    run = automation.retrain_if_needed()
+    return run.reason if run else None
+
+
+@shared_task(name="training.evaluate_weekly", soft_time_limit=1800, time_limit=1900)
+def evaluate_weekly() -> str | None:
+    run = automation.evaluate_champion()
+    return run.reason if run else None
+
+
+@shared_task(name="training.sweep_stuck_jobs")
+def sweep_stuck_jobs() -> list[int]:
+    return training_job_sweep_stuck()

@@ -1,0 +1,53 @@
+"""Periodic work, defined in code and synced into django-celery-beat by `manage.py sync_schedules`.
+
+Crontab fields are stored in canonical form (minute="0", hour="2", Sunday = "0") in
+the configured TIME_ZONE; django-celery-beat evaluates them in that zone, so 02:00
+stays 02:00 local time across daylight-saving changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    minute: str
+    hour: str
+    day_of_week: str = "*"
+    description: str = ""
+
+
+SCHEDULES = (
+    Schedule(
+        name="retrain-daily",
+        task="training.retrain_daily",
+        minute="0",
+        hour="2",
+        description="Retrain the sentiment model at 02:00 when enough new labels or rated reviews arrived",
+    ),
+    Schedule(
+        name="evaluate-weekly",
+        task="training.evaluate_weekly",
+        minute="0",
+        hour="3",
+        day_of_week="0",
+        description="Score the champion on the evaluation set and last week's labels, Sundays at 03:00",
+    ),
+    Schedule(
+        name="monitor-hourly",
+        task="analytics.monitor_hourly",
+        minute="0",
+        hour="*",
+        description="Live accuracy and drift; may trigger retraining",
+    ),
+    Schedule(
+        name="sweep-stuck-jobs",
+        task="training.sweep_stuck_jobs",
+        minute="*/5",
+        hour="*",
+        description="Fail training jobs whose worker died",
+    ),
+)
