@@ -6,12 +6,20 @@ from pathlib import Path
 
 import plotly
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
+
+from analytics import charts
+from analytics.selectors import ScopeFilters, constructive_feedback
+from project.views import clean_choice, json_permission_required, parse_date, permission_required
+from reviews.models import Review
+from training.services import current_champion
 
 PLOTLY_VERSION = plotly.__version__
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+GRANULARITY_CHOICES = [("day", "Day"), ("week", "Week"), ("month", "Month")]
 
 
 @require_GET
@@ -23,13 +31,74 @@ def plotly_js(request: HttpRequest) -> FileResponse:
     return response
 
 
+def scope_filters(data) -> ScopeFilters:
+    return ScopeFilters(
+        business=(data.get("business") or "").strip() or None,
+        source=(data.get("source") or "").strip() or None,
+        date_from=parse_date(data.get("date_from")),
+        date_to=parse_date(data.get("date_to"), end=True),
+    )
+
+
+def _scope_query(data) -> str:
+    keys = ("date_from", "date_to", "source", "business")
+    return urlencode({key: data.get(key) for key in keys if data.get(key)})
+
+
+def _choices() -> dict:
+    return {
+        "sources": list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100]),
+        "businesses": list(
+            Review.objects.exclude(business="").order_by("business").values_list("business", flat=True).distinct()[:500]
+        ),
+    }
+
+
 @login_required
+@require_GET
 def dashboard_page(request: HttpRequest) -> HttpResponse:
-    from analytics.selectors import ScopeFilters, dashboard
+    filters = scope_filters(request.GET)
+    granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or "day"
+    data, timings = charts.dashboard_charts(filters, granularity, with_themes=False)
+    champion = current_champion()
+    return render(
+        request,
+        "analytics/dashboard.html",
+        {
+            "charts": data,
+            "timings": timings,
+            "form": request.GET,
+            "granularity": granularity,
+            "granularities": GRANULARITY_CHOICES,
+            "scope_query": _scope_query(request.GET),
+            "champion": champion,
+            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            **_choices(),
+        },
+    )
 
-    return render(request, "home.html", {"stats": dashboard(filters=ScopeFilters(), trend_days=30)})
+
+@json_permission_required("reviews.view_review")
+@require_GET
+def themes_json(request: HttpRequest) -> JsonResponse:
+    timed = charts.Timed()
+    data = timed.run("themes", charts.themes, scope_filters(request.GET))
+    return JsonResponse({"status": "ok", "themes": data, "timings": timed.timings})
 
 
-@login_required
+@permission_required("reviews.view_review")
+@require_GET
 def insights_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {})
+    filters = scope_filters(request.GET)
+    report = constructive_feedback(filters=filters, limit=500, per_business=10)
+    return render(
+        request,
+        "analytics/insights.html",
+        {
+            "report": report,
+            "form": request.GET,
+            "scope_query": _scope_query(request.GET),
+            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            **_choices(),
+        },
+    )

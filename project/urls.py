@@ -26,6 +26,7 @@ urlpatterns = [
     path("explore/export.csv", review_views.export_csv, name="explore-export"),
     path("explore/<int:review_id>/", review_views.review_page, name="review"),
     path("insights/", analytics_views.insights_page, name="insights"),
+    path("insights/themes.json", analytics_views.themes_json, name="insights-themes"),
     path("models/", training_views.models_page, name="models"),
     path("models/<int:version_id>/", training_views.model_page, name="model"),
     path("models/<int:version_id>/promote/", training_views.promote, name="model-promote"),

@@ -108,15 +108,15 @@ def margin_expression():
     return 2 * F("predicted_confidence") + Least(*scores) - (scores[0] + scores[1] + scores[2])
 
 
-def _ordered(reviews: QuerySet[Review], order: str, rng: random.Random) -> QuerySet[Review]:
+def _ordered(reviews: QuerySet[Review], order: str, rng: random.Random) -> tuple[QuerySet[Review], bool]:
+    """The queue in this order, and whether it starts at a random place."""
     if order == Order.UNCERTAIN and rng.random() < uncertain_random_share():
         order = Order.RANDOM  # keeps the labelled data representative, not only the hard cases
     if order == Order.UNCERTAIN:
-        return (
-            reviews.filter(predicted_scores__isnull=False).annotate(margin=margin_expression()).order_by("margin", "id")
-        )
+        uncertain = reviews.filter(predicted_scores__isnull=False).annotate(margin=margin_expression())
+        return uncertain.order_by("margin", "id"), False
     if order == Order.NEWEST:
-        return reviews.order_by("-effective_at", "-id")
+        return reviews.order_by("-effective_at", "-id"), False
     if order == Order.DISAGREEMENT:
         # High stars predicted negative (or low stars predicted positive), most confident mistakes first.
         clash = Q(rating__gte=4, predicted_label=Sentiment.NEGATIVE) | Q(
@@ -127,11 +127,11 @@ def _ordered(reviews: QuerySet[Review], order: str, rng: random.Random) -> Query
             reviews.filter(clash | mild)
             .annotate(strength=Case(When(clash, then=Value(0)), default=Value(1)))
             .order_by("strength", "-predicted_confidence", "id")
-        )
+        ), False
     # Random without ORDER BY RANDOM() (a full sort on a big table): start at a random id.
     bounds = Review.objects.order_by("-id").values_list("id", flat=True).first() or 0
     pivot = rng.randint(0, bounds)
-    return reviews.filter(id__gte=pivot).order_by("id")
+    return reviews.filter(id__gte=pivot).order_by("id"), True
 
 
 def _candidates(*, user_id: int, filters: QueueFilters, exclude: Sequence[int], limit: int, rng: random.Random):
@@ -148,10 +148,11 @@ def _candidates(*, user_id: int, filters: QueueFilters, exclude: Sequence[int], 
     ids = list(second)
     seconds = set(ids)
     if len(ids) < limit:
-        fresh = _ordered(base.filter(human_label__isnull=True), filters.order, rng)
+        fresh, from_random_start = _ordered(base.filter(human_label__isnull=True), filters.order, rng)
         ids += [pk for pk in fresh.values_list("id", flat=True)[: limit * 3] if pk not in ids]
-        if len(ids) < limit and filters.order == Order.RANDOM:
-            # The random pivot landed near the end: wrap around.
+        if len(ids) < limit and from_random_start:
+            # A random start (the random order, or the uncertain queue's random share)
+            # landed near the end of the table: wrap around.
             wrap = base.filter(human_label__isnull=True).order_by("id").values_list("id", flat=True)[: limit * 3]
             ids += [pk for pk in wrap if pk not in ids]
     return [(pk, pk in seconds) for pk in ids]

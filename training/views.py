@@ -1,20 +1,207 @@
-"""Staff pages for models and training jobs."""
+"""Staff pages for models (metrics, gate decisions, promote and roll back) and training jobs."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
+from django.conf import settings
+from django.contrib import messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from analytics.views import PLOTLY_VERSION
+from project.views import can, json_permission_required, permission_required
+from training import services
+from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
+
+LABELS = ("positive", "neutral", "negative")
 
 
-@login_required
+def mlflow_run_url(version: ModelVersion) -> str:
+    base = getattr(settings, "MLFLOW_UI_URL", "").rstrip("/")
+    if not base or not version.mlflow_run_id:
+        return ""
+    # The MLflow UI resolves /#/runs/<run id> to the run's experiment itself.
+    return f"{base}/#/runs/{version.mlflow_run_id}"
+
+
+def _evaluation(version: ModelVersion) -> dict:
+    return (version.metrics or {}).get("evaluation") or {}
+
+
+def _macro_f1_series(versions: list[ModelVersion]) -> dict:
+    ordered = sorted((v for v in versions if _evaluation(v).get("macro_f1") is not None), key=lambda v: v.pk)
+    return {
+        "names": [v.name for v in ordered],
+        "macro_f1": [_evaluation(v)["macro_f1"] for v in ordered],
+        "stages": [v.stage for v in ordered],
+    }
+
+
+@permission_required("training.view_modelversion")
+@require_GET
 def models_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {})
+    versions = list(ModelVersion.objects.select_related("training_job").order_by("-id")[:100])
+    decisions = {}
+    for decision in GateDecision.objects.filter(candidate__in=versions).order_by("-id"):
+        decisions.setdefault(decision.candidate_id, decision)
+    rows = [
+        {"version": v, "evaluation": _evaluation(v), "gate": decisions.get(v.pk), "mlflow_url": mlflow_run_url(v)}
+        for v in versions
+    ]
+    last = Deployment.objects.select_related("previous", "model_version").order_by("-id").first()
+    return render(
+        request,
+        "training/models.html",
+        {
+            "rows": rows,
+            "series": _macro_f1_series(versions),
+            "deployments": Deployment.objects.select_related("model_version", "previous", "user").order_by("-id")[:20],
+            "rollback_to": last.previous if last else None,
+            "can_promote": can(request.user, "training.promote_modelversion"),
+            "can_rollback": can(request.user, "training.rollback_modelversion"),
+            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+        },
+    )
 
 
-model_page = promote = rollback = jobs_page = start_job = cancel_job = models_page
+@permission_required("training.view_modelversion")
+@require_GET
+def model_page(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion.objects.select_related("training_job"), pk=version_id)
+    evaluation = _evaluation(version)
+    matrix = evaluation.get("confusion_matrix") or []
+    return render(
+        request,
+        "training/model.html",
+        {
+            "version": version,
+            "evaluation": evaluation,
+            "per_class": [(label, evaluation.get("per_class", {}).get(label, {})) for label in LABELS],
+            "matrix": [(LABELS[i], row) for i, row in enumerate(matrix) if i < len(LABELS)],
+            "labels": LABELS,
+            "gates": GateDecision.objects.filter(candidate=version).select_related("champion").order_by("-id"),
+            "deployments": Deployment.objects.filter(model_version=version).select_related("user").order_by("-id"),
+            "mlflow_url": mlflow_run_url(version),
+            "can_promote": can(request.user, "training.promote_modelversion"),
+            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+        },
+    )
 
 
-@login_required
+@permission_required("training.promote_modelversion")
+@require_POST
+def promote(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=version_id)
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the confirmation box to promote a model.")
+        return redirect("model", version_id=version.pk)
+    reason = (request.POST.get("reason") or "").strip()[:500] or f"Promoted by hand by {request.user.get_username()}"
+    try:
+        services.model_version_promote(
+            version=version, action=Deployment.Action.MANUAL, user_id=request.user.pk, reason=reason
+        )
+    except services.DeploymentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{version.name} is now deployed.")
+    return redirect("models")
+
+
+@permission_required("training.rollback_modelversion")
+@require_POST
+def rollback(request: HttpRequest) -> HttpResponse:
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the confirmation box to roll back.")
+        return redirect("models")
+    reason = (request.POST.get("reason") or "").strip()[:500]
+    try:
+        version = services.model_version_rollback(user_id=request.user.pk, reason=reason)
+    except services.DeploymentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Rolled back: {version.name} is deployed again.")
+    return redirect("models")
+
+
+def job_json(job: TrainingJob) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "status_display": job.get_status_display(),
+        "progress": job.progress,
+        "progress_message": job.progress_message,
+        "trigger": job.get_trigger_display(),
+        "parameters": job.parameters,
+        "error": job.error,
+        "cancel_requested": job.cancel_requested,
+        "requested_by": job.requested_by.get_username() if job.requested_by else "",
+        "created_at": job.created_at.isoformat(),
+        "started_at": job.started_at.isoformat() if job.started_at else None,
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+        "decision": (job.metrics or {}).get("decision", ""),
+        "is_final": job.is_final,
+    }
+
+
+def _jobs() -> list[TrainingJob]:
+    return list(TrainingJob.objects.select_related("requested_by").order_by("-id")[:30])
+
+
+@permission_required("training.view_trainingjob")
+@require_GET
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "training/jobs.html",
+        {
+            "jobs": [job_json(job) for job in _jobs()],
+            "can_start": can(request.user, "training.start_trainingjob"),
+            "default_min_samples": services.DEFAULT_MIN_SAMPLES,
+            "need": services.retraining_need(),
+        },
+    )
+
+
+@json_permission_required("training.view_trainingjob")
+@require_GET
 def jobs_status(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({})
+    """Polled by the jobs page while a job is active."""
+    return JsonResponse({"status": "ok", "jobs": [job_json(job) for job in _jobs()]})
+
+
+@permission_required("training.start_trainingjob")
+@require_POST
+def start_job(request: HttpRequest) -> HttpResponse:
+    try:
+        min_samples = int(request.POST.get("min_samples") or services.DEFAULT_MIN_SAMPLES)
+    except ValueError:
+        min_samples = 0
+    if not 1 <= min_samples <= 100_000_000:
+        messages.error(request, "min_samples must be a whole number from 1 to 100,000,000.")
+        return redirect("jobs")
+    try:
+        with transaction.atomic():
+            job = services.training_job_create(
+                parameters={"min_samples": min_samples},
+                trigger=TrainingJob.Trigger.STAFF,
+                requested_by_id=request.user.pk,
+            )
+            services.training_job_enqueue(job)
+    except services.JobAlreadyActive as exc:
+        messages.error(request, f"Training job #{exc.job.pk} is already {exc.job.status}; one job runs at a time.")
+    else:
+        messages.success(request, f"Training job #{job.pk} queued.")
+    return redirect("jobs")
+
+
+@permission_required("training.start_trainingjob")
+@require_POST
+def cancel_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(TrainingJob, pk=job_id)
+    if job.is_final:
+        messages.info(request, f"Job #{job.pk} had already {job.status}.")
+    else:
+        services.training_job_request_cancel(job=job)
+        messages.success(request, f"Cancelling job #{job.pk}.")
+    return redirect("jobs")

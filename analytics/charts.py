@@ -1,0 +1,174 @@
+"""Chart data for the dashboard: every series is one aggregate query in SQL (GROUP BY),
+never a loop over reviews in Python, so each stays fast on a million reviews."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
+
+from analytics.selectors import ScopeFilters, constructive_feedback
+from reviews.models import Review, Sentiment
+
+LABELS = [choice.value for choice in Sentiment]
+GRANULARITIES = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+# Without a date filter, how far back the trend looks at each granularity.
+DEFAULT_TREND_DAYS = {"day": 90, "week": 365, "month": 365 * 3}
+TOP = 12
+
+
+@dataclass
+class Timed:
+    """Chart data plus how long its query took (shown on the page, checked by tests)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def run(self, name: str, fn, *args, **kwargs):
+        started = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.timings[name] = round((time.perf_counter() - started) * 1000, 1)
+        return result
+
+
+def scoped(filters: ScopeFilters):
+    reviews = Review.objects.all()
+    if filters.business:
+        reviews = reviews.filter(business=filters.business)
+    if filters.source:
+        reviews = reviews.filter(source=filters.source)
+    if filters.date_from:
+        reviews = reviews.filter(effective_at__gte=filters.date_from)
+    if filters.date_to:
+        reviews = reviews.filter(effective_at__lt=filters.date_to)
+    return reviews
+
+
+def _label_counts() -> dict:
+    return {label: Count("id", filter=Q(predicted_label=label)) for label in LABELS}
+
+
+def distribution(filters: ScopeFilters) -> dict:
+    row = scoped(filters).aggregate(
+        total=Count("id"),
+        labelled=Count("id", filter=Q(human_label__isnull=False)),
+        **{f"p_{label}": Count("id", filter=Q(predicted_label=label)) for label in LABELS},
+        **{f"h_{label}": Count("id", filter=Q(human_label=label)) for label in LABELS},
+    )
+    return {
+        "total": row["total"],
+        "labelled": row["labelled"],
+        "labels": LABELS,
+        "predicted": [row[f"p_{label}"] for label in LABELS],
+        "human": [row[f"h_{label}"] for label in LABELS],
+    }
+
+
+def trend(filters: ScopeFilters, granularity: str) -> dict:
+    trunc = GRANULARITIES.get(granularity, TruncDay)
+    reviews = scoped(filters)
+    if filters.date_from is None:
+        end = filters.date_to or timezone.now()
+        reviews = reviews.filter(effective_at__gte=end - dt.timedelta(days=DEFAULT_TREND_DAYS.get(granularity, 90)))
+    rows = list(
+        reviews.annotate(period=trunc("effective_at", tzinfo=timezone.get_current_timezone()))
+        .values("period")
+        .annotate(total=Count("id"), **_label_counts())
+        .order_by("period")
+    )
+    return {
+        "granularity": granularity,
+        "periods": [row["period"].date().isoformat() if row["period"] else None for row in rows],
+        "total": [row["total"] for row in rows],
+        **{label: [row[label] for row in rows] for label in LABELS},
+    }
+
+
+def by_field(filters: ScopeFilters, name: str) -> dict:
+    rows = list(
+        scoped(filters).values(name).annotate(total=Count("id"), **_label_counts()).order_by("-total", name)[:TOP]
+    )
+    return {
+        "names": [row[name] or "(none)" for row in rows],
+        "total": [row["total"] for row in rows],
+        **{label: [row[label] for row in rows] for label in LABELS},
+    }
+
+
+def rating_vs_predicted(filters: ScopeFilters) -> dict:
+    rows = (
+        scoped(filters)
+        .filter(rating__isnull=False, predicted_label__isnull=False)
+        .values("rating", "predicted_label")
+        .annotate(n=Count("id"))
+    )
+    ratings = ["1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
+    grid = {(rating, label): 0 for rating in ratings for label in LABELS}
+    for row in rows:
+        key = (format(row["rating"].normalize(), "f"), row["predicted_label"])
+        if key in grid:
+            grid[key] += row["n"]
+    used = [rating for rating in ratings if any(grid[(rating, label)] for label in LABELS)] or ["1", "2", "3", "4", "5"]
+    return {"ratings": used, "labels": LABELS, "z": [[grid[(rating, label)] for rating in used] for label in LABELS]}
+
+
+STOPWORDS = set(
+    """a an the and or but if so to of in on at for with from by as is are was were be been being it its this that
+    these those there here i we you they he she me my our your their them us very too really just also not no
+    would could should will can might must need needs more less some any all much many place food service staff
+    get got have has had do did done make made please maybe better""".split()
+)
+
+
+def themes(filters: ScopeFilters, limit: int = 300) -> dict:
+    """What the constructive feedback (criticism and suggestions) keeps mentioning.
+
+    Built on analytics.selectors.constructive_feedback (the analytics API's report)
+    over the newest `limit` reviews in scope."""
+    report = constructive_feedback(filters=filters, limit=limit, per_business=50)
+    words: Counter[str] = Counter()
+    suggestion_words: Counter[str] = Counter()
+    for group in report["businesses"]:
+        for item in group["items"]:
+            for sentence in item["criticism"]:
+                words.update(_content_words(sentence))
+            for sentence in item["suggestions"]:
+                suggestion_words.update(_content_words(sentence))
+    top = (words + suggestion_words).most_common(TOP)
+    return {
+        "terms": [term for term, _ in top],
+        "criticism": [words[term] for term, _ in top],
+        "suggestions": [suggestion_words[term] for term, _ in top],
+        "analysed_reviews": report["analysed_reviews"],
+        "businesses": [
+            {
+                "business": g["business"] or "(none)",
+                "mixed": g["mixed_reviews"],
+                "suggestions": g["reviews_with_suggestions"],
+            }
+            for g in report["businesses"][:TOP]
+        ],
+    }
+
+
+def _content_words(sentence: str) -> set[str]:
+    return {word for word in re.findall(r"[a-z][a-z']{2,}", sentence.lower()) if word not in STOPWORDS}
+
+
+def dashboard_charts(filters: ScopeFilters, granularity: str = "day", *, with_themes: bool = True) -> tuple[dict, dict]:
+    timed = Timed()
+    data = {
+        "distribution": timed.run("distribution", distribution, filters),
+        "trend": timed.run("trend", trend, filters, granularity),
+        "by_source": timed.run("by_source", by_field, filters, "source"),
+        "by_business": timed.run("by_business", by_field, filters, "business"),
+        "rating_vs_predicted": timed.run("rating_vs_predicted", rating_vs_predicted, filters),
+    }
+    if with_themes:
+        data["themes"] = timed.run("themes", themes, filters)
+    return data, timed.timings
