@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -101,6 +102,15 @@ def running_server(*, workers: int = 1, **env: str):
             print(output)
 
 
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    log_path: Path
+
+    def read_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
 @contextmanager
 def running_worker(**env: str):
     log_path = settings.VAR_DIR / f"celery-{os.getpid()}-{time.monotonic_ns()}.log"
@@ -125,6 +135,6 @@ def running_worker(**env: str):
             stderr=subprocess.STDOUT,
         )
     try:
-        yield log_path
+        yield Worker(process, log_path)
     finally:
         _stop(process, log_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -151,3 +152,35 @@ def test_concurrent_api_calls_never_use_more_connections_than_the_pool(manager_t
     # Every connection is back in the pool: no thread kept one after its call.
     assert pool["max_size"] == pool_size
     assert pool["idle_in_pool"] == pool["open_connections"], pool
+
+
+def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the_champion_untouched(
+    manager_token, settings
+):
+    import signal
+
+    from training import services
+    from training.models import TrainingJob
+
+    headers = {"Authorization": f"Token {manager_token}"}
+    with (
+        running_server(JOB_HEARTBEAT_SECONDS="0.5") as base_url,
+        httpx.Client(base_url=base_url, headers=headers, timeout=30) as client,
+    ):
+        client.post("/api/reviews/bulk", json={"reviews": rated_reviews(300)})
+        champion_before = services.current_champion().name
+        job_id = client.post("/api/training/start", json={"min_samples": 20}).json()["job_id"]
+        with running_worker(JOB_HEARTBEAT_SECONDS="0.5") as worker:
+            deadline = time.monotonic() + 60
+            while TrainingJob.objects.get(pk=job_id).status == "queued" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert TrainingJob.objects.get(pk=job_id).status == "running", worker.read_text()[-2000:]
+            os.kill(worker.process.pid, signal.SIGKILL)  # --pool solo: the job runs in this very process
+            worker.process.wait(timeout=10)
+    settings.JOB_STUCK_AFTER_SECONDS = 2
+    time.sleep(2.5)
+
+    assert services.training_job_sweep_stuck() == [job_id]
+    job = TrainingJob.objects.get(pk=job_id)
+    assert job.status == "failed" and "Worker lost" in job.error
+    assert services.current_champion().name == champion_before
