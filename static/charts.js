@@ -72,7 +72,7 @@
     const r = data.rating_vs_predicted;
     Plotly.newPlot(
       "chart-rating",
-      [{ type: "heatmap", x: r.ratings.map((v) => v + "★"), y: r.labels, z: r.z, colorscale: "Greens", hovertemplate: "%{x}, predicted %{y}: %{z}<extra></extra>" }],
+      [{ type: "heatmap", x: r.ratings.map((v) => v + "★"), y: r.labels, z: r.z, colorscale: "Greens", reversescale: true, hovertemplate: "%{x}, predicted %{y}: %{z}<extra></extra>" }],
       base({ xaxis: { title: { text: "stars" } }, margin: { t: 10, r: 10, b: 50, l: 80 } }),
       CONFIG,
     );

@@ -91,8 +91,13 @@ class ConsoleWatcher:
         self.problems: list[str] = []
         page.on("console", lambda msg: msg.type == "error" and self.problems.append(f"console: {msg.text}"))
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        page.on("requestfailed", lambda req: self.problems.append(f"failed: {req.url} {req.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda res: res.status >= 400 and self.problems.append(f"{res.status}: {res.url}"))
+
+    def _failed(self, request) -> None:
+        # Leaving a page cancels its requests in flight (ERR_ABORTED): not an error of the page.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            self.problems.append(f"failed: {request.url} {request.failure}")
 
 
 @pytest.fixture
