@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import plotly
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
@@ -22,11 +23,17 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 GRANULARITY_CHOICES = [("day", "Day"), ("week", "Week"), ("month", "Month")]
 
 
+@functools.cache
+def _plotly_bytes() -> bytes:
+    return PLOTLY_JS.read_bytes()
+
+
 @require_GET
-def plotly_js(request: HttpRequest) -> FileResponse:
+def plotly_js(request: HttpRequest) -> HttpResponse:
     """plotly.js straight from the installed plotly wheel (no CDN, no copy in the repository).
-    The version is in the URL, so browsers may cache it for a year."""
-    response = FileResponse(open(PLOTLY_JS, "rb"), content_type="text/javascript; charset=utf-8")
+    The version is in the URL, so browsers may cache it for a year. Read once per process
+    and sent whole: a streamed file makes Django's ASGI handler warn on every request."""
+    response = HttpResponse(_plotly_bytes(), content_type="text/javascript; charset=utf-8")
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     return response
 
