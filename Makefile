@@ -26,6 +26,7 @@ run: install
 	$(BIN)/honcho start -f Procfile
 
 test: install
+	@test -x /usr/bin/chromium || echo "Chromium not found: browser tests (tests/browser) will be skipped; apt-get install -y chromium"
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

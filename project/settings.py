@@ -328,6 +328,16 @@ MLFLOW_MODEL_NAME = env_str("MLFLOW_MODEL_NAME", "review-sentiment")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 SHARED_DATA_DIR = Path(env_str("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))
 
+# --- Staff pages -------------------------------------------------------------------
+# A review shown to a labeller is reserved for them this long.
+LABELLING_RESERVATION_SECONDS = env_int("LABELLING_RESERVATION_SECONDS", 120)
+# Share of reviews that also go to a second labeller (agreement, Cohen's kappa).
+LABELLING_DOUBLE_SHARE = env_float("LABELLING_DOUBLE_SHARE", 0.1)
+# Share of random reviews mixed into the most-uncertain queue, to keep labels representative.
+LABELLING_UNCERTAIN_RANDOM_SHARE = env_float("LABELLING_UNCERTAIN_RANDOM_SHARE", 0.2)
+# Link model versions to their MLflow runs when an MLflow UI is available, e.g. http://mlflow:5000
+MLFLOW_UI_URL = env_str("MLFLOW_UI_URL", "")
+
 # --- Monitoring and alerts ----------------------------------------------------------
 MONITOR_WINDOW_DAYS = env_int("MONITOR_WINDOW_DAYS", 7)
 # Live accuracy below this (with at least MONITOR_MIN_LABELS labels) triggers retraining.

@@ -147,7 +147,8 @@ def model_version_sync_aliases(*, version_id: int, previous_id: int | None) -> N
     model_version_register_in_mlflow(version=version)
     tracking.safely("set the champion alias", tracking.set_alias, "champion", version.mlflow_version)
     previous = ModelVersion.objects.filter(pk=previous_id).first() if previous_id else None
-    if previous is not None and previous.mlflow_version:
+    if previous is not None:
+        model_version_register_in_mlflow(version=previous)
         tracking.safely("set the challenger alias", tracking.set_alias, "challenger", previous.mlflow_version)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+from vaderSentiment.vaderSentiment import N_SCALAR, SentimentIntensityAnalyzer, negated
 
 ALGORITHM = "vader-lexicon"
 
@@ -38,3 +38,27 @@ class LexiconSentimentModel:
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
+
+    def explain(self, text: str, top_k: int = 8) -> list[tuple[str, float]]:
+        """Per-word VADER valence, negation-aware, signed towards the predicted class.
+
+        A word's valence comes from the analyzer's lexicon; it is flipped (x -0.74, VADER's
+        own negation scalar) when one of the three words before it is a negation. For a
+        positive prediction the weight is the valence, for a negative one minus the valence,
+        for neutral minus its absolute value (polar words push away from neutral).
+        """
+        predicted = int(self.predict_proba([text])[0].argmax())
+        words = [w.strip(".,!?;:()\"'").lower() for w in str(text).split()]
+        weights: dict[str, float] = {}
+        for i, word in enumerate(words):
+            valence = self._analyzer.lexicon.get(word)
+            if valence is None:
+                continue
+            shown = word
+            if i > 0 and negated(words[max(0, i - 3) : i]):
+                valence *= N_SCALAR
+                shown = f"not {word}"
+            signed = valence if predicted == 0 else (-valence if predicted == 2 else -abs(valence))
+            weights[shown] = weights.get(shown, 0.0) + float(signed)
+        ranked = sorted(weights.items(), key=lambda item: abs(item[1]), reverse=True)
+        return [(term, round(weight, 4)) for term, weight in ranked[:top_k]]
