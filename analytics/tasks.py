@@ -13,7 +13,9 @@ def deliver_alert(alert_id: int) -> None:
         alert_deliver(alert=alert)
 
 
-@shared_task(name="analytics.monitor_hourly", soft_time_limit=600, time_limit=660)
+@shared_task(
+    name="analytics.monitor_hourly", soft_time_limit=600, time_limit=660, acks_late=True, reject_on_worker_lost=True
+)
 def monitor_hourly() -> str | None:
     from analytics.monitoring import monitoring_run
     from training.automation import current_slot, scheduled_run_claim

@@ -7,7 +7,13 @@ from reviews.services import review_rescore_batch
 RESCORE_BATCH_SIZE = 2000
 
 
-@shared_task(name="reviews.rescore_unlabelled_reviews", soft_time_limit=540, time_limit=600)
+@shared_task(
+    name="reviews.rescore_unlabelled_reviews",
+    acks_late=True,  # idempotent: re-scoring a batch twice gives the same result
+    reject_on_worker_lost=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
 def rescore_unlabelled_reviews(model_version_id: int, after_id: int = 0) -> int:
     """Re-predict unlabelled reviews with a newly deployed model, one batch per task
     run, then hand the rest to the next run (no task holds a worker for hours)."""

@@ -1,0 +1,204 @@
+"""Aspect extraction (training/ml/aspect*.py): parsing, trained model, cold start, pickling. No DB."""
+
+from __future__ import annotations
+
+import io
+
+import joblib
+import pytest
+
+from training.ml.aspect_coldstart import ColdStartAspectModel
+from training.ml.aspect_data import (
+    SEMEVAL16_TO_14,
+    SEMEVAL16_TO_PRODUCT,
+    leak_free_split,
+    load_semeval,
+    merge_polarities,
+    parse_semeval2014,
+    parse_semeval2016,
+    semeval_paths,
+    to_product_scheme,
+    to_semeval2014_scheme,
+)
+from training.ml.aspects import AspectModel
+from training.ml.datasets import default_data_dir
+
+XML14 = """<?xml version="1.0" encoding="UTF-8"?>
+<sentences>
+  <sentence id="1">
+    <text>But the staff was so horrible to us.</text>
+    <aspectTerms><aspectTerm term="staff" polarity="negative" from="8" to="13"/></aspectTerms>
+    <aspectCategories><aspectCategory category="service" polarity="negative"/></aspectCategories>
+  </sentence>
+  <sentence id="2">
+    <text>The food was great, the place was not.</text>
+    <aspectCategories>
+      <aspectCategory category="food" polarity="positive"/>
+      <aspectCategory category="anecdotes/miscellaneous" polarity="negative"/>
+    </aspectCategories>
+  </sentence>
+</sentences>"""
+
+XML16 = """<?xml version="1.0" encoding="UTF-8"?>
+<Reviews><Review rid="9"><sentences>
+  <sentence id="9:0"><text>Great pizza, tiny portions and pricey wine.</text>
+    <Opinions>
+      <Opinion target="pizza" category="FOOD#QUALITY" polarity="positive" from="6" to="11"/>
+      <Opinion target="portions" category="FOOD#STYLE_OPTIONS" polarity="negative" from="18" to="26"/>
+      <Opinion target="wine" category="DRINKS#PRICES" polarity="negative" from="38" to="42"/>
+    </Opinions>
+  </sentence>
+  <sentence id="9:1" OutOfScope="TRUE"><text>Unrelated text.</text></sentence>
+  <sentence id="9:2"><text>We went on a Tuesday.</text></sentence>
+</sentences></Review></Reviews>"""
+
+
+def test_parse_semeval2014_snippet():
+    sentences = parse_semeval2014(XML14)
+    assert [s.sentence_id for s in sentences] == ["1", "2"]
+    assert sentences[0].aspects == [("service", "negative")]
+    assert sentences[0].terms[0][:3] == ("staff", "", "negative")
+    assert sentences[1].aspects == [("food", "positive"), ("anecdotes/miscellaneous", "negative")]
+    assert {s.source for s in sentences} == {"semeval2014"}
+
+
+def test_parse_semeval2016_snippet_and_mappings():
+    raw = parse_semeval2016(XML16)
+    assert [s.sentence_id for s in raw] == ["9:0", "9:2"]  # OutOfScope skipped
+    assert raw[0].source == "semeval2016"
+    assert ("FOOD#STYLE_OPTIONS", "negative") in raw[0].aspects
+    assert len(parse_semeval2016(XML16, include_out_of_scope=True)) == 3
+    # FOOD#QUALITY positive + FOOD#STYLE_OPTIONS negative fall on "food" -> conflict
+    assert dict(to_semeval2014_scheme(raw[0])) == {"food": "conflict", "price": "negative"}
+    assert to_semeval2014_scheme(raw[1]) == [("anecdotes/miscellaneous", "neutral")]
+    product = dict(to_product_scheme(raw[0]))
+    assert product == {"food": "positive", "menu/variety": "negative", "price/value": "negative", "drinks": "negative"}
+    mapped = parse_semeval2016(XML16, mapping=SEMEVAL16_TO_14)
+    assert dict(mapped[0].aspects)["price"] == "negative"
+    assert set(SEMEVAL16_TO_14) == set(SEMEVAL16_TO_PRODUCT)
+    assert merge_polarities(["positive", "neutral"]) == "positive"
+    assert merge_polarities(["positive", "negative"]) == "conflict"
+
+
+def test_leak_free_split_keeps_near_duplicates_together():
+    s14 = parse_semeval2014(
+        XML14.replace("</sentences>", "")
+        + "".join(
+            f'<sentence id="x{i}"><text>{t}</text><aspectCategories>'
+            f'<aspectCategory category="anecdotes/miscellaneous" polarity="positive"/></aspectCategories></sentence>'
+            for i, t in enumerate(["Highly recommended.", "Highly recommended!!", "highly  recommended"] * 3)
+        )
+        + "</sentences>"
+    )
+    side, _ = leak_free_split(s14, parse_semeval2016(XML16), test_share=0.5)
+    assert len({v for k, v in side.items() if "highly" in k}) == 1
+
+
+TINY = [
+    ("Great food.", [("food", "positive")]),
+    ("The food was delicious.", [("food", "positive")]),
+    ("The pasta was amazing and fresh.", [("food", "positive")]),
+    ("Terrible food, bland and cold.", [("food", "negative")]),
+    ("The food was awful.", [("food", "negative")]),
+    ("The pizza was soggy and tasteless.", [("food", "negative")]),
+    ("Service was slow.", [("service", "negative")]),
+    ("The service could be faster.", [("service", "negative")]),
+    ("Service could be better.", [("service", "negative")]),
+    ("The waiter was rude and the service slow.", [("service", "negative")]),
+    ("Service was friendly and quick.", [("service", "positive")]),
+    ("Excellent service from the staff.", [("service", "positive")]),
+    ("Great service, very attentive.", [("service", "positive")]),
+    ("Great food but slow service.", [("food", "positive"), ("service", "negative")]),
+    ("Delicious food but the service could be faster.", [("food", "positive"), ("service", "negative")]),
+    ("Awful food but great service.", [("food", "negative"), ("service", "positive")]),
+    ("Prices are too high.", [("price", "negative")]),
+    ("Very cheap and good value.", [("price", "positive")]),
+    ("We went there on a Friday.", [("anecdotes/miscellaneous", "neutral")]),
+    ("I will come back.", [("anecdotes/miscellaneous", "positive")]),
+] * 3
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    stages = []
+    model = AspectModel(folds=2, min_examples=2).fit(
+        [t for t, _ in TINY], [a for _, a in TINY], progress=lambda stage, frac: stages.append(stage)
+    )
+    assert "polarity" in stages
+    return model
+
+
+def test_trained_model_great_food_slow_service(tiny_model):
+    [found] = tiny_model.predict(["Great food but service could be faster!"])
+    by_cat = {c: p for c, p, _ in found}
+    assert by_cat.get("food") == "positive"
+    assert by_cat.get("service") == "negative"
+    assert all(0.0 <= conf <= 1.0 for _, _, conf in found)
+    assert tiny_model.predict([]) == []
+    assert tiny_model.ALGORITHM
+    assert tiny_model.predict_polarity(["Awful food."], ["food"])[0][0] == "negative"
+
+
+def test_trained_model_pickles(tiny_model):
+    buffer = io.BytesIO()
+    joblib.dump(tiny_model, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    texts = ["Great food but service could be faster!", "Prices are too high."]
+    assert loaded.predict(texts) == tiny_model.predict(texts)
+
+
+def test_taxonomy_categories_without_labels_use_cold_start():
+    model = AspectModel(taxonomy=["food", "service", "cleanliness"], folds=1, min_examples=2)
+    model.fit([t for t, _ in TINY], [[(c, p) for c, p in a if c in ("food", "service")] for _, a in TINY])
+    assert "cleanliness" in model.categories
+    [found] = model.predict(["The bathroom was filthy."])
+    assert ("cleanliness", "negative") in {(c, p) for c, p, _ in found}
+
+
+def test_cold_start_finds_food_and_service():
+    model = ColdStartAspectModel()
+    found = model.predict(
+        [
+            "The food was delicious.",
+            "Our waiter was rude and the service was slow.",
+            "Great food but service could be faster!",
+        ]
+    )
+    assert ("food", "positive") in {(c, p) for c, p, _ in found[0]}
+    assert {"service", "staff"} & {c for c, _, _ in found[1]}
+    last = {c: p for c, p, _ in found[2]}
+    assert last["food"] == "positive" and last["service"] == "negative"
+    scheme14 = ColdStartAspectModel(scheme="semeval2014").predict(["We went on a Tuesday.", "The sushi was bad."])
+    assert scheme14[0][0][0] == "anecdotes/miscellaneous"
+    assert scheme14[1][0][:2] == ("food", "negative")
+    restored = joblib.load(_dump(model))
+    assert restored.predict(["The food was delicious."]) == found[:1]
+
+
+def test_cold_start_expansion_from_unlabelled_text():
+    corpus = [
+        "The branzino was delicious and the food was fresh.",
+        "Loved the food, especially the branzino and the risotto.",
+        "The risotto was creamy, great food.",
+        "Our waiter was friendly and the service quick.",
+        "Service was slow but the waiter apologised.",
+        "The decor and atmosphere were lovely.",
+    ] * 20
+    model = ColdStartAspectModel(min_similarity=0.3, margin=0.0, min_weight=0.3).fit(corpus)
+    assert "food" in {c for c, _, _ in model.predict(["The branzino was perfect."])[0]}
+
+
+def _dump(obj):
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+@pytest.mark.skipif(not all(p.exists() for p in semeval_paths(default_data_dir())), reason="shared SemEval data absent")
+def test_shared_semeval_files_parse():
+    s14, s16 = load_semeval(default_data_dir())
+    assert len(s14) > 3000 and len(s16) > 1800
+    assert {c for s in s14 for c, _ in s.aspects} == {"food", "service", "price", "ambience", "anecdotes/miscellaneous"}
+    assert all(c in SEMEVAL16_TO_14 for s in s16 for c, _ in s.aspects)

@@ -1,0 +1,487 @@
+"""Cold-start aspect extraction: no labelled data, no downloads.
+
+Method (ALGORITHM)
+1. Seed terms per category (``SEED_TERMS``; unigrams and short phrases, editable per install).
+2. Optional expansion over unlabelled review text given to ``fit(texts)``: sentences become a binary term-sentence
+   matrix (unigrams, min_df 3, stop words and VADER-lexicon sentiment words removed), words get PPMI co-occurrence
+   vectors reduced with TruncatedSVD (word vectors learned on the fly). A word joins a category when its cosine to
+   the category's seed centroid is >= ``min_similarity``, it is among the ``expand_top`` nearest, and it is closer
+   to that centroid than to any other category's by ``margin``. Expanded terms carry weight = cosine (seeds 1.0).
+3. Detection: a sentence mentions a category when a term of weight >= ``min_weight`` occurs (word-boundary match).
+4. Polarity: VADER compound on the clause around the first matched term (clauses split at punctuation and contrast
+   words); >= 0.05 positive, <= -0.05 negative, else neutral. A weak rule marks wishes/suggestions ("could be
+   faster", "should add", "wish they had", "needs more", "a bit slow") negative; opposite-signed clauses that mention
+   the same category give conflict.
+5. ``scheme="semeval2014"`` folds the product categories into food/service/price/ambience and answers
+   anecdotes/miscellaneous (polarity from the whole sentence) when nothing else is found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from training.ml.aspect_data import DEFAULT_PRODUCT_TAXONOMY, MISC
+
+ALGORITHM = "aspects-coldstart-seeds+ppmi-svd-expansion+vader-clause-v1"
+
+SEED_TERMS: dict[str, tuple[str, ...]] = {
+    "food": (
+        "food",
+        "dish",
+        "dishes",
+        "meal",
+        "meals",
+        "pizza",
+        "sushi",
+        "pasta",
+        "burger",
+        "chicken",
+        "steak",
+        "fish",
+        "dessert",
+        "desserts",
+        "appetizer",
+        "appetizers",
+        "entree",
+        "entrees",
+        "taste",
+        "tasty",
+        "flavor",
+        "flavors",
+        "delicious",
+        "cooked",
+        "salad",
+        "soup",
+        "rice",
+        "noodles",
+        "bread",
+        "sauce",
+        "cuisine",
+        "lunch",
+        "dinner",
+        "breakfast",
+        "brunch",
+        "seafood",
+        "meat",
+        "shrimp",
+        "fries",
+        "roll",
+        "rolls",
+        "tuna",
+        "salmon",
+        "chef",
+    ),
+    "service": (
+        "service",
+        "served",
+        "serving",
+        "attentive",
+        "rude",
+        "friendly",
+        "helpful",
+        "attention",
+        "customer service",
+        "hospitality",
+        "ignored",
+        "reservation",
+        "order",
+        "ordered",
+        "bill",
+        "check",
+    ),
+    "staff": (
+        "staff",
+        "waiter",
+        "waiters",
+        "waitress",
+        "waitresses",
+        "server",
+        "servers",
+        "manager",
+        "host",
+        "hostess",
+        "bartender",
+        "owner",
+        "employees",
+        "crew",
+        "waitstaff",
+        "wait staff",
+    ),
+    "price/value": (
+        "price",
+        "prices",
+        "priced",
+        "pricey",
+        "expensive",
+        "cheap",
+        "overpriced",
+        "value",
+        "cost",
+        "affordable",
+        "worth",
+        "money",
+        "bill",
+        "dollars",
+        "$",
+        "budget",
+        "reasonable prices",
+    ),
+    "ambience": (
+        "ambience",
+        "ambiance",
+        "atmosphere",
+        "decor",
+        "music",
+        "noisy",
+        "loud",
+        "quiet",
+        "cozy",
+        "romantic",
+        "interior",
+        "setting",
+        "vibe",
+        "space",
+        "seating",
+        "lighting",
+        "crowded",
+        "view",
+        "room",
+        "outdoor",
+    ),
+    "cleanliness": (
+        "clean",
+        "dirty",
+        "filthy",
+        "hygiene",
+        "hygienic",
+        "sanitary",
+        "unsanitary",
+        "spotless",
+        "bathroom",
+        "restroom",
+        "restrooms",
+        "bathrooms",
+        "toilet",
+        "sticky",
+        "cockroach",
+        "roach",
+        "flies",
+        "smell",
+        "smelled",
+    ),
+    "wait time/speed": (
+        "wait",
+        "waited",
+        "waiting",
+        "slow",
+        "quick",
+        "quickly",
+        "fast",
+        "faster",
+        "minutes",
+        "hour",
+        "hours",
+        "forever",
+        "took long",
+        "long time",
+        "prompt",
+        "promptly",
+        "speed",
+        "delay",
+        "delayed",
+        "line",
+    ),
+    "drinks": (
+        "drink",
+        "drinks",
+        "wine",
+        "wines",
+        "beer",
+        "beers",
+        "cocktail",
+        "cocktails",
+        "coffee",
+        "tea",
+        "juice",
+        "sake",
+        "martini",
+        "margarita",
+        "bar",
+        "soda",
+        "lassi",
+        "mojito",
+        "sangria",
+    ),
+    "location": (
+        "location",
+        "located",
+        "neighborhood",
+        "parking",
+        "street",
+        "downtown",
+        "area",
+        "spot",
+        "walk",
+        "subway",
+        "block",
+        "corner",
+        "nearby",
+        "find",
+    ),
+    "menu/variety": (
+        "menu",
+        "menus",
+        "variety",
+        "selection",
+        "options",
+        "choices",
+        "choice",
+        "vegetarian",
+        "vegan",
+        "gluten free",
+        "specials",
+        "offerings",
+        "range",
+        "limited",
+    ),
+    "portion size": (
+        "portion",
+        "portions",
+        "portion size",
+        "serving size",
+        "generous",
+        "huge",
+        "tiny",
+        "small portions",
+        "large portions",
+        "filling",
+        "big portions",
+        "servings",
+        "plenty",
+    ),
+}
+
+TO_SEMEVAL2014 = {
+    "food": "food",
+    "drinks": "food",
+    "menu/variety": "food",
+    "portion size": "food",
+    "service": "service",
+    "staff": "service",
+    "wait time/speed": "service",
+    "price/value": "price",
+    "ambience": "ambience",
+    "cleanliness": "ambience",
+    "location": MISC,
+}
+
+_SUGGESTION = re.compile(
+    r"\b(could (?:be|use|have)|should(?:'ve| have)?|needs? (?:to|more|some)|wish(?:ed)?|would be (?:nice|better|great)"
+    r"|if only|a (?:bit|little) (?:slow|too|more|less|pricey|expensive|loud|noisy|cold|salty|bland)"
+    r"|too (?:slow|long|loud|noisy|expensive|pricey|small|salty|sweet|greasy|bland|dark|crowded|cold))\b",
+    re.IGNORECASE,
+)
+_CLAUSE = re.compile(
+    r"[,;:!?()\u2014]|\.(?=\s|$)|\s-\s|\b(?:but|although|though|however|while|whereas|yet|except)\b", re.IGNORECASE
+)
+_STOP = set(
+    "a an the and or but if of to in on at for with from by as is are was were be been being it its this that these "
+    "those i we you he she they me us him her them my our your his their there here what which who whom when where why "
+    "how all any both each few more most other some such no nor not only own same so than too very s t can will just "
+    "don should now had have has do does did would could also get got go went one two really place restaurant "
+    "time back again ever even much many well".split()
+)
+
+
+def _clauses_with_spans(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for m in _CLAUSE.finditer(text):
+        if m.start() > start:
+            spans.append((start, m.start()))
+        start = m.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans or [(0, len(text))]
+
+
+class ColdStartAspectModel:
+    """Seed-term + corpus-expansion aspect detector with VADER clause polarity; same predict() shape as AspectModel."""
+
+    ALGORITHM = ALGORITHM
+
+    def __init__(
+        self,
+        categories: Sequence[str] | None = None,
+        *,
+        seeds: dict[str, Sequence[str]] | None = None,
+        scheme: str = "product",
+        expand_top: int = 15,
+        min_similarity: float = 0.45,
+        margin: float = 0.05,
+        min_weight: float = 0.45,
+        n_components: int = 100,
+        random_state: int = 0,
+    ):
+        if scheme not in ("product", "semeval2014"):
+            raise ValueError("scheme must be 'product' or 'semeval2014'")
+        self.scheme = scheme
+        self.seeds = {k: tuple(v) for k, v in (seeds or SEED_TERMS).items()}
+        self.categories = list(categories) if categories is not None else list(DEFAULT_PRODUCT_TAXONOMY)
+        if scheme == "semeval2014":
+            self.categories = list(dict.fromkeys(TO_SEMEVAL2014.get(c, c) for c in self.seeds))
+        self.expand_top = expand_top
+        self.min_similarity = min_similarity
+        self.margin = margin
+        self.min_weight = min_weight
+        self.n_components = n_components
+        self.random_state = random_state
+        self.terms_: dict[str, dict[str, float]] = {
+            c: {t.lower(): 1.0 for t in terms} for c, terms in self.seeds.items() if self._target(c) is not None
+        }
+        self._compile()
+
+    def _target(self, seed_category: str) -> str | None:
+        if self.scheme == "semeval2014":
+            return TO_SEMEVAL2014.get(seed_category)
+        return seed_category if seed_category in self.categories else None
+
+    def _compile(self) -> None:
+        self._patterns = {}
+        for cat, terms in self.terms_.items():
+            usable = sorted((t for t, w in terms.items() if w >= self.min_weight), key=len, reverse=True)
+            if usable:
+                alt = "|".join(re.escape(t) for t in usable)
+                self._patterns[cat] = re.compile(rf"(?<![\w$])(?:{alt})(?![\w])", re.IGNORECASE)
+
+    # ------------------------------------------------------------------ expansion
+    def fit(self, texts: Iterable[str] | None = None, progress=None):
+        """Expand the seed terms over unlabelled text (reviews or sentences). No labels are read."""
+        texts = [t for t in (texts or []) if t and t.strip()]
+        if len(texts) < 50:
+            return self
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        sentences = [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s) > 3]
+        sentiment_words = set(_vader_lexicon())
+        vec = CountVectorizer(
+            binary=True, min_df=3, token_pattern=r"(?u)\b[a-z][a-z]+\b", stop_words=sorted(_STOP), max_features=20000
+        )
+        x = vec.fit_transform(sentences).astype(np.float64)
+        vocab = vec.get_feature_names_out()
+        co = (x.T @ x).tocoo()
+        total = co.data.sum()
+        freq = np.asarray(x.sum(axis=0)).ravel()
+        pmi = np.log(co.data * total / (freq[co.row] * freq[co.col] + 1e-12) + 1e-12)
+        keep = (pmi > 0) & (co.row != co.col)
+        from scipy import sparse
+
+        ppmi = sparse.csr_matrix((pmi[keep], (co.row[keep], co.col[keep])), shape=(len(vocab), len(vocab)))
+        k = max(2, min(self.n_components, len(vocab) - 1))
+        vectors = TruncatedSVD(n_components=k, random_state=self.random_state).fit_transform(ppmi)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
+        index = {w: i for i, w in enumerate(vocab)}
+        centroids = {}
+        for cat, terms in self.terms_.items():
+            ids = [index[t] for t in terms if t in index]
+            if ids:
+                c = vectors[ids].mean(axis=0)
+                centroids[cat] = c / (np.linalg.norm(c) + 1e-12)
+        if not centroids:
+            return self
+        names = list(centroids)
+        sims = vectors @ np.column_stack([centroids[c] for c in names])  # (V, C)
+        seeded = {t for terms in self.terms_.values() for t in terms}
+        for j, cat in enumerate(names):
+            other = np.delete(sims, j, axis=1).max(axis=1) if len(names) > 1 else np.zeros(len(vocab))
+            order = np.argsort(-sims[:, j])
+            added = 0
+            for i in order:
+                if added >= self.expand_top or sims[i, j] < self.min_similarity:
+                    break
+                word = vocab[i]
+                if word in seeded or word in sentiment_words or freq[i] < 5:
+                    continue
+                if sims[i, j] - other[i] < self.margin:
+                    continue
+                self.terms_[cat][word] = float(round(sims[i, j], 3))
+                added += 1
+        self._compile()
+        return self
+
+    # ------------------------------------------------------------------ predict
+    def _matches(self, text: str) -> dict[str, list[tuple[int, int, float]]]:
+        found: dict[str, list[tuple[int, int, float]]] = {}
+        for cat, pattern in self._patterns.items():
+            for m in pattern.finditer(text):
+                w = self.terms_[cat].get(m.group(0).lower(), 1.0)
+                found.setdefault(self._target(cat), []).append((m.start(), m.end(), w))
+        return found
+
+    def _polarity(self, text: str, spans: list[tuple[int, int, float]]) -> tuple[str, float]:
+        clause_spans = _clauses_with_spans(text)
+        labels = []
+        for start, _end, _w in spans:
+            for cs, ce in clause_spans:
+                if cs <= start < ce:
+                    labels.append(_clause_polarity(text[cs:ce]))
+                    break
+        signs = {lab for lab, _ in labels if lab != "neutral"}
+        if len(signs) > 1:
+            return "conflict", 0.5
+        if not labels:
+            return _clause_polarity(text)
+        nonneutral = [lp for lp in labels if lp[0] != "neutral"]
+        return max(nonneutral or labels, key=lambda lp: lp[1])
+
+    def detect(self, sentences: Sequence[str]) -> list[list[tuple[str, float]]]:
+        out = []
+        for text in sentences:
+            found = self._matches(str(text))
+            out.append([(cat, max(w for _, _, w in spans)) for cat, spans in found.items()])
+        return out
+
+    def predict(self, sentences: Sequence[str]) -> list[list[tuple[str, str, float]]]:
+        out = []
+        for text in sentences:
+            text = str(text)
+            found = self._matches(text)
+            row = []
+            for cat in self.categories:
+                if cat in found:
+                    pol, conf = self._polarity(text, found[cat])
+                    row.append((cat, pol, round(max(w for _, _, w in found[cat]) * conf, 4)))
+            if not row and self.scheme == "semeval2014":
+                pol, conf = _clause_polarity(text)
+                row.append((MISC, pol, round(0.5 * conf, 4)))
+            out.append(row)
+        return out
+
+    def predict_polarity(self, sentences: Sequence[str], categories: Sequence[str]) -> list[tuple[str, float]]:
+        out = []
+        for text, cat in zip(sentences, categories):
+            spans = self._matches(str(text)).get(cat)
+            out.append(self._polarity(str(text), spans) if spans else _clause_polarity(str(text)))
+        return out
+
+
+def _clause_polarity(clause: str) -> tuple[str, float]:
+    from training.ml.aspects import vader
+
+    compound = vader().polarity_scores(clause)["compound"]
+    if _SUGGESTION.search(clause) and compound < 0.5:
+        return "negative", 0.6
+    if compound >= 0.05:
+        return "positive", 0.5 + min(abs(compound), 1.0) / 2
+    if compound <= -0.05:
+        return "negative", 0.5 + min(abs(compound), 1.0) / 2
+    return "neutral", 0.5
+
+
+def _vader_lexicon() -> dict[str, float]:
+    from training.ml.aspects import vader
+
+    return vader().lexicon

@@ -1,0 +1,380 @@
+"""Sentence-level aspect-category detection + per-category polarity (scikit-learn only, no Django).
+
+    model = AspectModel()                       # categories are learned from the labels given to fit()
+    model.fit(sentences, aspects)               # aspects: per sentence a list of (category, polarity)
+    model.predict(["Great food but service could be faster!"])
+    # -> [[("food", "positive", 0.93), ("service", "negative", 0.71)]]
+
+Method (ALGORITHM):
+- Detection: one binary logistic regression per category on [word 1-2-gram TF-IDF | char_wb 2-5-gram TF-IDF]
+  (sublinear tf). The decision threshold of each category is tuned on out-of-fold probabilities of the training data
+  (k-fold inside fit(); nothing outside the training data is used) to maximise that category's F1. When every
+  training sentence has at least one aspect (SemEval-2014 style), a sentence with no category above threshold gets
+  its most probable category.
+- Polarity of a (sentence, category) pair: one multinomial logistic regression over positive/negative/neutral/conflict
+  (whichever occur) on [sentence word 1-2-gram TF-IDF | the same features crossed with the category (a per-category
+  copy, so shared and category-specific evidence are both learned) | TF-IDF of the clause most relevant to the
+  category (clauses split at punctuation and contrast words, chosen by the category's detector) | VADER scores of
+  the sentence and of that clause, crossed with the category].
+- Categories listed in ``cold_start_categories`` (or in ``taxonomy`` but absent from the labels) are detected by a
+  ``ColdStartAspectModel`` (seed terms + corpus expansion, training/ml/aspect_coldstart.py); their polarity comes
+  from the trained polarity model's shared (category-independent) features.
+
+Confidence of a predicted (category, polarity) = P(category) * P(polarity | sentence, category).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.multiclass import OneVsRestClassifier
+
+ALGORITHM = "aspects-tfidf-ovr-lr-tuned+clause-crossed-polarity-lr-v1"
+
+Progress = Callable[[str, float], None] | None
+
+_CLAUSE_SPLIT = re.compile(
+    r"[,;:!?()\u2014]|\.(?=\s|$)|\s-\s|\b(?:but|although|though|however|while|whereas|yet|except)\b", re.IGNORECASE
+)
+
+_VADER = None
+
+
+def vader():
+    global _VADER
+    if _VADER is None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        _VADER = SentimentIntensityAnalyzer()
+    return _VADER
+
+
+def vader_scores(text: str) -> tuple[float, float, float, float]:
+    s = vader().polarity_scores(text)
+    return s["compound"], s["pos"], s["neg"], s["neu"]
+
+
+def clauses(text: str) -> list[str]:
+    parts = [p.strip() for p in _CLAUSE_SPLIT.split(text)]
+    parts = [p for p in parts if re.search(r"\w", p)]
+    return parts or [text]
+
+
+def _report(progress: Progress, stage: str, fraction: float) -> None:
+    if progress is not None:
+        progress(stage, fraction)
+
+
+class AspectModel:
+    """Trained aspect-category detector + polarity classifier; see the module docstring. Picklable (joblib)."""
+
+    ALGORITHM = ALGORITHM
+
+    def __init__(
+        self,
+        *,
+        taxonomy: Sequence[str] | None = None,
+        cold_start_categories: Sequence[str] = (),
+        min_examples: int = 5,
+        folds: int = 3,
+        detect_c: float = 8.0,
+        polarity_c: float = 4.0,
+        clause_features: bool = True,
+        vader_features: bool = True,
+        min_one: bool | None = None,
+        random_state: int = 0,
+    ):
+        self.taxonomy = list(taxonomy) if taxonomy is not None else None
+        self.cold_start_categories = list(cold_start_categories)
+        self.min_examples = min_examples
+        self.folds = folds
+        self.detect_c = detect_c
+        self.polarity_c = polarity_c
+        self.clause_features = clause_features
+        self.vader_features = vader_features
+        self.min_one = min_one
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ features
+    def _detect_vectorizers(self):
+        word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, token_pattern=r"(?u)\b\w+\b")
+        char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, max_features=150000)
+        return word, char
+
+    def _detect_matrix(self, texts: Sequence[str], fit: bool = False, vecs=None):
+        word, char = vecs if vecs is not None else (self.det_word_, self.det_char_)
+        if fit:
+            return sparse.hstack([word.fit_transform(texts), char.fit_transform(texts)]).tocsr()
+        return sparse.hstack([word.transform(texts), char.transform(texts)]).tocsr()
+
+    def _category_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """P(category | text) for the trained categories, shape (n, k)."""
+        if not texts:
+            return np.zeros((0, len(self.categories_)))
+        x = self._detect_matrix(texts)
+        return np.column_stack([clf.predict_proba(x)[:, 1] for clf in self.detectors_])
+
+    def _best_clauses(self, texts: Sequence[str], cats: Sequence[str]) -> list[str]:
+        """For each (text, category) pair the clause the category's detector likes most."""
+        split = [clauses(t) for t in texts]
+        flat = [c for parts in split for c in parts]
+        scores = self._category_scores(flat) if flat else None
+        out, pos = [], 0
+        for parts, cat in zip(split, cats):
+            idx = self.cat_index_.get(cat)
+            if idx is None or len(parts) == 1:
+                out.append(parts[0] if len(parts) == 1 else " ".join(parts))
+            else:
+                out.append(parts[int(np.argmax(scores[pos : pos + len(parts), idx]))])
+            pos += len(parts)
+        return out
+
+    def _polarity_matrix(self, texts: Sequence[str], cats: Sequence[str], fit: bool = False):
+        n = len(texts)
+        if fit:
+            self.pol_word_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+            base = self.pol_word_.fit_transform(texts)
+        else:
+            base = self.pol_word_.transform(texts)
+        k = len(self.categories_)
+        cat_idx = np.array([self.cat_index_.get(c, -1) for c in cats])
+        blocks = [base]
+        # crossed copy: column block per category (unknown categories get no crossed features)
+        rows = np.arange(n)
+        onehot = sparse.csr_matrix(
+            (np.ones(int((cat_idx >= 0).sum())), (rows[cat_idx >= 0], cat_idx[cat_idx >= 0])), shape=(n, k)
+        )
+        blocks.append(_row_khatri_rao(base, onehot))
+        blocks.append(onehot)
+        dense = []
+        if self.clause_features:
+            clause_texts = self._best_clauses(texts, cats)
+            if fit:
+                self.pol_clause_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
+                blocks.append(self.pol_clause_.fit_transform(clause_texts))
+            else:
+                blocks.append(self.pol_clause_.transform(clause_texts))
+        if self.vader_features:
+            sv = np.array([vader_scores(t) for t in texts])
+            dense.append(sv)
+            if self.clause_features:
+                dense.append(np.array([vader_scores(t) for t in clause_texts]))
+        if dense:
+            d = sparse.csr_matrix(np.hstack(dense))
+            blocks.append(d)
+            blocks.append(_row_khatri_rao(d, onehot))
+        return sparse.hstack(blocks).tocsr()
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, sentences: Sequence[str], aspects: Sequence[Sequence[tuple[str, str]]], progress: Progress = None):
+        sentences = [str(s) for s in sentences]
+        if len(sentences) != len(aspects):
+            raise ValueError("sentences and aspects differ in length")
+        counts: dict[str, int] = {}
+        for labels in aspects:
+            for cat in {c for c, _ in labels}:
+                counts[cat] = counts.get(cat, 0) + 1
+        order = self.taxonomy if self.taxonomy is not None else sorted(counts)
+        self.categories_ = [
+            c for c in order if counts.get(c, 0) >= self.min_examples and c not in self.cold_start_categories
+        ]
+        if not self.categories_:
+            raise ValueError("no category has enough labelled sentences")
+        self.cat_index_ = {c: i for i, c in enumerate(self.categories_)}
+        wanted_cold = list(self.cold_start_categories)
+        if self.taxonomy is not None:
+            wanted_cold += [c for c in self.taxonomy if c not in self.cat_index_ and c not in wanted_cold]
+        self.min_one_ = all(len(a) > 0 for a in aspects) if self.min_one is None else self.min_one
+        y = np.array([[int(any(c == cat for c, _ in labels)) for cat in self.categories_] for labels in aspects])
+
+        # thresholds from out-of-fold probabilities
+        _report(progress, "detection-thresholds", 0.0)
+        oof = np.zeros(y.shape, dtype=float)
+        folds = KFold(n_splits=self.folds, shuffle=True, random_state=self.random_state) if self.folds > 1 else None
+        if folds is not None and len(sentences) >= 4 * self.folds:
+            for fold, (tr, va) in enumerate(folds.split(sentences)):
+                vecs = self._detect_vectorizers()
+                xtr = self._detect_matrix([sentences[i] for i in tr], fit=True, vecs=vecs)
+                xva = self._detect_matrix([sentences[i] for i in va], vecs=vecs)
+                for j in range(len(self.categories_)):
+                    if y[tr, j].min() == y[tr, j].max():
+                        oof[va, j] = y[tr, j].max()
+                        continue
+                    clf = LogisticRegression(
+                        C=self.detect_c, max_iter=2000, class_weight="balanced", solver="liblinear"
+                    )
+                    oof[va, j] = clf.fit(xtr, y[tr, j]).predict_proba(xva)[:, 1]
+                _report(progress, "detection-thresholds", (fold + 1) / self.folds)
+            self.thresholds_ = np.array([_best_threshold(y[:, j], oof[:, j]) for j in range(len(self.categories_))])
+        else:
+            self.thresholds_ = np.full(len(self.categories_), 0.5)
+
+        _report(progress, "detection", 0.0)
+        self.det_word_, self.det_char_ = self._detect_vectorizers()
+        x = self._detect_matrix(sentences, fit=True)
+        self.detectors_ = []
+        for j in range(len(self.categories_)):
+            clf = LogisticRegression(C=self.detect_c, max_iter=2000, class_weight="balanced", solver="liblinear")
+            if y[:, j].min() == y[:, j].max():
+                clf = _Constant(float(y[0, j]))
+            else:
+                clf.fit(x, y[:, j])
+            self.detectors_.append(clf)
+        _report(progress, "detection", 1.0)
+
+        _report(progress, "polarity", 0.0)
+        pairs = [(s, c, p) for s, labels in zip(sentences, aspects) for c, p in labels if c in self.cat_index_]
+        pairs += [(s, c, p) for s, labels in zip(sentences, aspects) for c, p in labels if c in wanted_cold]
+        px = self._polarity_matrix([p[0] for p in pairs], [p[1] for p in pairs], fit=True)
+        py = np.array([p[2] for p in pairs])
+        if len(set(py)) == 1:
+            self.polarity_ = _Constant(0.0, classes=np.array(sorted(set(py))))
+        else:
+            self.polarity_ = OneVsRestClassifier(
+                LogisticRegression(C=self.polarity_c, max_iter=3000, solver="liblinear")
+            )
+            self.polarity_.fit(px, py)
+        self.polarity_classes_ = [str(c) for c in self.polarity_.classes_]
+        _report(progress, "polarity", 1.0)
+
+        self.cold_start_ = None
+        if wanted_cold:
+            from training.ml.aspect_coldstart import ColdStartAspectModel
+
+            self.cold_start_ = ColdStartAspectModel(categories=wanted_cold).fit(sentences)
+        self.n_train_ = len(sentences)
+        return self
+
+    # ------------------------------------------------------------------ predict
+    @property
+    def categories(self) -> list[str]:
+        extra = self.cold_start_.categories if getattr(self, "cold_start_", None) is not None else []
+        return list(self.categories_) + [c for c in extra if c not in self.cat_index_]
+
+    def detect(self, sentences: Sequence[str]) -> list[list[tuple[str, float]]]:
+        """Detected categories with P(category) per sentence (trained categories, then cold-start ones)."""
+        sentences = [str(s) for s in sentences]
+        probs = self._category_scores(sentences)
+        out = []
+        for row in probs:
+            found = [(self.categories_[j], float(row[j])) for j in np.nonzero(row >= self.thresholds_)[0]]
+            if not found and self.min_one_ and len(row):
+                j = int(np.argmax(row / np.maximum(self.thresholds_, 1e-6)))
+                found = [(self.categories_[j], float(row[j]))]
+            out.append(found)
+        if self.cold_start_ is not None:
+            for found, extra in zip(out, self.cold_start_.detect(sentences)):
+                found.extend(extra)
+        return out
+
+    def polarity_proba(self, sentences: Sequence[str], categories: Sequence[str]) -> np.ndarray:
+        """P(polarity | sentence, category) for aligned pairs; columns follow ``polarity_classes_``."""
+        if not sentences:
+            return np.zeros((0, len(self.polarity_classes_)))
+        x = self._polarity_matrix([str(s) for s in sentences], list(categories))
+        return self.polarity_.predict_proba(x)
+
+    def predict_polarity(self, sentences: Sequence[str], categories: Sequence[str]) -> list[tuple[str, float]]:
+        """Polarity (and its probability) of each aligned (sentence, category) pair: SemEval subtask 4 style."""
+        proba = self.polarity_proba(sentences, categories)
+        return [(self.polarity_classes_[int(np.argmax(p))], float(np.max(p))) for p in proba]
+
+    def predict(self, sentences: Sequence[str]) -> list[list[tuple[str, str, float]]]:
+        detected = self.detect(sentences)
+        flat = [(i, c, p) for i, found in enumerate(detected) for c, p in found]
+        pols = self.predict_polarity([sentences[i] for i, _, _ in flat], [c for _, c, _ in flat])
+        out: list[list[tuple[str, str, float]]] = [[] for _ in sentences]
+        for (i, cat, pc), (pol, pp) in zip(flat, pols):
+            out[i].append((cat, pol, round(pc * pp, 4)))
+        return out
+
+
+class _Constant:
+    def __init__(self, value: float, classes=None):
+        self.value = value
+        self.classes_ = classes
+
+    def predict_proba(self, x):
+        n = x.shape[0]
+        if self.classes_ is not None:
+            return np.ones((n, 1))
+        return np.column_stack([np.full(n, 1 - self.value), np.full(n, self.value)])
+
+
+def _row_khatri_rao(a, onehot):
+    """Row-wise Kronecker product of sparse ``a`` (n x d) with a one-hot ``onehot`` (n x k): n x (k*d)."""
+    a = sparse.csr_matrix(a)
+    n, d = a.shape
+    k = onehot.shape[1]
+    cat = np.full(n, -1)
+    oh = sparse.csr_matrix(onehot)
+    for i in range(n):
+        cols = oh.indices[oh.indptr[i] : oh.indptr[i + 1]]
+        if len(cols):
+            cat[i] = cols[0]
+    row_nnz = np.diff(a.indptr)
+    keep = np.repeat(cat >= 0, row_nnz)
+    offsets = np.repeat(np.where(cat >= 0, cat, 0) * d, row_nnz)
+    data = a.data[keep]
+    indices = (a.indices + offsets)[keep]
+    indptr = np.concatenate([[0], np.cumsum(np.where(cat >= 0, row_nnz, 0))])
+    return sparse.csr_matrix((data, indices, indptr), shape=(n, k * d))
+
+
+def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    if y.sum() == 0:
+        return 0.5
+    best_t, best_f = 0.5, -1.0
+    for t in np.arange(0.05, 0.96, 0.01):
+        pred = p >= t
+        tp = float((pred & (y == 1)).sum())
+        f = 2 * tp / (pred.sum() + y.sum()) if (pred.sum() + y.sum()) else 0.0
+        if f > best_f + 1e-9:
+            best_t, best_f = float(t), f
+    return best_t
+
+
+class ReferenceAspectModel:
+    """Plain baseline: word 1-2-gram TF-IDF + one-vs-rest LR (threshold 0.5) for categories; polarity by one LR on
+    TF-IDF of "<category token> sentence"."""
+
+    ALGORITHM = "reference-tfidf-ovr-lr"
+
+    def fit(self, sentences, aspects, progress=None):
+        from sklearn.multiclass import OneVsRestClassifier
+        from sklearn.preprocessing import MultiLabelBinarizer
+
+        self.mlb_ = MultiLabelBinarizer()
+        y = self.mlb_.fit_transform([[c for c, _ in a] for a in aspects])
+        self.vec_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.ovr_ = OneVsRestClassifier(LogisticRegression(max_iter=2000)).fit(self.vec_.fit_transform(sentences), y)
+        texts = [f"cat_{_tok(c)} {s}" for s, a in zip(sentences, aspects) for c, _ in a]
+        self.pvec_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        self.pol_ = LogisticRegression(max_iter=2000).fit(
+            self.pvec_.fit_transform(texts), [p for a in aspects for _, p in a]
+        )
+        return self
+
+    def predict_polarity(self, sentences, categories):
+        x = self.pvec_.transform([f"cat_{_tok(c)} {s}" for s, c in zip(sentences, categories)])
+        proba = self.pol_.predict_proba(x)
+        return [(self.pol_.classes_[int(np.argmax(p))], float(np.max(p))) for p in proba]
+
+    def predict(self, sentences):
+        proba = self.ovr_.predict_proba(self.vec_.transform(sentences))
+        out = []
+        for s, row in zip(sentences, proba):
+            cats = [(self.mlb_.classes_[j], float(row[j])) for j in np.nonzero(row >= 0.5)[0]]
+            pols = self.predict_polarity([s] * len(cats), [c for c, _ in cats]) if cats else []
+            out.append([(c, p, round(pc * pp, 4)) for (c, pc), (p, pp) in zip(cats, pols)])
+        return out
+
+
+def _tok(category: str) -> str:
+    return re.sub(r"\W+", "_", category)
