@@ -9,6 +9,7 @@ class ModelVersion(models.Model):
 
     class Kind(models.TextChoices):
         SENTIMENT = "sentiment", "Sentiment"
+        ASPECTS = "aspects", "Aspects"
 
     class Stage(models.TextChoices):
         CANDIDATE = "candidate", "Candidate"
@@ -206,3 +207,26 @@ class EvaluationReport(models.Model):
 
     def __str__(self) -> str:
         return f"Evaluation of {self.model_version} at {self.created_at:%Y-%m-%d}"
+
+
+class AspectAnnotation(models.Model):
+    """A sentence with its aspect categories and their polarities (SemEval files or staff)."""
+
+    text = models.TextField()
+    aspects = models.JSONField(default=list, help_text='[{"category": "food", "polarity": "positive"}, ...]')
+    scheme = models.CharField(max_length=20, help_text="semeval2014 (5 categories) or semeval2016 (ENTITY#ATTRIBUTE)")
+    source = models.CharField(max_length=50, help_text="e.g. semeval2014, semeval2016, staff")
+    external_id = models.CharField(max_length=200, help_text="Sentence id in its source file")
+    review = models.ForeignKey(
+        "reviews.Review", null=True, blank=True, on_delete=models.CASCADE, related_name="aspect_annotations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="aspect_annotation_unique_per_source")
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:60]

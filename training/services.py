@@ -412,7 +412,12 @@ def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None =
     if not transaction.get_connection().in_atomic_block:
         heartbeat.start()
     try:
-        metrics = _train(job, progress)
+        if job.parameters.get("model") == "aspects":
+            from training.aspects import aspects_train
+
+            metrics = aspects_train(job, progress)
+        else:
+            metrics = _train(job, progress)
     except JobCancelled:
         training_job_transition(job_id=job_id, to=TrainingJob.Status.CANCELLED, error="Cancelled on request")
     except TrainingError as exc:

@@ -28,8 +28,17 @@ class Command(BaseCommand):
         parser.add_argument("--text-col", default="text")
         parser.add_argument("--out", required=True)
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+        parser.add_argument(
+            "--aspect-scheme",
+            choices=["semeval2014"],
+            help="Write aspects only, as {aspects: [{category, polarity}]} in the SemEval-2014 scheme",
+        )
+        parser.add_argument(
+            "--aspects", action="store_true", help="Add aspects (category, polarity, sentence) and suggestions"
+        )
 
     def handle(self, *args, input: str, text_col: str, out: str, batch_size: int, **options) -> None:
+        aspect_scheme, with_aspects = options.get("aspect_scheme"), options.get("aspects")
         source = Path(input)
         if not source.is_file():
             raise CommandError(f"No such file: {source}")
@@ -39,13 +48,18 @@ class Command(BaseCommand):
         target = Path(out)
         target.parent.mkdir(parents=True, exist_ok=True)
         # Input columns come first (minus any that would clash with ours), then the prediction.
-        kept = [column for column in columns if column not in PREDICTION_FIELDS]
+        fields = PREDICTION_FIELDS
+        if aspect_scheme:
+            fields = ["aspects"]
+        elif with_aspects:
+            fields = PREDICTION_FIELDS + ["aspects", "suggestions"]
+        kept = [column for column in columns if column not in fields]
         progress = tqdm(desc=f"Predicting {source.name}", unit=" rows", file=sys.stderr, mininterval=0.5)
         written = 0
         with target.open("w", encoding="utf-8", newline="") as handle:
             writer = None
             if not is_jsonl(target):
-                writer = csv.DictWriter(handle, fieldnames=kept + PREDICTION_FIELDS, extrasaction="ignore")
+                writer = csv.DictWriter(handle, fieldnames=kept + fields, extrasaction="ignore")
                 writer.writeheader()
             batch: list[dict] = []
 
@@ -53,22 +67,37 @@ class Command(BaseCommand):
                 nonlocal written
                 texts = [_text_of(row, text_col) for row in batch]
                 valid = [i for i, text in enumerate(texts) if text]
-                results = predict_texts([texts[i] for i in valid]).results if valid else []
-                by_row = dict(zip(valid, results, strict=True))
+                results = predict_texts([texts[i] for i in valid]).results if valid and not aspect_scheme else []
+                by_row = dict(zip(valid, results, strict=False))
+                aspects_by_row = (
+                    _aspects(texts, valid, detailed=bool(with_aspects)) if (aspect_scheme or with_aspects) else {}
+                )
                 for i, row in enumerate(batch):
                     output = {column: row.get(column) for column in kept} if writer else dict(row)
                     result = by_row.get(i)
-                    output.update(
-                        {
-                            "label": result.label if result else None,
-                            "confidence": result.confidence if result else None,
-                            "score_positive": result.scores["positive"] if result else None,
-                            "score_neutral": result.scores["neutral"] if result else None,
-                            "score_negative": result.scores["negative"] if result else None,
-                        }
-                    )
+                    if aspect_scheme:
+                        output["aspects"] = aspects_by_row.get(i, {}).get("aspects", [])
+                    else:
+                        output.update(
+                            {
+                                "label": result.label if result else None,
+                                "confidence": result.confidence if result else None,
+                                "score_positive": result.scores["positive"] if result else None,
+                                "score_neutral": result.scores["neutral"] if result else None,
+                                "score_negative": result.scores["negative"] if result else None,
+                            }
+                        )
+                        if with_aspects:
+                            output.update(aspects_by_row.get(i, {"aspects": [], "suggestions": []}))
                     if writer:
-                        writer.writerow({k: "" if v is None else v for k, v in output.items()})
+                        writer.writerow(
+                            {
+                                k: ""
+                                if v is None
+                                else (json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v)
+                                for k, v in output.items()
+                            }
+                        )
                     else:
                         output.pop("__error__", None)
                         handle.write(json.dumps(output, ensure_ascii=False, default=str) + "\n")
@@ -91,3 +120,46 @@ def _text_of(row: dict, text_col: str) -> str:
         return ""
     # Same cleaning as the API: NULs dropped, surrounding whitespace ignored.
     return value.replace("\x00", "").strip()
+
+
+def _aspects(texts: list[str], valid: list[int], *, detailed: bool) -> dict[int, dict]:
+    """Aspects per row: merged over the row's sentences (SemEval-2014 output), or per
+    sentence with the suggestions (--aspects)."""
+    from analytics.text import is_suggestion, split_sentences
+    from training.aspects import get_aspect_model, merge_review_aspects
+
+    model = get_aspect_model()
+    sentences: list[tuple[int, str]] = []
+    for i in valid:
+        parts = split_sentences(texts[i]) or [texts[i]]
+        sentences.extend((i, sentence) for sentence in parts)
+    predictions = model.predict([sentence for _, sentence in sentences]) if sentences else []
+    per_row: dict[int, list] = {}
+    for (i, sentence), aspects in zip(sentences, predictions, strict=True):
+        per_row.setdefault(i, []).append((sentence, aspects))
+    out: dict[int, dict] = {}
+    for i, items in per_row.items():
+        if not detailed:
+            out[i] = {"aspects": merge_review_aspects(aspects for _, aspects in items)}
+            continue
+        out[i] = {
+            "aspects": [
+                {"category": category, "polarity": polarity, "sentence": sentence}
+                for sentence, aspects in items
+                for category, polarity, _ in aspects
+            ],
+            "suggestions": [
+                {"sentence": sentence, "aspect": _suggestion_aspect(aspects)}
+                for sentence, aspects in items
+                if is_suggestion(sentence)
+            ],
+        }
+    return out
+
+
+def _suggestion_aspect(aspects: list[tuple[str, str, float]]) -> str | None:
+    # A suggestion is about what should change: prefer the aspect that is not praised.
+    for category, polarity, _ in aspects:
+        if polarity != "positive":
+            return category
+    return aspects[0][0] if aspects else None

@@ -18,11 +18,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--min-samples", type=int, default=DEFAULT_MIN_SAMPLES)
         parser.add_argument("--wait", action="store_true", help="Run in this process and wait for the result")
-        parser.add_argument("--model", choices=["sentiment"], default="sentiment", help="Which model to train")
+        parser.add_argument(
+            "--model",
+            choices=["sentiment", "aspects"],
+            default=None,
+            help="Which model to train (default: sentiment, then aspects when annotations exist)",
+        )
 
-    def handle(self, *args, min_samples: int, wait: bool, model: str, **options) -> None:
+    def handle(self, *args, min_samples: int, wait: bool, model: str | None, **options) -> None:
         if min_samples < 1:
             raise CommandError("--min-samples must be at least 1")
+        if model is None:
+            from training.models import AspectAnnotation
+
+            models = ["sentiment"] + (["aspects"] if AspectAnnotation.objects.exists() else [])
+        else:
+            models = [model]
+        if not wait:
+            models = models[:1]  # one job runs at a time: queue the sentiment job only
+        decisions = {name: self.train_one(name, min_samples, wait) for name in models}
+        # The sentiment gate's decision is the last line (scripts read it).
+        for name in sorted(decisions, key=lambda name: name == "sentiment"):
+            if decisions[name]:
+                self.stdout.write(decisions[name])
+
+    def train_one(self, model: str, min_samples: int, wait: bool) -> str | None:
         try:
             job = training_job_create(
                 parameters={"min_samples": min_samples, "model": model}, trigger=TrainingJob.Trigger.COMMAND
@@ -33,8 +53,8 @@ class Command(BaseCommand):
             ) from exc
         if not wait:
             training_job_enqueue(job)
-            self.stdout.write(f"Queued training job {job.pk}; a worker will run it")
-            return
+            self.stdout.write(f"Queued training job {job.pk} ({model}); a worker will run it")
+            return None
 
         def echo(fraction: float, message: str) -> None:
             self.stderr.write(f"[{fraction:6.1%}] {message}")
@@ -45,8 +65,9 @@ class Command(BaseCommand):
             raise CommandError(f"Training job {job.pk} {job.status}: {job.error}")
         candidate = job.metrics.get("candidate", {})
         champion = job.metrics.get("champion_metrics", {})
+        measure = "micro_f1" if model == "aspects" else "macro_f1"
         self.stderr.write(
-            f"Evaluation set: {job.metrics['evaluation_set']['note']}\n"
-            f"Candidate macro-F1 {candidate.get('macro_f1')} vs champion {champion.get('macro_f1')}"
+            f"{model}: evaluation set: {job.metrics['evaluation_set']['note']}\n"
+            f"{model}: candidate {measure} {candidate.get(measure)} vs champion {champion.get(measure)}"
         )
-        self.stdout.write(job.metrics["decision"])
+        return job.metrics["decision"]

@@ -1,0 +1,104 @@
+"""Aspect annotations, the aspect model's training job and aspect output of predict_file."""
+
+from __future__ import annotations
+
+import json
+import random
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from training.models import AspectAnnotation, GateDecision, ModelVersion, TrainingJob
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FOOD_GOOD = ["The pasta was delicious", "Great pizza", "Tasty food", "The sushi was fresh", "Lovely dessert"]
+FOOD_BAD = ["The soup was cold", "Bland food", "The steak was burnt", "Stale bread", "Awful curry"]
+SERVICE_GOOD = ["The waiter was friendly", "Attentive staff", "Quick service", "Helpful waitress"]
+SERVICE_BAD = ["The waiter was rude", "Slow service", "Staff ignored us", "Service could be faster"]
+PRICE_BAD = ["Too expensive", "Overpriced drinks", "The bill was outrageous", "Prices are too high"]
+
+
+def semeval2014_xml(count: int = 240) -> str:
+    rng = random.Random(3)
+    pools = [(FOOD_GOOD, "food", "positive"), (FOOD_BAD, "food", "negative"), (SERVICE_GOOD, "service", "positive"),
+             (SERVICE_BAD, "service", "negative"), (PRICE_BAD, "price", "negative")]  # fmt: skip
+    sentences = []
+    for i in range(count):
+        pool, category, polarity = pools[i % len(pools)]
+        text = f"{rng.choice(pool)} {rng.choice(['', 'tonight', 'again', 'as usual', 'here'])}".strip() + f" #{i}."
+        sentences.append(
+            f'<sentence id="{i}"><text>{text}</text><aspectCategories>'
+            f'<aspectCategory category="{category}" polarity="{polarity}"/></aspectCategories></sentence>'
+        )
+    return "<sentences>" + "".join(sentences) + "</sentences>"
+
+
+SEMEVAL2016 = """<Reviews><Review rid="r1"><sentences>
+<sentence id="r1:0"><text>The drinks were great but the room was noisy.</text><Opinions>
+<Opinion target="drinks" category="DRINKS#QUALITY" polarity="positive" from="4" to="10"/>
+<Opinion target="room" category="AMBIENCE#GENERAL" polarity="negative" from="30" to="34"/></Opinions></sentence>
+</sentences></Review></Reviews>"""
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def test_import_reads_both_formats_and_is_idempotent(tmp_path):
+    (tmp_path / "a.xml").write_text(semeval2014_xml(10))
+    (tmp_path / "b.xml").write_text(SEMEVAL2016)
+
+    first = run("import_aspect_annotations", str(tmp_path))
+    second = run("import_aspect_annotations", str(tmp_path))
+
+    assert "11 imported" in first and "11 already present" in second
+    drinks = AspectAnnotation.objects.get(source="semeval2016")
+    assert {"category": "DRINKS#QUALITY", "polarity": "positive"} in drinks.aspects
+
+
+def test_import_refuses_other_files(tmp_path):
+    (tmp_path / "x.xml").write_text("<html/>")
+
+    with pytest.raises(CommandError, match="neither SemEval"):
+        run("import_aspect_annotations", str(tmp_path / "x.xml"))
+    with pytest.raises(CommandError, match="No such file"):
+        run("import_aspect_annotations", str(tmp_path / "missing.xml"))
+
+
+def test_the_aspect_model_trains_through_the_lifecycle_and_serves_predict_file(tmp_path):
+    (tmp_path / "a.xml").write_text(semeval2014_xml())
+    run("import_aspect_annotations", str(tmp_path / "a.xml"))
+
+    last_line = run("train", "--wait", "--model", "aspects").strip().splitlines()[-1]
+
+    job = TrainingJob.objects.get()
+    assert job.status == "succeeded" and job.metrics["model"] == "aspects"
+    version = ModelVersion.objects.get(kind="aspects")
+    assert last_line.startswith(("promoted aspects-", "kept cold start"))
+    assert GateDecision.objects.get(candidate=version).evaluation_set["kind"] == "aspect-annotations"
+    source = tmp_path / "in.csv"
+    source.write_text('text\n"The pasta was delicious but the waiter was rude"\n"Prices are too high"\n')
+    run("predict_file", str(source), "--text-col", "text", "--aspect-scheme", "semeval2014", "--out",
+        str(tmp_path / "out.jsonl"))  # fmt: skip
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert len(rows) == 2
+    assert all(set(a) == {"category", "polarity"} for row in rows for a in row["aspects"])
+    assert {a["category"] for a in rows[1]["aspects"]} == {"price"}
+    categories = {a["category"]: a["polarity"] for a in rows[0]["aspects"]}
+    assert categories.get("service") == "negative"
+
+
+def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"text": "Great food but the service could be faster!"}) + "\n")
+
+    run("predict_file", str(source), "--text-col", "text", "--aspects", "--out", str(tmp_path / "out.jsonl"))
+
+    row = json.loads((tmp_path / "out.jsonl").read_text())
+    assert row["label"] in {"positive", "neutral", "negative"}
+    assert {a["category"] for a in row["aspects"]} >= {"food"}
+    assert row["suggestions"][0]["sentence"] == "Great food but the service could be faster!"
