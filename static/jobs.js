@@ -18,6 +18,7 @@
     const rows = jobs.map((job) => {
       const tr = document.createElement("tr");
       tr.dataset.jobId = String(job.id);
+      tr.id = "job-" + job.id;
       tr.dataset.status = job.status;
       cell(tr, "#" + job.id + " · " + job.trigger + " · min_samples " + (job.parameters.min_samples ?? "–"));
       const status = document.createElement("span");

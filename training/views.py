@@ -12,17 +12,27 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics.views import PLOTLY_VERSION
 from project.views import can, json_permission_required, permission_required
 from training import services
-from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
+from training.models import Deployment, EvaluationReport, GateDecision, ModelVersion, TrainingJob
 
 LABELS = ("positive", "neutral", "negative")
 
 
 def mlflow_run_url(version: ModelVersion) -> str:
+    return mlflow_url_for_run(version.mlflow_run_id)
+
+
+def mlflow_url_for_run(run_id: str) -> str:
     base = getattr(settings, "MLFLOW_UI_URL", "").rstrip("/")
-    if not base or not version.mlflow_run_id:
+    if not base or not run_id:
         return ""
     # The MLflow UI resolves /#/runs/<run id> to the run's experiment itself.
-    return f"{base}/#/runs/{version.mlflow_run_id}"
+    return f"{base}/#/runs/{run_id}"
+
+
+def _evaluation_reports(limit: int = 20) -> list[dict]:
+    """The weekly evaluations of the champion, latest first."""
+    reports = EvaluationReport.objects.select_related("model_version").order_by("-id")[:limit]
+    return [{"report": report, "mlflow_url": mlflow_url_for_run(report.mlflow_run_id)} for report in reports]
 
 
 def _evaluation(version: ModelVersion) -> dict:
@@ -56,6 +66,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "series": _macro_f1_series(versions),
+            "reports": _evaluation_reports(),
             "deployments": Deployment.objects.select_related("model_version", "previous", "user").order_by("-id")[:20],
             "rollback_to": last.previous if last else None,
             "can_promote": can(request.user, "training.promote_modelversion"),

@@ -10,7 +10,7 @@ import pytest
 from reviews import labelling
 from reviews.roles import LABELLER, MANAGER
 from tests.browser.conftest import log_in, orm
-from tests.factories import ReviewFactory, UserFactory
+from tests.factories import ModelVersionFactory, ReviewFactory, UserFactory
 from training.models import TrainingJob
 
 pytestmark = pytest.mark.browser
@@ -68,6 +68,101 @@ def seed_agreement() -> None:
             settings.LABELLING_DOUBLE_SHARE = previous
 
 
+def seed_monitoring(count: int = 12) -> None:
+    """Hourly snapshots (accuracy sliding under the threshold, drift rising), the schedule's
+    history, alerts and a weekly evaluation, as the monitoring and models pages show them."""
+    from django.utils import timezone
+
+    from analytics.models import Alert, AlertChannel, MonitoringSnapshot
+    from reviews.models import Review
+    from training.models import EvaluationReport, ModelVersion, ScheduledRun
+
+    version = ModelVersion.objects.order_by("id").first() or ModelVersionFactory(name="sentiment-0001")
+    now = timezone.now()
+    for i in range(count):
+        accuracy, n = round(0.9 - 0.012 * i, 4), 60 + 8 * i
+        psi = round(0.02 + 0.022 * i, 4)
+        alarms = [f"prediction distribution shifted (PSI {psi} > 0.2, n={300 + 20 * i})"] if psi > 0.2 else []
+        if i == count - 1:
+            trigger = {"decision": "retrain", "reason": f"live accuracy {accuracy} < 0.8 on {n} labels"}
+        elif alarms:
+            trigger = {"decision": "cooldown", "reason": "; ".join(alarms) + " (job 1 started within cooldown)"}
+        else:
+            trigger = {"decision": "none", "reason": "accuracy and drift within thresholds"}
+        snapshot = MonitoringSnapshot.objects.create(
+            model_version=version,
+            window_days=7,
+            live_accuracy={
+                "all": {
+                    "n": n,
+                    "accuracy": accuracy,
+                    "ci_low": round(accuracy - 0.07, 4),
+                    "ci_high": round(accuracy + 0.05, 4),
+                },
+                "blind": {"n": n // 3, "accuracy": round(accuracy - 0.03, 4), "ci_low": 0.6, "ci_high": 0.95},
+            },
+            rating_agreement={"n": 500 + 10 * i, "agreement": round(0.93 - 0.004 * i, 4)},
+            drift={
+                "predictions": 300 + 20 * i,
+                "prediction_psi": psi,
+                "confidence_psi": round(0.03 + 0.01 * i, 4),
+                "oov_rate": round(0.05 + 0.003 * i, 4),
+                "oov_reference": 0.05,
+                "negative_spikes": [
+                    {
+                        "business": "Blue Fin",
+                        "reviews": 14,
+                        "negative": 9,
+                        "negative_share": 0.643,
+                        "baseline_share": 0.18,
+                        "p_value": 0.0004,
+                    }
+                ]
+                if i == count - 1
+                else [],
+            },
+            alarms=alarms,
+            trigger=trigger,
+        )
+        MonitoringSnapshot.objects.filter(pk=snapshot.pk).update(created_at=now - timezone.timedelta(hours=count - i))
+    ScheduledRun.objects.create(task="monitor-hourly", slot=f"{now:%Y-%m-%dT%H}", outcome="done", reason="retrain")
+    ScheduledRun.objects.create(
+        task="retrain-daily",
+        slot=f"{now:%Y-%m-%d}",
+        outcome="skipped",
+        reason="Too little new data: 4 new labels, 9 new rated reviews",
+    )
+    ScheduledRun.objects.create(task="evaluate-weekly", slot=f"{now:%G-W%V}", outcome="done", reason="macro-F1 0.81")
+    channel = AlertChannel.objects.create(name="Ops webhook", kind="webhook", target="http://127.0.0.1:9/hook")
+    Alert.objects.create(
+        channel=channel, event="drift", subject="Prediction distribution shifted", status="sent", attempts=1
+    )
+    Alert.objects.create(
+        channel=channel,
+        event="negative_spike",
+        subject="Negative reviews spike at Blue Fin",
+        status="failed",
+        attempts=4,
+        error="Connection refused",
+    )
+    review = Review.objects.filter(predicted_label="positive").first()
+    EvaluationReport.objects.create(
+        model_version=version,
+        evaluation_set={"kind": "human-labels", "size": 120},
+        metrics={"macro_f1": 0.8123, "ece": 0.0412, "brier": 0.2931, "n": 120},
+        fresh_labels={"macro_f1": 0.7744, "n": 36},
+        sample_errors=[
+            {
+                "review_id": review.pk if review else None,
+                "text": "Cold food. Rude waiter.",
+                "label": "negative",
+                "predicted": "positive",
+                "confidence": 0.91,
+            }
+        ],
+    )
+
+
 PAGES = {
     "dashboard": "/",
     "labelling": "/labelling/",
@@ -77,6 +172,7 @@ PAGES = {
     "insights": "/insights/",
     "models": "/models/",
     "jobs": "/jobs/",
+    "monitoring": "/monitoring/",
 }
 
 
@@ -84,6 +180,7 @@ def test_every_page_loads_cleanly_and_every_chart_renders(page):
     orm(UserFactory, username="sam", is_staff=True, is_superuser=True)
     orm(seed_reviews)
     orm(seed_agreement)
+    orm(seed_monitoring)
     log_in(page, "sam")
     shots = os.environ.get("SCREENSHOT_DIR")
 
@@ -95,6 +192,13 @@ def test_every_page_loads_cleanly_and_every_chart_renders(page):
                 page.wait_for_selector(f"#chart-{chart} svg.main-svg", timeout=20_000)
         if name == "models":
             page.wait_for_selector("#chart-f1 svg.main-svg, #chart-f1 p")
+        if name == "monitoring":
+            for chart in ("accuracy", "drift", "oov"):
+                page.wait_for_selector(f"#chart-{chart} svg.main-svg", timeout=20_000)
+            assert page.evaluate("document.getElementById('chart-accuracy').data.length") == 5
+        if name == "models":
+            page.click("#evaluation-reports details summary")
+            page.wait_for_selector("#evaluation-reports details[open] li")
         if name == "labelling":
             page.wait_for_function("document.getElementById('card').dataset.reviewId")
         if shots:
