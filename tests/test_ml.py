@@ -189,3 +189,16 @@ def test_star_ratings_map_to_weak_labels(rating, label):
 def test_the_rating_thresholds_can_be_moved():
     assert rating_to_label(3, negative_max=3, positive_min=5) == "negative"
     assert rating_to_label(4.5, negative_max=3, positive_min=5) == "neutral"
+
+
+def test_evaluation_includes_a_reliability_table_whose_counts_add_up():
+    import numpy as np
+
+    from training.ml.metrics import evaluate
+
+    probabilities = np.array([[0.9, 0.05, 0.05], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8]])
+    report = evaluate(probabilities, ["positive", "neutral", "neutral", "negative"])
+
+    assert sum(row["count"] for row in report["calibration"]) == 4
+    top = report["calibration"][-1]
+    assert (top["low"], top["count"], top["accuracy"]) == (0.8, 1, 1.0)  # the 0.9-confident review, right

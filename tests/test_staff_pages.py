@@ -349,3 +349,21 @@ def test_review_text_business_and_author_are_escaped_everywhere(staff, settings)
     client = logged_in(UserFactory(role=LABELLER))
     items = client.get("/labelling/next.json?count=5").json()["items"]
     assert any(item["business"] == XSS for item in items)
+
+
+@pytest.mark.django_db
+def test_a_model_page_shows_the_reliability_table():
+    version = ModelVersionFactory(
+        metrics={
+            "evaluation": {
+                "macro_f1": 0.7,
+                "calibration": [{"low": 0.8, "high": 0.9, "count": 12, "confidence": 0.85, "accuracy": 0.83}],
+            }
+        }
+    )
+    client = Client()
+    client.force_login(UserFactory(is_staff=True))
+
+    page = client.get(f"/models/{version.pk}/").content.decode()
+
+    assert "Reliability" in page and "0.83" in page

@@ -22,6 +22,27 @@ def expected_calibration_error(probabilities: np.ndarray, truth: np.ndarray, bin
     return float(error)
 
 
+def reliability_bins(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10) -> list[dict]:
+    """Mean confidence against accuracy per confidence bin (the reliability diagram)."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == truth
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        in_bin = (confidence > low) & (confidence <= high)
+        if in_bin.any():
+            rows.append(
+                {
+                    "low": round(float(low), 2),
+                    "high": round(float(high), 2),
+                    "count": int(in_bin.sum()),
+                    "confidence": round(float(confidence[in_bin].mean()), 4),
+                    "accuracy": round(float(correct[in_bin].mean()), 4),
+                }
+            )
+    return rows
+
+
 def brier_score(probabilities: np.ndarray, truth: np.ndarray) -> float:
     one_hot = np.eye(len(LABELS))[truth]
     return float(((probabilities - one_hot) ** 2).sum(axis=1).mean())
@@ -47,5 +68,6 @@ def evaluate(probabilities: np.ndarray, labels: Sequence[str]) -> dict:
         },
         "ece": round(expected_calibration_error(probabilities, truth), 4),
         "brier": round(brier_score(probabilities, truth), 4),
+        "calibration": reliability_bins(probabilities, truth),
         "confusion_matrix": confusion_matrix(truth, predicted, labels=indices).tolist(),
     }
