@@ -152,6 +152,7 @@ class TestWeeklyEvaluation:
         assert {"macro_f1", "ece", "brier", "confusion_matrix"} <= set(report.metrics)
         assert report.fresh_labels["n"] == 10
         assert report.sample_errors and {"text", "label", "predicted", "confidence"} <= set(report.sample_errors[0])
+        assert report.mlflow_run_id  # logged to MLflow too
         assert automation.evaluate_champion(slot="2026-W48") is None
 
 
