@@ -184,3 +184,40 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the
     job = TrainingJob.objects.get(pk=job_id)
     assert job.status == "failed" and "Worker lost" in job.error
     assert services.current_champion().name == champion_before
+
+
+def test_the_fastapi_app_runs_on_its_own_as_a_sidecar(manager_token):
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    from tests.live import free_port, service_env
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "project.api:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=service_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=django_settings.BASE_DIR,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/reviews/predict",
+            json={"text": "Lovely staff"},
+            headers={"Authorization": f"Token {manager_token}"},
+        )
+        assert response.status_code == 200
+        assert response.json()["label"] == "positive"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/docs").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
