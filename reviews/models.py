@@ -83,6 +83,25 @@ class Review(models.Model):
             models.Index(fields=["human_label"]),
             models.Index(fields=["source"]),
             models.Index(fields=["business"]),
+            # Covering indexes for the dashboard and analytics aggregates (bench/dashboard.py): every chart
+            # reads only these columns, so a scope by date, source + date or business is an index-only scan
+            # instead of a heap scan (1M reviews: 370-500 ms -> 25-140 ms). "id" is included because the
+            # ORM aggregates count it (Count("id") is COUNT("id"), which needs the column).
+            models.Index(
+                fields=["effective_at"],
+                include=["source", "business", "rating", "predicted_label", "human_label", "id"],
+                name="review_dash_time_cov",
+            ),
+            models.Index(
+                fields=["source", "effective_at"],
+                include=["business", "rating", "predicted_label", "human_label", "id"],
+                name="review_dash_source_cov",
+            ),
+            models.Index(
+                fields=["business", "effective_at"],
+                include=["source", "rating", "predicted_label", "human_label", "id"],
+                name="review_dash_business_cov",
+            ),
         ]
         permissions = [
             ("predict_review", "Can ask the model for predictions"),
