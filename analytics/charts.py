@@ -9,10 +9,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
+from analytics import rollups
 from analytics.selectors import ScopeFilters, constructive_feedback
 from reviews.models import Review, Sentiment
 
@@ -53,13 +54,44 @@ def _label_counts() -> dict:
     return {label: Count("id", filter=Q(predicted_label=label)) for label in LABELS}
 
 
+def _label_sums() -> dict:
+    return {label: Sum("n", filter=Q(predicted_label=label)) for label in LABELS}
+
+
+def _plan(filters: ScopeFilters, start=None, *, grain: str = "day"):
+    """The rollup split for this scope (analytics.rollups), or None: read the reviews table only."""
+    if filters.business:
+        return None
+    return rollups.plan(start if start is not None else filters.date_from, filters.date_to, grain=grain)
+
+
+def _base(filters: ScopeFilters, plan):
+    """The reviews the rollup does not cover: the scope without its dates, on plan.base."""
+    return scoped(ScopeFilters(source=filters.source)).filter(plan.base)
+
+
+def _sum_rows(rows: list[dict], keys: list[str]) -> dict:
+    return {key: sum(row[key] or 0 for row in rows) for key in keys}
+
+
 def distribution(filters: ScopeFilters) -> dict:
-    row = scoped(filters).aggregate(
+    aggregates = dict(
         total=Count("id"),
         labelled=Count("id", filter=Q(human_label__isnull=False)),
         **{f"p_{label}": Count("id", filter=Q(predicted_label=label)) for label in LABELS},
         **{f"h_{label}": Count("id", filter=Q(human_label=label)) for label in LABELS},
     )
+    plan = _plan(filters)
+    if plan is None:
+        row = scoped(filters).aggregate(**aggregates)
+    else:
+        rolled = rollups.daily(plan, filters.source).aggregate(
+            total=Sum("n"),
+            labelled=Sum("n", filter=Q(human_label__isnull=False)),
+            **{f"p_{label}": Sum("n", filter=Q(predicted_label=label)) for label in LABELS},
+            **{f"h_{label}": Sum("n", filter=Q(human_label=label)) for label in LABELS},
+        )
+        row = _sum_rows([rolled, _base(filters, plan).aggregate(**aggregates)], list(aggregates))
     return {
         "total": row["total"],
         "labelled": row["labelled"],
@@ -72,15 +104,39 @@ def distribution(filters: ScopeFilters) -> dict:
 def trend(filters: ScopeFilters, granularity: str) -> dict:
     trunc = GRANULARITIES.get(granularity, TruncDay)
     reviews = scoped(filters)
+    start = filters.date_from
     if filters.date_from is None:
         end = filters.date_to or timezone.now()
-        reviews = reviews.filter(effective_at__gte=end - dt.timedelta(days=DEFAULT_TREND_DAYS.get(granularity, 90)))
+        start = end - dt.timedelta(days=DEFAULT_TREND_DAYS.get(granularity, 90))
+        reviews = reviews.filter(effective_at__gte=start)
+    plan = _plan(filters, start)
+    if plan is not None:
+        reviews = _base(filters, plan)
     rows = list(
         reviews.annotate(period=trunc("effective_at", tzinfo=timezone.get_current_timezone()))
         .values("period")
         .annotate(total=Count("id"), **_label_counts())
         .order_by("period")
     )
+    if plan is not None:
+        periods: dict = {}
+        rolled = (
+            rollups.daily(plan, filters.source)
+            .annotate(period=trunc("day") if trunc is not TruncDay else F("day"))
+            .values("period")
+            .annotate(total=Sum("n"), **_label_sums())
+        )
+        for row in [*rolled, *({**row, "period": row["period"].date()} for row in rows)]:
+            merged = periods.setdefault(row["period"], {"total": 0, **{label: 0 for label in LABELS}})
+            for key in merged:
+                merged[key] += row[key] or 0
+        rows = [{"period": period, **periods[period]} for period in sorted(periods)]
+        return {
+            "granularity": granularity,
+            "periods": [row["period"].isoformat() for row in rows],
+            "total": [row["total"] for row in rows],
+            **{label: [row[label] for row in rows] for label in LABELS},
+        }
     return {
         "granularity": granularity,
         "periods": [row["period"].date().isoformat() if row["period"] else None for row in rows],
@@ -90,9 +146,23 @@ def trend(filters: ScopeFilters, granularity: str) -> dict:
 
 
 def by_field(filters: ScopeFilters, name: str) -> dict:
-    rows = list(
-        scoped(filters).values(name).annotate(total=Count("id"), **_label_counts()).order_by("-total", name)[:TOP]
-    )
+    plan = _plan(filters, grain="month" if name == "business" else "day")
+    if plan is None:
+        rows = list(
+            scoped(filters).values(name).annotate(total=Count("id"), **_label_counts()).order_by("-total", name)[:TOP]
+        )
+    else:
+        rolled = rollups.monthly(plan, filters.source) if name == "business" else rollups.daily(plan, filters.source)
+        rows = rollups.union_grouped(
+            [
+                rolled.values(name).annotate(total=Sum("n"), **_label_sums()),
+                _base(filters, plan).values(name).annotate(total=Count("id"), **_label_counts()),
+            ],
+            keys=[name],
+            sums=["total", *LABELS],
+            order=["-total", name],
+            limit=TOP,
+        )
     return {
         "names": [row[name] or "(none)" for row in rows],
         "total": [row["total"] for row in rows],
@@ -101,12 +171,20 @@ def by_field(filters: ScopeFilters, name: str) -> dict:
 
 
 def rating_vs_predicted(filters: ScopeFilters) -> dict:
-    rows = (
-        scoped(filters)
-        .filter(rating__isnull=False, predicted_label__isnull=False)
+    plan = _plan(filters)
+    reviews = scoped(filters) if plan is None else _base(filters, plan)
+    rows = list(
+        reviews.filter(rating__isnull=False, predicted_label__isnull=False)
         .values("rating", "predicted_label")
         .annotate(n=Count("id"))
     )
+    if plan is not None:
+        rows += list(
+            rollups.daily(plan, filters.source)
+            .filter(rating__isnull=False, predicted_label__isnull=False)
+            .values("rating", "predicted_label")
+            .annotate(n=Sum("n"))
+        )
     ratings = ["1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
     grid = {(rating, label): 0 for rating in ratings for label in LABELS}
     for row in rows:

@@ -68,3 +68,42 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event}: {self.subject}"
+
+
+class DailyReviewRollup(models.Model):
+    """Review counts per local day (TIME_ZONE) and dashboard dimension, so the unscoped charts
+    read ~50k rows instead of every review. Built by analytics.rollups; never edited by hand."""
+
+    day = models.DateField()
+    source = models.CharField(max_length=50)
+    rating = models.DecimalField(max_digits=2, decimal_places=1, null=True)
+    predicted_label = models.CharField(max_length=8, null=True)
+    human_label = models.CharField(max_length=8, null=True)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["source", "day"])]
+
+
+class MonthlyBusinessRollup(models.Model):
+    """Review counts per local month, business, source and prediction: the by-business chart
+    (a daily grain would be almost as large as the reviews table)."""
+
+    month = models.DateField(help_text="First day of the month, in TIME_ZONE")
+    business = models.CharField(max_length=200)
+    source = models.CharField(max_length=50)
+    predicted_label = models.CharField(max_length=8, null=True)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["month"])]
+
+
+class RollupState(models.Model):
+    """One row: which days the rollups hold. Days before `covered_until` (in `time_zone`) are
+    complete as of the last rebuild; the charts read later days from the reviews table."""
+
+    covered_until = models.DateField(null=True)
+    time_zone = models.CharField(max_length=64, default="")
+    built_at = models.DateTimeField(null=True)
+    full_built_at = models.DateTimeField(null=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -42,22 +42,68 @@ def _label_counts() -> dict:
     return {f"n_{label}": Count("id", filter=Q(predicted_label=label)) for label in LABELS}
 
 
+def _label_sums() -> dict:
+    return {f"n_{label}": Sum("n", filter=Q(predicted_label=label)) for label in LABELS}
+
+
+def _rollup_plan(filters: ScopeFilters, start, end):
+    """Whole days of the scope answered by the daily rollup (analytics.rollups), or None."""
+    from analytics import rollups
+
+    return None if filters.business else rollups.plan(start, end, end_inclusive=True)
+
+
 def dashboard(*, filters: ScopeFilters, trend_days: int = 90) -> dict:
+    from analytics import rollups
+
     reviews = _scoped(filters)
-    totals = reviews.aggregate(
+    aggregates = dict(
         total=Count("id"),
         labelled=Count("id", filter=Q(human_label__isnull=False)),
         **_label_counts(),
         **{f"h_{label}": Count("id", filter=Q(human_label=label)) for label in LABELS},
     )
+    plan = _rollup_plan(filters, filters.date_from, filters.date_to)
+    if plan is None:
+        totals = reviews.aggregate(**aggregates)
+        source_rows = (
+            reviews.values("source").annotate(count=Count("id"), **_label_counts()).order_by("-count", "source")[:50]
+        )
+        rating_rows = reviews.values("rating").annotate(count=Count("id")).order_by("rating")
+    else:
+        rest = _scoped(ScopeFilters(source=filters.source)).filter(plan.base)
+        rolled = rollups.daily(plan, filters.source)
+        totals = rolled.aggregate(
+            total=Sum("n"),
+            labelled=Sum("n", filter=Q(human_label__isnull=False)),
+            **_label_sums(),
+            **{f"h_{label}": Sum("n", filter=Q(human_label=label)) for label in LABELS},
+        )
+        totals = {key: (totals[key] or 0) + value for key, value in rest.aggregate(**aggregates).items()}
+        source_rows = rollups.union_grouped(
+            [
+                rolled.values("source").annotate(count=Sum("n"), **_label_sums()),
+                rest.values("source").annotate(count=Count("id"), **_label_counts()),
+            ],
+            keys=["source"],
+            sums=["count", *(f"n_{label}" for label in LABELS)],
+            order=["-count", "source"],
+            limit=50,
+        )
+        rating_rows = rollups.union_grouped(
+            [rolled.values("rating").annotate(count=Sum("n")), rest.values("rating").annotate(count=Count("id"))],
+            keys=["rating"],
+            sums=["count"],
+            order=["rating"],
+        )
     total = totals["total"]
     by_source = [
         {"source": row["source"], "count": row["count"], **{label: row[f"n_{label}"] for label in LABELS}}
-        for row in reviews.values("source").annotate(count=Count("id"), **_label_counts()).order_by("-count")[:50]
+        for row in source_rows
     ]
     by_rating = [
         {"rating": float(row["rating"]) if row["rating"] is not None else None, "count": row["count"]}
-        for row in reviews.values("rating").annotate(count=Count("id")).order_by("rating")
+        for row in rating_rows
     ]
     trend_end = filters.date_to or timezone.now()
     trend_start = (
@@ -65,13 +111,26 @@ def dashboard(*, filters: ScopeFilters, trend_days: int = 90) -> dict:
         if filters.date_from
         else (trend_end - dt.timedelta(days=trend_days))
     )
-    daily = (
+    trend_plan = _rollup_plan(filters, trend_start, trend_end)
+    trend_reviews = (
         reviews.filter(effective_at__gte=trend_start, effective_at__lte=trend_end)
-        .annotate(day=TruncDate("effective_at", tzinfo=timezone.get_current_timezone()))
+        if trend_plan is None
+        else _scoped(ScopeFilters(source=filters.source)).filter(trend_plan.base)
+    )
+    daily = list(
+        trend_reviews.annotate(day=TruncDate("effective_at", tzinfo=timezone.get_current_timezone()))
         .values("day")
         .annotate(count=Count("id"), **_label_counts())
         .order_by("day")
     )
+    if trend_plan is not None:
+        days: dict = {}
+        rolled_days = rollups.daily(trend_plan, filters.source).values("day").annotate(count=Sum("n"), **_label_sums())
+        for row in [*rolled_days, *daily]:
+            merged = days.setdefault(row["day"], dict.fromkeys(["count", *(f"n_{label}" for label in LABELS)], 0))
+            for key in merged:
+                merged[key] += row[key] or 0
+        daily = [{"day": day, **days[day]} for day in sorted(days)]
     champion = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
     return {
         "total_reviews": total,

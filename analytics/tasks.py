@@ -28,3 +28,19 @@ def monitor_hourly() -> str | None:
     run.details = {"snapshot_id": snapshot.pk, "decision": snapshot.trigger.get("decision")}
     run.save(update_fields=["outcome", "reason", "details"])
     return snapshot.trigger.get("decision")
+
+
+@shared_task(name="analytics.refresh_rollups", soft_time_limit=240, time_limit=270)
+def refresh_rollups() -> str:
+    """Rebuild today's and yesterday's rollup rows (cheap); a full rebuild if none exists yet."""
+    from analytics.rollups import rollup_refresh
+
+    return str(rollup_refresh().covered_until)
+
+
+@shared_task(name="analytics.rebuild_rollups", soft_time_limit=1800, time_limit=1860)
+def rebuild_rollups() -> str:
+    """Rebuild the whole rollup: picks up relabelled, rescored and deleted reviews on older days."""
+    from analytics.rollups import rollup_rebuild_all
+
+    return str(rollup_rebuild_all().covered_until)

@@ -32,7 +32,14 @@ class TestSchedules:
         sync()
 
         tasks = {task.name: task for task in PeriodicTask.objects.select_related("crontab")}
-        assert set(tasks) == {"retrain-daily", "evaluate-weekly", "monitor-hourly", "sweep-stuck-jobs"}
+        assert set(tasks) == {
+            "retrain-daily",
+            "evaluate-weekly",
+            "monitor-hourly",
+            "sweep-stuck-jobs",
+            "refresh-rollups",
+            "rebuild-rollups-nightly",
+        }
         retrain = tasks["retrain-daily"].crontab
         assert (retrain.minute, retrain.hour, retrain.day_of_week) == ("0", "2", "*")
         evaluate = tasks["evaluate-weekly"].crontab

@@ -50,4 +50,18 @@ SCHEDULES = (
         hour="*",
         description="Fail training jobs whose worker died",
     ),
+    Schedule(
+        name="refresh-rollups",
+        task="analytics.refresh_rollups",
+        minute="*/5",
+        hour="*",
+        description="Rebuild today's and yesterday's dashboard rollup rows",
+    ),
+    Schedule(
+        name="rebuild-rollups-nightly",
+        task="analytics.rebuild_rollups",
+        minute="30",
+        hour="1",
+        description="Rebuild the whole dashboard rollup at 01:30 (catches changes to older reviews)",
+    ),
 )
