@@ -26,6 +26,8 @@ app.conf.task_queues = [Queue(DEFAULT_QUEUE), Queue(BULK_QUEUE), Queue(TRAINING_
 app.conf.task_routes = {
     "training.run_training_job": {"queue": TRAINING_QUEUE},
     "reviews.rescore_unlabelled_reviews": {"queue": BULK_QUEUE},
+    "reviews.extract_aspects": {"queue": BULK_QUEUE},
+    "reviews.reextract_all_aspects": {"queue": BULK_QUEUE},
 }
 # Celery's Django fixup closes inherited database connections in forked children
 # and around each task, so no extra handling is needed here.

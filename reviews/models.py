@@ -178,3 +178,43 @@ class LabelVote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.review_id}#{self.ordinal}: {self.label}"
+
+
+class ReviewAspect(models.Model):
+    """One aspect mention (or suggestion) in one sentence of a review.
+
+    Model-made rows (source "model") are replaced whenever the review is re-extracted;
+    staff-made rows (source "staff") are only replaced by staff. A suggestion row
+    (is_suggestion) carries the aspect the suggestion talks about, or "general".
+    """
+
+    class Source(models.TextChoices):
+        MODEL = "model", "Model"
+        STAFF = "staff", "Staff"
+
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="aspects")
+    sentence = models.TextField(blank=True, default="")
+    category = models.CharField(max_length=50)
+    polarity = models.CharField(max_length=8)
+    confidence = models.FloatField(default=1.0)
+    is_suggestion = models.BooleanField(default=False)
+    model_version = models.ForeignKey(
+        "training.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Aspect model that made it; null = cold start (or staff)",
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.MODEL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["review", "source"]),
+            models.Index(fields=["category", "polarity"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.review_id} {self.category}: {self.polarity}"

@@ -127,6 +127,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
             raise
         return CreateResult(review=existing, created=False)
     review.refresh_from_db(fields=["effective_at", "created_at"])
+    transaction.on_commit(lambda: _enqueue_aspect_extraction([review.pk]), robust=True)
     return CreateResult(review=review, created=True)
 
 
@@ -170,6 +171,7 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
                 results[index] = review_create(data=item)
         else:
             created_ids = [review.pk for review in reviews]
+            transaction.on_commit(lambda: _enqueue_aspect_extraction(created_ids), robust=True)
             fresh = Review.objects.in_bulk(created_ids)
             for (index, _), review_id in zip(to_create, created_ids):
                 results[index] = CreateResult(review=fresh[review_id], created=True)
@@ -178,6 +180,13 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
             first = seen_keys[(item.source, item.external_id)]
             results[index] = CreateResult(review=results[first].review, created=False)
     return results  # type: ignore[return-value]
+
+
+def _enqueue_aspect_extraction(review_ids: list[int]) -> None:
+    """Aspects are extracted by a Celery task after commit, never in the request path."""
+    from reviews.tasks import extract_aspects
+
+    extract_aspects.delay(review_ids)
 
 
 def _record_ingest_predictions(reviews: Sequence[Review], batch: BatchPrediction) -> None:

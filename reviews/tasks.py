@@ -21,3 +21,40 @@ def rescore_unlabelled_reviews(model_version_id: int, after_id: int = 0) -> int:
     if last_id is not None:
         rescore_unlabelled_reviews.delay(model_version_id, last_id)
     return last_id or 0
+
+
+ASPECT_BATCH_SIZE = 500
+
+
+@shared_task(
+    name="reviews.extract_aspects",
+    acks_late=True,  # idempotent: extraction replaces the model-made aspects of these reviews
+    reject_on_worker_lost=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def extract_aspects(review_ids: list[int]) -> int:
+    """Aspects and suggestions of freshly ingested reviews (large imports are split into batches)."""
+    from reviews.aspects import review_extract_aspects
+
+    stored = 0
+    for start in range(0, len(review_ids), ASPECT_BATCH_SIZE):
+        stored += review_extract_aspects(review_ids[start : start + ASPECT_BATCH_SIZE])
+    return stored
+
+
+@shared_task(
+    name="reviews.reextract_all_aspects",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def reextract_all_aspects(after_id: int = 0) -> int:
+    """Re-extract every review's aspects with a newly promoted aspect model, one batch per run."""
+    from reviews.aspects import review_reextract_batch
+
+    last_id = review_reextract_batch(after_id=after_id, size=ASPECT_BATCH_SIZE)
+    if last_id is not None:
+        reextract_all_aspects.delay(last_id)
+    return last_id or 0

@@ -218,6 +218,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
             Deployment.objects.create(
                 model_version=version, previous=champion, action=Deployment.Action.GATE, reason=reason
             )
+            transaction.on_commit(_reextract_all_aspects, robust=True)
         decision = f"promoted {name}: {reason}"
     else:
         ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.REJECTED)
@@ -234,6 +235,13 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         "fit_seconds": fit_seconds,
         "mlflow_run_id": run_id or "",
     }
+
+
+def _reextract_all_aspects() -> None:
+    """Stored review aspects follow the deployed aspect model: re-extract them all, in batches."""
+    from reviews.tasks import reextract_all_aspects
+
+    reextract_all_aspects.delay(0)
 
 
 def _log_run(name: str, params: dict, metrics: dict, model_file: Path) -> str:

@@ -1,0 +1,107 @@
+"""Per-review aspects: extraction by the aspect model (Celery, after ingest) and staff corrections."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from analytics.text import is_suggestion, split_sentences
+from reviews.models import Review, ReviewAspect
+
+GENERAL = "general"
+POLARITIES = ("positive", "negative", "neutral", "conflict")
+# A suggestion is about what should change, so a non-positive aspect of its sentence names it best.
+_SUGGESTION_PREFERENCE = {"negative": 0, "conflict": 1, "neutral": 2, "positive": 3}
+
+
+def _suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> tuple[str, str, float]:
+    """The sentence's most confident non-positive aspect (negative first); without one, "general"."""
+    candidates = [a for a in aspects if a[1] != "positive"]
+    if not candidates:
+        return (GENERAL, "neutral", 1.0)
+    return min(candidates, key=lambda a: (_SUGGESTION_PREFERENCE.get(a[1], 4), -a[2]))
+
+
+def review_extract_aspects(review_ids: Sequence[int]) -> int:
+    """Split each review into sentences, predict aspects in one batch and replace the
+    reviews' model-made aspects (staff-made ones stay). Returns the rows stored."""
+    from training.aspects import current_aspect_champion, get_aspect_model
+
+    reviews = list(Review.objects.filter(pk__in=list(review_ids)).values_list("id", "text"))
+    if not reviews:
+        return 0
+    champion = current_aspect_champion()
+    model = get_aspect_model()
+    sentences: list[tuple[int, str]] = [(pk, s) for pk, text in reviews for s in split_sentences(text)]
+    predicted = model.predict([s for _, s in sentences]) if sentences else []
+    rows: list[ReviewAspect] = []
+    version_id = champion.pk if champion else None
+    for (review_id, sentence), aspects in zip(sentences, predicted, strict=True):
+        common = dict(review_id=review_id, sentence=sentence, model_version_id=version_id)
+        rows.extend(
+            ReviewAspect(category=category, polarity=polarity, confidence=float(confidence), **common)
+            for category, polarity, confidence in aspects
+        )
+        if is_suggestion(sentence):
+            category, polarity, confidence = _suggestion_aspect(aspects)
+            rows.append(
+                ReviewAspect(
+                    category=category, polarity=polarity, confidence=float(confidence), is_suggestion=True, **common
+                )
+            )
+    with transaction.atomic():
+        ReviewAspect.objects.filter(review_id__in=[pk for pk, _ in reviews], source=ReviewAspect.Source.MODEL).delete()
+        ReviewAspect.objects.bulk_create(rows)
+    return len(rows)
+
+
+def review_reextract_batch(*, after_id: int, size: int) -> int | None:
+    """Re-extract the next `size` reviews by id; the last id handled, or None when done."""
+    ids = list(Review.objects.filter(id__gt=after_id).order_by("id").values_list("id", flat=True)[:size])
+    if not ids:
+        return None
+    review_extract_aspects(ids)
+    return ids[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffAspect:
+    category: str
+    polarity: str
+    sentence: str = ""
+
+
+def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) -> list[ReviewAspect]:
+    """Replace the review's staff aspects and keep them as a training annotation for the aspect model."""
+    from training.ml.aspect_data import SEMEVAL14_CATEGORIES
+    from training.models import AspectAnnotation
+
+    rows = [
+        ReviewAspect(
+            review=review,
+            sentence=a.sentence,
+            category=a.category,
+            polarity=a.polarity,
+            confidence=1.0,
+            source=ReviewAspect.Source.STAFF,
+            is_suggestion=bool(a.sentence) and is_suggestion(a.sentence),
+        )
+        for a in aspects
+    ]
+    scheme = "semeval2014" if all(a.category in SEMEVAL14_CATEGORIES for a in aspects) else "staff"
+    with transaction.atomic():
+        ReviewAspect.objects.filter(review=review, source=ReviewAspect.Source.STAFF).delete()
+        ReviewAspect.objects.bulk_create(rows)
+        AspectAnnotation.objects.update_or_create(
+            source="staff",
+            external_id=f"review-{review.pk}",
+            defaults={
+                "text": review.text,
+                "aspects": [{"category": a.category, "polarity": a.polarity} for a in aspects],
+                "scheme": scheme,
+                "review": review,
+            },
+        )
+    return rows
