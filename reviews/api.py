@@ -13,14 +13,15 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from project.auth import Principal, require
 from project.db import releases_db_connection
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
+from reviews import aspects as aspect_services
 from reviews import selectors, services
-from reviews.models import Review
+from reviews.models import Review, ReviewAspect
 from reviews.schemas import (
     BulkItemResult,
     BulkReviewsIn,
@@ -391,3 +392,95 @@ def label_review(
 )
 def unlabel_review(review_id: ReviewId, principal: Principal = require("reviews.label_review")) -> ReviewOut:
     return review_out(services.review_unlabel(review=_get_or_404(review_id), user_id=principal.user_id))
+
+
+class AspectPolarity(str, Enum):
+    positive = "positive"
+    negative = "negative"
+    neutral = "neutral"
+    conflict = "conflict"
+
+
+class AspectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    category: str = Field(min_length=1, max_length=50, examples=["service"])
+    polarity: AspectPolarity
+    sentence: str = Field(default="", max_length=5000, description="The sentence it comes from (optional)")
+
+
+class AspectsIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "aspects": [
+                        {"category": "food", "polarity": "positive"},
+                        {"category": "service", "polarity": "negative", "sentence": "Service could be faster!"},
+                    ]
+                }
+            ]
+        },
+    )
+    aspects: list[AspectIn] = Field(max_length=100)
+
+
+class ReviewAspectOut(BaseModel):
+    category: str
+    polarity: str
+    sentence: str
+    confidence: float
+    source: str = Field(description="model or staff")
+    model_version: str | None = Field(description="Aspect model that made it; null for cold start or staff")
+
+
+class ReviewAspectsOut(BaseModel):
+    review_id: int
+    aspects: list[ReviewAspectOut] = Field(description="Aspect mentions, staff ones first")
+    suggestions: list[ReviewAspectOut] = Field(description="Sentences proposing a change, with their aspect")
+
+
+def review_aspects_out(review: Review) -> ReviewAspectsOut:
+    rows = ReviewAspect.objects.filter(review=review).select_related("model_version").order_by("-source", "id")
+    aspects, suggestions = [], []
+    for row in rows:
+        out = ReviewAspectOut(
+            category=row.category,
+            polarity=row.polarity,
+            sentence=row.sentence,
+            confidence=row.confidence,
+            source=row.source,
+            model_version=row.model_version.name if row.model_version else None,
+        )
+        (suggestions if row.is_suggestion else aspects).append(out)
+    return ReviewAspectsOut(review_id=review.pk, aspects=aspects, suggestions=suggestions)
+
+
+@router.get(
+    "/{review_id}/aspects",
+    response_model=ReviewAspectsOut,
+    summary="A review's stored aspects (model and staff) and suggestions",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def get_review_aspects(review_id: ReviewId, principal: Principal = require("reviews.view_review")) -> ReviewAspectsOut:
+    return review_aspects_out(_get_or_404(review_id))
+
+
+@router.post(
+    "/{review_id}/aspects",
+    response_model=ReviewAspectsOut,
+    summary="Set a review's staff aspects (replacing earlier staff ones); the aspect model trains on them",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def set_review_aspects(
+    review_id: ReviewId, body: AspectsIn, principal: Principal = require("reviews.label_review")
+) -> ReviewAspectsOut:
+    review = _get_or_404(review_id)
+    aspect_services.review_set_staff_aspects(
+        review=review,
+        aspects=[
+            aspect_services.StaffAspect(category=a.category, polarity=a.polarity.value, sentence=a.sentence)
+            for a in body.aspects
+        ],
+    )
+    return review_aspects_out(review)

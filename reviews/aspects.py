@@ -86,7 +86,6 @@ def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) 
             polarity=a.polarity,
             confidence=1.0,
             source=ReviewAspect.Source.STAFF,
-            is_suggestion=bool(a.sentence) and is_suggestion(a.sentence),
         )
         for a in aspects
     ]

@@ -65,3 +65,48 @@ def test_staff_aspects_survive_reextraction(transactional_db):
     assert aspects_of(review.pk, source="staff") == {("price", "negative")}
     assert aspects_of(review.pk, source="model", is_suggestion=False) == {("food", "positive"), ("service", "negative")}
     assert ReviewAspect.objects.filter(review=review, source="model").count() == 3
+
+
+def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_headers, labeller_headers):
+    from training.models import AspectAnnotation
+
+    [result] = ingest(api, manager_headers, [{"text": "Great food but service could be faster!"}])
+    review_id = result["id"]
+    body = {"aspects": [{"category": "food", "polarity": "positive"}, {"category": "price", "polarity": "negative"}]}
+    response = api.post(f"/api/reviews/{review_id}/aspects", json=body, headers=labeller_headers)
+    assert response.status_code == 200, response.text
+    staff = {(a["category"], a["polarity"]) for a in response.json()["aspects"] if a["source"] == "staff"}
+    assert staff == {("food", "positive"), ("price", "negative")}
+    response = api.post(
+        f"/api/reviews/{review_id}/aspects",
+        json={"aspects": [{"category": "service", "polarity": "conflict", "sentence": "Service could be faster!"}]},
+        headers=labeller_headers,
+    )
+    assert response.status_code == 200
+    assert aspects_of(review_id, source="staff") == {("service", "conflict")}
+    annotation = AspectAnnotation.objects.get(source="staff", external_id=f"review-{review_id}")
+    assert annotation.review_id == review_id
+    assert annotation.aspects == [{"category": "service", "polarity": "conflict"}]
+    # Model-made aspects are still there, and the GET shows both.
+    got = api.get(f"/api/reviews/{review_id}/aspects", headers=labeller_headers).json()
+    assert {(a["category"], a["source"]) for a in got["aspects"]} >= {("service", "staff"), ("food", "model")}
+    assert [s["category"] for s in got["suggestions"] if s["source"] == "model"] == ["service"]
+
+
+def test_post_aspects_errors(api, manager_headers, labeller_headers, no_role_headers):
+    [result] = ingest(api, manager_headers, [{"text": "Nice place."}])
+    url = f"/api/reviews/{result['id']}/aspects"
+    ok = {"aspects": [{"category": "food", "polarity": "positive"}]}
+    assert api.post("/api/reviews/999999/aspects", json=ok, headers=labeller_headers).status_code == 404
+    assert api.get("/api/reviews/999999/aspects", headers=labeller_headers).status_code == 404
+    assert api.post(url, json=ok).status_code == 401
+    assert api.post(url, json=ok, headers=no_role_headers).status_code == 403
+    for bad, field in [
+        ({"category": "", "polarity": "positive"}, "category"),
+        ({"category": "x" * 51, "polarity": "positive"}, "category"),
+        ({"category": "food", "polarity": "great"}, "polarity"),
+    ]:
+        response = api.post(url, json={"aspects": [bad]}, headers=labeller_headers)
+        assert response.status_code == 422
+        assert any(error["field"].endswith(field) for error in response.json()["errors"]), response.json()
+        assert field in response.json()["detail"]
