@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as dt
+import io
+from enum import Enum
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, Field
 
-from analytics import selectors
+from analytics import aspect_report, selectors
 from project.auth import Principal, require
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
@@ -97,10 +101,109 @@ class BusinessFeedback(BaseModel):
     items: list[FeedbackItem]
 
 
+class Quote(BaseModel):
+    review_id: int
+    sentence: str
+    polarity: str
+    confidence: float
+    effective_date: dt.datetime
+
+
+class AspectStats(BaseModel):
+    category: str
+    mentions: int = Field(description="Mentions in the period")
+    positive: int
+    negative: int
+    neutral: int
+    conflict: int
+    positive_share: float
+    negative_share: float
+    previous_mentions: int = Field(description="Mentions in the previous period of equal length")
+    previous_positive_share: float
+    previous_negative_share: float
+    mentions_change: int
+    positive_share_change: float | None
+    negative_share_change: float | None
+    negative_p_value: float | None = Field(description="Two-proportion z-test of the negative share vs previous")
+    issue_score: float
+    strength_score: float
+    quotes: list[Quote] = Field(description="Up to 3: most confident, distinct reviews, newest first")
+
+
+class RankedAspect(BaseModel):
+    category: str
+    score: float
+    mentions: int
+    positive_share: float
+    negative_share: float
+    negative_share_change: float | None
+    quotes: list[Quote]
+
+
+class EmergingIssue(BaseModel):
+    category: str
+    mentions: int
+    negative_share: float
+    previous_negative_share: float
+    p_value: float
+
+
+class SuggestionGroup(BaseModel):
+    text: str = Field(description="One wording of the group (the newest)")
+    count: int
+
+
+class AspectSuggestions(BaseModel):
+    category: str = Field(description='The aspect the suggestions talk about ("general" if none)')
+    count: int
+    groups: list[SuggestionGroup] = Field(description="Near-duplicates grouped by normalised text, largest first")
+
+
+class ReportPeriod(BaseModel):
+    date_from: dt.datetime
+    date_to: dt.datetime
+    previous_from: dt.datetime
+    previous_to: dt.datetime
+
+
 class ConstructiveFeedbackOut(BaseModel):
     analysed_reviews: int
     model_version: str | None
     businesses: list[BusinessFeedback]
+    period: ReportPeriod
+    aspect_model: str = Field(description='Aspect model that extracted the stored aspects ("cold-start" if none)')
+    aspect_reviews: int = Field(description="Reviews with at least one aspect mention in the period")
+    aspects: list[AspectStats]
+    issues_to_fix: list[RankedAspect]
+    strengths: list[RankedAspect]
+    emerging_issues: list[EmergingIssue]
+    suggestions: list[AspectSuggestions]
+
+
+class ReportFormat(str, Enum):
+    json = "json"
+    csv = "csv"
+
+
+CSV_COLUMNS = [
+    "category",
+    "mentions",
+    "positive",
+    "negative",
+    "neutral",
+    "conflict",
+    "positive_share",
+    "negative_share",
+    "previous_mentions",
+    "previous_positive_share",
+    "previous_negative_share",
+    "mentions_change",
+    "positive_share_change",
+    "negative_share_change",
+    "negative_p_value",
+    "issue_score",
+    "strength_score",
+]
 
 
 @router.get(
@@ -120,17 +223,54 @@ def dashboard(
 @router.get(
     "/constructive-feedback",
     response_model=ConstructiveFeedbackOut,
-    summary="What to fix and what to keep: mixed reviews and suggestions, grouped by business",
-    responses=error_responses(401, 403, 422),
+    summary="What to fix and what to keep: per-aspect sentiment and trend, issues, strengths, suggestions",
+    description="Aspect figures come from the stored review aspects (extracted after ingest). "
+    "The period is date_from..date_to (default: the last 90 days); changes compare with the equally long "
+    "period before it. `format=csv` exports the per-aspect table. `businesses` lists mixed reviews and "
+    "suggestions of the newest `limit` reviews (v1).",
+    responses={**error_responses(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
 def constructive_feedback(
     scope: Scope,
     limit: Annotated[int, Query(ge=1, le=5000, description="Newest reviews to analyse")] = 500,
     per_business: Annotated[int, Query(ge=1, le=100)] = 5,
+    rating_min: Annotated[float | None, Query(ge=1, le=5)] = None,
+    rating_max: Annotated[float | None, Query(ge=1, le=5)] = None,
+    report_format: Annotated[
+        ReportFormat, Query(alias="format", description="csv: the per-aspect table as CSV")
+    ] = ReportFormat.json,
     principal: Principal = require("reviews.view_review"),
-) -> ConstructiveFeedbackOut:
+):
+    from training.aspects import current_aspect_champion
+
+    scope = dataclasses.replace(scope, rating_min=rating_min, rating_max=rating_max)
+    report = aspect_report.aspect_report(
+        filters=aspect_report.AspectFilters(
+            date_from=scope.date_from,
+            date_to=scope.date_to,
+            source=scope.source,
+            business=scope.business,
+            rating_min=rating_min,
+            rating_max=rating_max,
+        )
+    )
+    if report_format is ReportFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(report["aspects"])
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="constructive-feedback-aspects.csv"'},
+        )
+    champion = current_aspect_champion()
     return ConstructiveFeedbackOut.model_validate(
-        selectors.constructive_feedback(filters=scope, limit=limit, per_business=per_business)
+        {
+            **selectors.constructive_feedback(filters=scope, limit=limit, per_business=per_business),
+            **report,
+            "aspect_model": champion.name if champion else "cold-start",
+        }
     )
 
 

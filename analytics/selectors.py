@@ -23,6 +23,8 @@ class ScopeFilters:
     source: str | None = None
     date_from: dt.datetime | None = None
     date_to: dt.datetime | None = None
+    rating_min: float | None = None
+    rating_max: float | None = None
 
 
 def _scoped(filters: ScopeFilters):
@@ -35,6 +37,10 @@ def _scoped(filters: ScopeFilters):
         reviews = reviews.filter(effective_at__gte=filters.date_from)
     if filters.date_to:
         reviews = reviews.filter(effective_at__lte=filters.date_to)
+    if filters.rating_min is not None:
+        reviews = reviews.filter(rating__gte=filters.rating_min)
+    if filters.rating_max is not None:
+        reviews = reviews.filter(rating__lte=filters.rating_max)
     return reviews
 
 
@@ -50,7 +56,9 @@ def _rollup_plan(filters: ScopeFilters, start, end):
     """Whole days of the scope answered by the daily rollup (analytics.rollups), or None."""
     from analytics import rollups
 
-    return None if filters.business else rollups.plan(start, end, end_inclusive=True)
+    if filters.business or filters.rating_min is not None or filters.rating_max is not None:
+        return None
+    return rollups.plan(start, end, end_inclusive=True)
 
 
 def dashboard(*, filters: ScopeFilters, trend_days: int = 90) -> dict:

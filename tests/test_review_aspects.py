@@ -110,3 +110,136 @@ def test_post_aspects_errors(api, manager_headers, labeller_headers, no_role_hea
         assert response.status_code == 422
         assert any(error["field"].endswith(field) for error in response.json()["errors"]), response.json()
         assert field in response.json()["detail"]
+
+
+def make_mentions(category, polarity, days, n, *, business="Roma", suggestion=False, sentence=None, confidence=0.5):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    when = timezone.now() - dt.timedelta(days=days)
+    reviews = Review.objects.bulk_create(
+        [Review(text=sentence or f"{category} {polarity}", business=business, review_date=when) for _ in range(n)]
+    )
+    ReviewAspect.objects.bulk_create(
+        [
+            ReviewAspect(
+                review=review,
+                category=category,
+                polarity=polarity,
+                sentence=sentence or f"{category} was {polarity}",
+                confidence=confidence,
+                is_suggestion=suggestion,
+            )
+            for review in reviews
+        ]
+    )
+    return reviews
+
+
+def report(api, headers, **params) -> dict:
+    import datetime as dt
+
+    from django.utils import timezone
+
+    params = {
+        "date_from": (timezone.localdate() - dt.timedelta(days=29)).isoformat(),
+        "date_to": timezone.localdate().isoformat(),
+        **params,
+    }
+    response = api.get("/api/analytics/constructive-feedback", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def crafted_set():
+    make_mentions("food", "positive", 5, 6)
+    make_mentions("food", "negative", 3, 2)
+    make_mentions("food", "positive", 45, 2)
+    make_mentions("food", "negative", 45, 2)
+    make_mentions("service", "negative", 2, 3)
+    make_mentions("service", "positive", 40, 9)
+    make_mentions("service", "negative", 40, 1)
+    make_mentions("ambience", "negative", 4, 2)
+    make_mentions("ambience", "positive", 4, 8)
+    make_mentions("ambience", "negative", 50, 1)
+    make_mentions("ambience", "positive", 50, 9)
+    make_mentions("food", "negative", 3, 5, business="Elsewhere")
+
+
+def test_report_counts_shares_and_change(api, labeller_headers):
+    crafted_set()
+    body = report(api, labeller_headers, business="Roma")
+    aspects = {a["category"]: a for a in body["aspects"]}
+    food = aspects["food"]
+    assert (food["mentions"], food["positive"], food["negative"]) == (8, 6, 2)
+    assert (food["positive_share"], food["negative_share"]) == (0.75, 0.25)
+    assert (food["previous_mentions"], food["previous_negative_share"]) == (4, 0.5)
+    assert (food["mentions_change"], food["negative_share_change"], food["positive_share_change"]) == (4, -0.25, 0.25)
+    assert len(food["quotes"]) == 3
+    service = aspects["service"]
+    assert (service["mentions"], service["negative_share"], service["previous_negative_share"]) == (3, 1.0, 0.1)
+    # Significant on its own (p < 0.05), but 3 mentions are too few to raise an alarm.
+    assert service["negative_p_value"] < 0.05
+    assert body["emerging_issues"] == []
+    # 2/10 vs 1/10 negative: enough mentions, not significant.
+    assert aspects["ambience"]["negative_p_value"] > 0.05
+    # Negative mentions, doubled in the newer half of the period, times 1 + the rise of the negative share.
+    issues = [(i["category"], i["score"]) for i in body["issues_to_fix"]]
+    assert issues == [("service", 11.4), ("ambience", 4.4), ("food", 4.0)]
+    assert [(s["category"], s["score"]) for s in body["strengths"]] == [("ambience", 16.0), ("food", 12.0)]
+    # Without the business filter, the other restaurant's negative food mentions count too.
+    assert {a["category"]: a for a in report(api, labeller_headers)["aspects"]}["food"]["negative"] == 7
+    assert report(api, labeller_headers, rating_min=4)["aspects"] == []
+
+
+def test_forty_negative_mentions_raise_an_emerging_issue(api, labeller_headers):
+    crafted_set()
+    make_mentions("service", "negative", 1, 37)
+    body = report(api, labeller_headers, business="Roma")
+    (emerging,) = body["emerging_issues"]
+    assert (emerging["category"], emerging["mentions"], emerging["negative_share"]) == ("service", 40, 1.0)
+    assert emerging["p_value"] < 0.001
+    assert body["issues_to_fix"][0]["category"] == "service"
+
+
+def test_quotes_are_confident_distinct_and_newest_first(api, labeller_headers):
+    [r1] = make_mentions("food", "positive", 2, 1, confidence=0.99, sentence="Superb pasta.")
+    ReviewAspect.objects.create(
+        review=r1, category="food", polarity="positive", sentence="Also the tiramisu.", confidence=0.98
+    )
+    [r2] = make_mentions("food", "positive", 3, 1, confidence=0.97, sentence="Great pizza.")
+    make_mentions("food", "positive", 1, 1, confidence=0.4, sentence="Fine food.")
+    [r4] = make_mentions("food", "negative", 4, 1, confidence=0.96, sentence="Cold soup.")
+    quotes = report(api, labeller_headers)["aspects"][0]["quotes"]
+    assert [(q["review_id"], q["sentence"]) for q in quotes] == [
+        (r1.pk, "Superb pasta."),
+        (r2.pk, "Great pizza."),
+        (r4.pk, "Cold soup."),
+    ]
+
+
+def test_suggestions_grouped_by_aspect_and_near_duplicate_text(api, labeller_headers):
+    make_mentions("service", "negative", 2, 2, suggestion=True, sentence="Service could be faster!")
+    make_mentions("service", "negative", 3, 1, suggestion=True, sentence="The service could be FASTER.")
+    make_mentions("service", "negative", 3, 1, suggestion=True, sentence="Should hire more waiters")
+    make_mentions("general", "neutral", 3, 1, suggestion=True, sentence="Please open on Sundays.")
+    body = report(api, labeller_headers)
+    assert body["aspects"] == []  # suggestions are not aspect mentions
+    service, general = body["suggestions"]
+    assert (service["category"], service["count"]) == ("service", 4)
+    assert [g["count"] for g in service["groups"]] == [3, 1]
+    assert service["groups"][1]["text"] == "Should hire more waiters"
+    assert (general["category"], general["count"]) == ("general", 1)
+
+
+def test_csv_export_of_the_aspect_table(api, labeller_headers):
+    crafted_set()
+    response = api.get(
+        "/api/analytics/constructive-feedback", params={"format": "csv", "business": "Roma"}, headers=labeller_headers
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.strip().splitlines()
+    assert lines[0].startswith("category,mentions,positive,negative")
+    assert {line.split(",")[0] for line in lines[1:]} == {"food", "service", "ambience"}
