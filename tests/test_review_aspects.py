@@ -243,3 +243,29 @@ def test_csv_export_of_the_aspect_table(api, labeller_headers):
     lines = response.text.strip().splitlines()
     assert lines[0].startswith("category,mentions,positive,negative")
     assert {line.split(",")[0] for line in lines[1:]} == {"food", "service", "ambience"}
+
+
+def test_reextraction_walks_every_review_in_batches(transactional_db, monkeypatch):
+    from reviews import tasks
+
+    monkeypatch.setattr(tasks, "ASPECT_BATCH_SIZE", 2)
+    reviews = Review.objects.bulk_create([Review(text="The waiter was rude.") for _ in range(5)])
+    stale = [ReviewAspect(review=r, category="price", polarity="positive", sentence="old") for r in reviews]
+    ReviewAspect.objects.bulk_create(stale)
+    tasks.reextract_all_aspects.delay(0)
+    for review in reviews:
+        assert aspects_of(review.pk) == {("service", "negative")}
+
+
+def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, monkeypatch):
+    from django.db import transaction
+
+    from reviews import tasks
+    from training import aspects
+
+    calls = []
+    monkeypatch.setattr(tasks.reextract_all_aspects, "delay", lambda after_id: calls.append(after_id))
+    with transaction.atomic():
+        transaction.on_commit(aspects._reextract_all_aspects, robust=True)
+        assert calls == []
+    assert calls == [0]
