@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, FloatField, Max, Min, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Least
 from django.utils import timezone
@@ -129,8 +129,9 @@ def _ordered(reviews: QuerySet[Review], order: str, rng: random.Random) -> tuple
             .order_by("strength", "-predicted_confidence", "id")
         ), False
     # Random without ORDER BY RANDOM() (a full sort on a big table): start at a random id.
-    bounds = Review.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    pivot = rng.randint(0, bounds)
+    # Between the smallest and largest id: ids need not start near 0 (deleted rows, sequences).
+    bounds = reviews.aggregate(low=Min("id"), high=Max("id"))
+    pivot = rng.randint(bounds["low"] or 0, bounds["high"] or 0)
     return reviews.filter(id__gte=pivot).order_by("id"), True
 
 

@@ -145,7 +145,9 @@ class TestDailyRetraining:
 
 class TestWeeklyEvaluation:
     def test_it_stores_a_report_with_metrics_fresh_labels_and_sample_errors(self):
-        items = [ReviewIn(text=t, rating=r) for t, r in [("Wonderful, loved it", 5), ("Terrible, awful", 1)] * 40]
+        # Half the positive texts carry one star, so the evaluation set (ids by hash) surely holds mistakes.
+        pairs = [("Wonderful, loved it", 5), ("Terrible, awful", 1), ("Wonderful, loved it", 1)] * 40
+        items = [ReviewIn(text=t, rating=r) for t, r in pairs]
         results = review_bulk_create(items=items)
         Review.objects.filter(pk__in=[r.review.pk for r in results[:10]]).update(
             human_label="negative", human_labelled_at=timezone.now()
