@@ -58,10 +58,13 @@ async def lifespan(app: FastAPI):
 
 @releases_db_connection
 def _warm_model() -> None:
+    from training.ml.language import detect_language
     from training.registry import get_deployed_model
 
     deployed = get_deployed_model()
     deployed.model.predict_proba(["warm-up"])
+    # The English word list takes ~2 s to build; build it here, not in the first POST.
+    detect_language("warm-up")
     logger.info("Serving model %s", deployed.name)
 
 
