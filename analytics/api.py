@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 from enum import Enum
 from typing import Annotated
 
 from fastapi import Depends, Query, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from analytics import aspect_report, selectors
+from analytics import aspect_report, filters, selectors
 from project.auth import Principal, require
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
-from reviews.schemas import parse_date_filter
 
 router = DjangoAPIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -27,12 +25,12 @@ async def scope_filters(
     date_from: Annotated[str | None, Query(max_length=40, description="Effective date from (inclusive)")] = None,
     date_to: Annotated[str | None, Query(max_length=40, description="Effective date to (inclusive)")] = None,
 ) -> selectors.ScopeFilters:
-    return selectors.ScopeFilters(
-        business=business.replace("\x00", "") if business else None,
-        source=source.replace("\x00", "") if source else None,
-        date_from=parse_date_filter(date_from, field="date_from"),
-        date_to=parse_date_filter(date_to, field="date_to", end_of_day=True),
-    )
+    try:
+        return filters.parse_scope(business=business, source=source, date_from=date_from, date_to=date_to)
+    except filters.FilterError as error:
+        raise RequestValidationError(
+            [{"loc": ("query", error.field), "msg": error.message, "type": "value_error"}]
+        ) from None
 
 
 Scope = Annotated[selectors.ScopeFilters, Depends(scope_filters)]
@@ -185,27 +183,6 @@ class ReportFormat(str, Enum):
     csv = "csv"
 
 
-CSV_COLUMNS = [
-    "category",
-    "mentions",
-    "positive",
-    "negative",
-    "neutral",
-    "conflict",
-    "positive_share",
-    "negative_share",
-    "previous_mentions",
-    "previous_positive_share",
-    "previous_negative_share",
-    "mentions_change",
-    "positive_share_change",
-    "negative_share_change",
-    "negative_p_value",
-    "issue_score",
-    "strength_score",
-]
-
-
 @router.get(
     "/dashboard",
     response_model=DashboardOut,
@@ -245,24 +222,13 @@ def constructive_feedback(
 
     scope = dataclasses.replace(scope, rating_min=rating_min, rating_max=rating_max)
     report = aspect_report.aspect_report(
-        filters=aspect_report.AspectFilters(
-            date_from=scope.date_from,
-            date_to=scope.date_to,
-            source=scope.source,
-            business=scope.business,
-            rating_min=rating_min,
-            rating_max=rating_max,
-        )
+        filters=filters.aspect_filters(scope, rating_min=rating_min, rating_max=rating_max)
     )
     if report_format is ReportFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(report["aspects"])
         return Response(
-            buffer.getvalue(),
+            filters.report_csv(report),
             media_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="constructive-feedback-aspects.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{filters.CSV_FILENAME}"'},
         )
     champion = current_aspect_champion()
     return ConstructiveFeedbackOut.model_validate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 from pathlib import Path
@@ -12,13 +13,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import charts
-from analytics.selectors import ScopeFilters, constructive_feedback
+from analytics import charts, filters
+from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
+from analytics.selectors import ScopeFilters
 from project.views import can, clean_choice, json_permission_required, parse_date, permission_required
-from reviews.models import Review
+from reviews.models import Review, ReviewAspect
 from training.services import current_champion
 
 logger = logging.getLogger(__name__)
@@ -97,22 +100,120 @@ def themes_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "themes": data, "timings": timed.timings})
 
 
-@permission_required("reviews.view_review")
+# The Insights page shows what GET /api/analytics/constructive-feedback serves, with the same permission.
+INSIGHTS_PERMISSION = "reviews.view_review"
+INSIGHTS_KEYS = ("date_from", "date_to", "source", "business", "rating_min", "rating_max")
+INSIGHTS_PERIODS = (30, 90, 365)
+RATING_CHOICES = ["1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
+
+
+def _insights_query(data, **changes) -> str:
+    query = {key: data.get(key) for key in INSIGHTS_KEYS if data.get(key)}
+    query.update(changes)
+    return urlencode({key: value for key, value in query.items() if value})
+
+
+def _period_links(data) -> list[dict]:
+    """Quick ranges ending today; they only fill in date_from and date_to, as a person would."""
+    today = timezone.localdate()
+    links = []
+    for days in INSIGHTS_PERIODS:
+        start = (today - dt.timedelta(days=days - 1)).isoformat()
+        links.append(
+            {
+                "days": days,
+                "query": _insights_query(data, date_from=start, date_to=today.isoformat()),
+                "current": data.get("date_from") == start and data.get("date_to") == today.isoformat(),
+            }
+        )
+    return links
+
+
+def _quotes_with_reviews(report: dict) -> list[dict]:
+    """Each aspect's quotes with the source, business and author of their reviews (one query)."""
+    ids = {quote["review_id"] for aspect in report["aspects"] for quote in aspect["quotes"]}
+    reviews = {row["id"]: row for row in Review.objects.filter(pk__in=ids).values("id", "source", "business", "author")}
+    return [
+        {
+            "category": aspect["category"],
+            "quotes": [{**quote, "review": reviews.get(quote["review_id"], {})} for quote in aspect["quotes"]],
+        }
+        for aspect in report["aspects"]
+        if aspect["quotes"]
+    ]
+
+
+def _ranked_with_counts(report: dict) -> tuple[list[dict], list[dict]]:
+    """Issues with their negative count, strengths with their positive count and share change."""
+    by_category = {aspect["category"]: aspect for aspect in report["aspects"]}
+
+    def more(item: dict, *keys: str) -> dict:
+        aspect = by_category.get(item["category"], {})
+        return {**item, **{key: aspect.get(key) for key in keys}}
+
+    return (
+        [more(item, "negative") for item in report["issues_to_fix"]],
+        [more(item, "positive", "positive_share_change") for item in report["strengths"]],
+    )
+
+
+def _polarity_chart(report: dict) -> dict:
+    shown = [aspect for aspect in report["aspects"] if aspect["mentions"]]
+    return {
+        "categories": [aspect["category"] for aspect in shown],
+        **{polarity: [aspect[polarity] for aspect in shown] for polarity in ("positive", "neutral", "negative")},
+        "conflict": [aspect["conflict"] for aspect in shown],
+    }
+
+
+@permission_required(INSIGHTS_PERMISSION)
 @require_GET
 def insights_page(request: HttpRequest) -> HttpResponse:
-    filters = scope_filters(request.GET)
-    report = constructive_feedback(filters=filters, limit=500, per_business=10)
+    """Constructive feedback v2 (analytics.aspect_report): what to fix, what to keep, what is new."""
+    from training.aspects import current_aspect_champion
+
+    report_filters, errors = filters.parse_report_query(request.GET)
+    report = aspect_report(filters=report_filters)
+    champion = current_aspect_champion()
+    period = report["period"]
+    issues, strengths = _ranked_with_counts(report)
     return render(
         request,
         "analytics/insights.html",
         {
             "report": report,
+            "period_last_previous_day": period["previous_to"] - dt.timedelta(microseconds=1),
+            "has_aspects": ReviewAspect.objects.exists(),
+            "issues": issues,
+            "strengths": strengths,
+            "quotes": _quotes_with_reviews(report),
+            "chart": _polarity_chart(report),
+            "aspect_model": champion.name if champion else "cold-start",
+            "emerging_min_mentions": EMERGING_MIN_MENTIONS,
+            "emerging_alpha": EMERGING_ALPHA,
+            "filter_errors": errors,
             "form": request.GET,
-            "scope_query": _scope_query(request.GET),
+            "ratings": RATING_CHOICES,
+            "periods": _period_links(request.GET),
+            "export_query": _insights_query(request.GET),
             "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
             **_choices(),
         },
+        status=400 if errors else 200,
     )
+
+
+@permission_required(INSIGHTS_PERMISSION)
+@require_GET
+def insights_export_csv(request: HttpRequest) -> HttpResponse:
+    """The per-aspect table as CSV: the file `GET /api/analytics/constructive-feedback?format=csv`
+    serves (same filters, same function), for a staff session instead of an API token."""
+    report_filters, errors = filters.parse_report_query(request.GET)
+    if errors:
+        return HttpResponse("; ".join(str(error) for error in errors), status=400, content_type="text/plain")
+    response = HttpResponse(filters.report_csv(aspect_report(filters=report_filters)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{filters.CSV_FILENAME}"'
+    return response
 
 
 MONITORING_POINTS = 168  # a week of hourly runs on the charts

@@ -440,20 +440,24 @@ class ReviewAspectsOut(BaseModel):
     suggestions: list[ReviewAspectOut] = Field(description="Sentences proposing a change, with their aspect")
 
 
+def _aspect_out(row: ReviewAspect) -> ReviewAspectOut:
+    return ReviewAspectOut(
+        category=row.category,
+        polarity=row.polarity,
+        sentence=row.sentence,
+        confidence=row.confidence,
+        source=row.source,
+        model_version=row.model_version.name if row.model_version else None,
+    )
+
+
 def review_aspects_out(review: Review) -> ReviewAspectsOut:
-    rows = ReviewAspect.objects.filter(review=review).select_related("model_version").order_by("-source", "id")
-    aspects, suggestions = [], []
-    for row in rows:
-        out = ReviewAspectOut(
-            category=row.category,
-            polarity=row.polarity,
-            sentence=row.sentence,
-            confidence=row.confidence,
-            source=row.source,
-            model_version=row.model_version.name if row.model_version else None,
-        )
-        (suggestions if row.is_suggestion else aspects).append(out)
-    return ReviewAspectsOut(review_id=review.pk, aspects=aspects, suggestions=suggestions)
+    aspects, suggestions = selectors.review_aspects(review_id=review.pk)
+    return ReviewAspectsOut(
+        review_id=review.pk,
+        aspects=[_aspect_out(row) for row in aspects],
+        suggestions=[_aspect_out(row) for row in suggestions],
+    )
 
 
 @router.get(

@@ -67,29 +67,32 @@ def _date_only_to_datetime(value):
 FlexibleDateTime = Annotated[dt.datetime, BeforeValidator(_date_only_to_datetime)]
 
 
-def parse_date_filter(value: str | None, *, field: str, end_of_day: bool = False) -> dt.datetime | None:
-    """A query-string date or date-time; a bare date as an upper bound means the whole day."""
+def parse_date_text(value: str | None, *, end_of_day: bool = False) -> dt.datetime | None:
+    """A query-string date or date-time (None when blank); a bare date as an upper bound means
+    the whole day. Raises ValueError for anything else. Shared by the API and the staff pages."""
     if value is None or value.strip() == "":
         return None
     text = value.strip()
+    if len(text) == 10:
+        parsed = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        if end_of_day:
+            parsed += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    else:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return aware_datetime(parsed)
+
+
+DATE_FILTER_MESSAGE = "Input should be a date (YYYY-MM-DD) or an ISO 8601 date-time"
+
+
+def parse_date_filter(value: str | None, *, field: str, end_of_day: bool = False) -> dt.datetime | None:
+    """parse_date_text for the API: a malformed value is a 422 naming the field."""
     try:
-        if len(text) == 10:
-            parsed = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-            if end_of_day:
-                parsed += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-        else:
-            parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_date_text(value, end_of_day=end_of_day)
     except ValueError:
         raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", field),
-                    "msg": "Input should be a date (YYYY-MM-DD) or an ISO 8601 date-time",
-                    "type": "value_error",
-                }
-            ]
+            [{"loc": ("query", field), "msg": DATE_FILTER_MESSAGE, "type": "value_error"}]
         ) from None
-    return aware_datetime(parsed)
 
 
 def aware_datetime(value: dt.datetime | dt.date | None) -> dt.datetime | None:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.db.models import Q, QuerySet
 
-from reviews.models import Review
+from reviews.models import Review, ReviewAspect
 
 # Public ordering names -> model fields; nothing else can reach ORDER BY.
 ORDERINGS = {
@@ -74,6 +74,16 @@ def review_list(*, filters: ReviewFilters, ordering: str = "newest") -> QuerySet
 
 def review_get(*, review_id: int) -> Review | None:
     return Review.objects.select_related("predicted_by", "human_labelled_by").filter(pk=review_id).first()
+
+
+def review_aspects(*, review_id: int) -> tuple[list[ReviewAspect], list[ReviewAspect]]:
+    """A review's stored aspect mentions and suggestions, staff-made first, then in extraction order."""
+    rows = ReviewAspect.objects.filter(review_id=review_id).select_related("model_version").order_by("-source", "id")
+    aspects: list[ReviewAspect] = []
+    suggestions: list[ReviewAspect] = []
+    for row in rows:
+        (suggestions if row.is_suggestion else aspects).append(row)
+    return aspects, suggestions
 
 
 def review_iter_batches(*, filters: ReviewFilters, batch_size: int = 1000) -> Iterator[list[Review]]:

@@ -14,11 +14,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from project.views import clean_choice, json_body, json_permission_required, parse_date, permission_required
-from reviews import labelling
+from project.views import can, clean_choice, json_body, json_permission_required, parse_date, permission_required
+from reviews import forms, labelling
+from reviews.aspects import review_set_staff_aspects
 from reviews.labelling import Order, QueueFilters
 from reviews.models import LabelEvent, Review, Sentiment
-from reviews.selectors import ORDERINGS, ReviewFilters, review_get, review_iter_batches, review_list
+from reviews.selectors import ORDERINGS, ReviewFilters, review_aspects, review_get, review_iter_batches, review_list
 from reviews.services import review_bulk_label
 from training.services import in_evaluation_bucket
 
@@ -334,13 +335,23 @@ def explore_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-@permission_required("reviews.view_review")
-@require_GET
-def review_page(request: HttpRequest, review_id: int) -> HttpResponse:
+# Correcting aspects takes the permission POST /api/reviews/{id}/aspects takes (labellers and up).
+ASPECT_EDIT_PERMISSION = "reviews.label_review"
+
+
+def _review_or_404(review_id: int) -> Review:
     review = review_get(review_id=review_id)
     if review is None:
         raise Http404("No such review")
+    return review
+
+
+def _render_review(request: HttpRequest, review: Review, *, formset=None, status: int = 200) -> HttpResponse:
     predictions = list(review.predictions.select_related("model_version").order_by("-id"))
+    aspects, suggestions = review_aspects(review_id=review.pk)
+    can_edit = can(request.user, ASPECT_EDIT_PERMISSION)
+    if can_edit and formset is None:
+        formset = forms.aspect_formset(review=review, aspects=aspects)
     return render(
         request,
         "reviews/review.html",
@@ -352,8 +363,41 @@ def review_page(request: HttpRequest, review_id: int) -> HttpResponse:
             "votes": review.votes.select_related("user").order_by("ordinal"),
             "evaluation": in_evaluation_bucket(review.pk),
             "back": request.GET.get("back", ""),
+            "aspects": aspects,
+            "suggestions": suggestions,
+            "has_staff_aspects": any(row.source == "staff" for row in aspects),
+            "aspect_formset": formset if can_edit else None,
+            "aspect_permission": ASPECT_EDIT_PERMISSION,
         },
+        status=status,
     )
+
+
+@permission_required("reviews.view_review")
+@require_GET
+def review_page(request: HttpRequest, review_id: int) -> HttpResponse:
+    return _render_review(request, _review_or_404(review_id))
+
+
+@permission_required(ASPECT_EDIT_PERMISSION)
+@require_POST
+def review_aspects_save(request: HttpRequest, review_id: int) -> HttpResponse:
+    """Replace the review's staff aspects through the service the API uses, so the correction
+    also becomes the review's training annotation for the aspect model."""
+    review = _review_or_404(review_id)
+    aspects, _ = review_aspects(review_id=review.pk)
+    formset = forms.aspect_formset(review=review, aspects=aspects, data=request.POST)
+    if not formset.is_valid():
+        problems = forms.formset_errors(formset) or ["the form was incomplete"]
+        messages.error(request, "Nothing was saved. " + "; ".join(problems))
+        return _render_review(request, review, formset=formset, status=400)
+    rows = review_set_staff_aspects(review=review, aspects=forms.staff_aspects(formset))
+    messages.success(
+        request,
+        f"Saved {len(rows)} staff aspect{'s' if len(rows) != 1 else ''} on review #{review.pk}; "
+        "the aspect model will train on them.",
+    )
+    return redirect(reverse("review", args=[review.pk]) + "#aspects")
 
 
 EXPORT_FIELDS = [

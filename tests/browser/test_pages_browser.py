@@ -48,6 +48,14 @@ def seed_reviews(count: int = 90) -> None:
         )
 
 
+def seed_aspects() -> None:
+    """Aspects and suggestions as the Celery task stores them after ingest (ReviewFactory skips ingest)."""
+    from reviews.aspects import review_extract_aspects
+    from reviews.models import Review
+
+    review_extract_aspects(list(Review.objects.values_list("id", flat=True)))
+
+
 def seed_agreement() -> None:
     from django.conf import settings
 
@@ -179,6 +187,7 @@ PAGES = {
 def test_every_page_loads_cleanly_and_every_chart_renders(page):
     orm(UserFactory, username="sam", is_staff=True, is_superuser=True)
     orm(seed_reviews)
+    orm(seed_aspects)
     orm(seed_agreement)
     orm(seed_monitoring)
     log_in(page, "sam")
@@ -192,6 +201,10 @@ def test_every_page_loads_cleanly_and_every_chart_renders(page):
                 page.wait_for_selector(f"#chart-{chart} svg.main-svg", timeout=20_000)
         if name == "models":
             page.wait_for_selector("#chart-f1 svg.main-svg, #chart-f1 p")
+        if name == "insights":
+            page.wait_for_selector("#chart-aspects svg.main-svg", timeout=20_000)
+            assert page.locator("#issues tbody th").count() > 0
+            assert page.locator("#quotes blockquote").count() > 0
         if name == "monitoring":
             for chart in ("accuracy", "drift", "oov"):
                 page.wait_for_selector(f"#chart-{chart} svg.main-svg", timeout=20_000)
@@ -207,6 +220,7 @@ def test_every_page_loads_cleanly_and_every_chart_renders(page):
     page.goto("/explore/")
     page.click("tbody tr:first-child td a")
     page.wait_for_selector("text=Label history")
+    page.wait_for_selector("#aspect-editor")
     if shots:
         page.screenshot(path=f"{shots}/review.png", full_page=True)
     # Phone width: the navigation and the labelling card still fit.
@@ -230,6 +244,31 @@ def test_dashboard_filters_apply_to_the_charts(page):
     sources = page.evaluate("document.getElementById('chart-source').data[0].x")
 
     assert sources == ["yelp"]
+    assert page.console.problems == []
+
+
+def test_a_labeller_corrects_an_aspect_on_the_review_page(page):
+    from reviews.models import ReviewAspect
+
+    orm(UserFactory, username="lea", role=LABELLER)
+    review = orm(ReviewFactory, text="Great food but service could be faster!")
+    orm(seed_aspects)
+    log_in(page, "lea")
+
+    page.goto(f"/explore/{review.pk}/")
+    page.select_option("#id_aspects-1-polarity", "conflict")
+    page.select_option("#id_aspects-2-category", "price")
+    page.select_option("#id_aspects-2-polarity", "negative")
+    page.click("#aspect-editor button[type=submit]")
+    page.wait_for_selector(".flash.success")
+
+    staff = orm(
+        lambda: sorted(
+            ReviewAspect.objects.filter(review_id=review.pk, source="staff").values_list("category", "polarity")
+        )
+    )
+    assert staff == [("food", "positive"), ("price", "negative"), ("service", "conflict")]
+    assert page.locator("#stored-aspects tbody tr").count() == 5  # two model rows, three staff rows
     assert page.console.problems == []
 
 

@@ -1,0 +1,87 @@
+"""The review page's aspect editor: one row per staff aspect, saved through reviews.aspects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django import forms
+from django.utils.text import Truncator
+
+from analytics.text import split_sentences
+from reviews.aspects import POLARITIES, StaffAspect
+from reviews.models import Review, ReviewAspect
+from training.ml.aspect_data import SEMEVAL14_CATEGORIES
+
+# The taxonomy the aspect model serves (cold start and trained alike predict the SemEval-2014
+# categories), so staff rows in it train the model as semeval2014 annotations.
+ASPECT_CATEGORIES = SEMEVAL14_CATEGORIES
+MAX_ASPECTS = 100  # as POST /api/reviews/{id}/aspects
+BLANK_ROWS = 2
+WHOLE_REVIEW = ""
+
+
+class StaffAspectForm(forms.Form):
+    category = forms.ChoiceField()
+    polarity = forms.ChoiceField(choices=[("", "—"), *((p, p) for p in POLARITIES)])
+    sentence = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, categories: Sequence[str], sentences: Sequence[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = [("", "—"), *((c, c) for c in categories)]
+        self.fields["sentence"].choices = [
+            (WHOLE_REVIEW, "(whole review)"),
+            *((s, Truncator(s).chars(90)) for s in sentences),
+        ]
+
+
+StaffAspectFormSet = forms.formset_factory(
+    StaffAspectForm,
+    extra=BLANK_ROWS,
+    can_delete=True,
+    can_delete_extra=False,
+    max_num=MAX_ASPECTS,
+    validate_max=True,
+)
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+def aspect_formset(*, review: Review, aspects: Sequence[ReviewAspect], data=None) -> forms.BaseFormSet:
+    """Rows start from the review's staff aspects; without any, from the model's, so that saving
+    records a complete annotation of the review (the service replaces all staff aspects at once).
+    Categories are the taxonomy plus any already on the review (set through the API), so a
+    re-save keeps them; sentences are the review's own plus any already stored."""
+    staff = [row for row in aspects if row.source == ReviewAspect.Source.STAFF]
+    start = staff or aspects
+    rows = _unique((row.category, row.polarity, row.sentence) for row in start)
+    initial = [{"category": c, "polarity": p, "sentence": s} for c, p, s in rows]
+    return StaffAspectFormSet(
+        data,
+        initial=initial,
+        prefix="aspects",
+        form_kwargs={
+            "categories": _unique([*ASPECT_CATEGORIES, *(row.category for row in aspects)]),
+            "sentences": _unique([*split_sentences(review.text), *(row.sentence for row in aspects if row.sentence)]),
+        },
+    )
+
+
+def staff_aspects(formset: forms.BaseFormSet) -> list[StaffAspect]:
+    """The rows to store, from a valid formset: blank and removed rows left out."""
+    removed = set(map(id, formset.deleted_forms))
+    return [
+        StaffAspect(form.cleaned_data["category"], form.cleaned_data["polarity"], form.cleaned_data["sentence"])
+        for form in formset.forms
+        if id(form) not in removed and form.cleaned_data.get("category")
+    ]
+
+
+def formset_errors(formset: forms.BaseFormSet) -> list[str]:
+    """Every problem as one line a person can act on ("Row 2, polarity: …")."""
+    problems = [str(error) for error in formset.non_form_errors()]
+    for number, form in enumerate(formset.forms, start=1):
+        for field, errors in form.errors.items():
+            problems.extend(f"Row {number}, {field}: {error}" for error in errors)
+    return problems
