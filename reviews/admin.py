@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from reviews.aspects import review_aspects_sync_filters
 from reviews.models import LabelEvent, Prediction, Review, Sentiment
 from reviews.services import review_label
 
@@ -60,6 +61,13 @@ class ReviewAdmin(admin.ModelAdmin):
     actions = [_label_action(label) for label in Sentiment.values]
     inlines = [PredictionInline, LabelEventInline]
     list_per_page = 50
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        # The aspect rows carry copies of these columns for the report; the admin runs this in the
+        # change view's transaction, so the review and its copies change together.
+        if change and {"source", "business", "rating", "review_date"} & set(form.changed_data):
+            review_aspects_sync_filters(review_ids=[obj.pk])
 
     @admin.display(description="Text")
     def short_text(self, review: Review) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from analytics.text import is_suggestion, split_sentences
-from reviews.models import Review, ReviewAspect
+from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
 
 GENERAL = "general"
 POLARITIES = ("positive", "negative", "neutral", "conflict")
@@ -24,6 +24,24 @@ def _suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> tuple[str, 
     return min(candidates, key=lambda a: (_SUGGESTION_PREFERENCE.get(a[1], 4), -a[2]))
 
 
+def _predict_distinct(model, sentences: Sequence[str]) -> list[list[tuple[str, str, float]]]:
+    """model.predict on each distinct sentence once ("Great food." recurs across reviews); same result
+    per sentence as predicting them all, since the models score every sentence on its own."""
+    distinct = list(dict.fromkeys(sentences))
+    by_sentence = dict(zip(distinct, model.predict(distinct), strict=True)) if distinct else {}
+    return [by_sentence[s] for s in sentences]
+
+
+def _review_copies(review_ids: Sequence[int], *, lock: bool) -> dict[int, dict]:
+    rows = Review.objects.filter(pk__in=list(review_ids)).order_by("pk")  # one lock order for every caller
+    if lock:
+        rows = rows.select_for_update()
+    return {
+        row[0]: {copy: value for copy, value in zip(REVIEW_FILTER_COPIES.values(), row[1:], strict=True)}
+        for row in rows.values_list("pk", *REVIEW_FILTER_COPIES)
+    }
+
+
 def review_extract_aspects(review_ids: Sequence[int]) -> int:
     """Split each review into sentences, predict aspects in one batch and replace the
     reviews' model-made aspects (staff-made ones stay). Returns the rows stored."""
@@ -34,27 +52,42 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
         return 0
     champion = current_aspect_champion()
     model = get_aspect_model()
-    sentences: list[tuple[int, str]] = [(pk, s) for pk, text in reviews for s in split_sentences(text)]
-    predicted = model.predict([s for _, s in sentences]) if sentences else []
-    rows: list[ReviewAspect] = []
     version_id = champion.pk if champion else None
-    for (review_id, sentence), aspects in zip(sentences, predicted, strict=True):
-        common = dict(review_id=review_id, sentence=sentence, model_version_id=version_id)
-        rows.extend(
-            ReviewAspect(category=category, polarity=polarity, confidence=float(confidence), **common)
-            for category, polarity, confidence in aspects
-        )
-        if is_suggestion(sentence):
-            category, polarity, confidence = _suggestion_aspect(aspects)
-            rows.append(
-                ReviewAspect(
-                    category=category, polarity=polarity, confidence=float(confidence), is_suggestion=True, **common
-                )
-            )
+    sentences: list[tuple[int, str]] = [(pk, s) for pk, text in reviews for s in split_sentences(text)]
+    predicted = _predict_distinct(model, [s for _, s in sentences])
     with transaction.atomic():
+        # The filter columns are read under the review's row lock (PostgreSQL) or inside the write
+        # transaction (SQLite serialises writers), so an edit racing this batch cannot leave stale copies.
+        copies = _review_copies([pk for pk, _ in reviews], lock=True)
+        rows: list[ReviewAspect] = []
+        for (review_id, sentence), aspects in zip(sentences, predicted, strict=True):
+            if review_id not in copies:  # deleted meanwhile
+                continue
+            common = dict(review_id=review_id, sentence=sentence, model_version_id=version_id, **copies[review_id])
+            rows.extend(
+                ReviewAspect(category=category, polarity=polarity, confidence=float(confidence), **common)
+                for category, polarity, confidence in aspects
+            )
+            if is_suggestion(sentence):
+                category, polarity, confidence = _suggestion_aspect(aspects)
+                rows.append(
+                    ReviewAspect(
+                        category=category, polarity=polarity, confidence=float(confidence), is_suggestion=True, **common
+                    )
+                )
         ReviewAspect.objects.filter(review_id__in=[pk for pk, _ in reviews], source=ReviewAspect.Source.MODEL).delete()
-        ReviewAspect.objects.bulk_create(rows)
+        ReviewAspect.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
+
+
+def review_aspects_sync_filters(*, review_ids: Sequence[int]) -> int:
+    """Rewrite the copied filter columns (effective date, source, business, rating) of these
+    reviews' aspect rows; call it in the transaction that changed any of those review fields."""
+    updated = 0
+    with transaction.atomic():
+        for review_id, values in _review_copies(review_ids, lock=True).items():
+            updated += ReviewAspect.objects.filter(review_id=review_id).update(**values)
+    return updated
 
 
 def review_reextract_batch(*, after_id: int, size: int) -> int | None:

@@ -180,12 +180,51 @@ class LabelVote(models.Model):
         return f"{self.review_id}#{self.ordinal}: {self.label}"
 
 
+# The review columns the aspect report filters on, copied onto every ReviewAspect row.
+REVIEW_FILTER_COPIES = {
+    "effective_at": "review_effective_at",
+    "source": "review_source",
+    "business": "review_business",
+    "rating": "review_rating",
+}
+
+
+def fill_review_copies(aspects: list[ReviewAspect]) -> None:
+    """Set the copied review columns of rows that lack them, from their review (one query)."""
+    missing = [a for a in aspects if a.review_effective_at is None]
+    if not missing:
+        return
+    columns = list(REVIEW_FILTER_COPIES)
+    values = {
+        row[0]: row[1:]
+        for row in Review.objects.filter(pk__in={a.review_id for a in missing}).values_list("pk", *columns)
+    }
+    for aspect in missing:
+        for column, value in zip(REVIEW_FILTER_COPIES.values(), values.get(aspect.review_id, ()), strict=False):
+            setattr(aspect, column, value)
+
+
+class ReviewAspectQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # A row is never stored without the copies of its review's filter columns, whoever writes it.
+        objs = list(objs)
+        fill_review_copies(objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class ReviewAspect(models.Model):
     """One aspect mention (or suggestion) in one sentence of a review.
 
     Model-made rows (source "model") are replaced whenever the review is re-extracted;
     staff-made rows (source "staff") are only replaced by staff. A suggestion row
     (is_suggestion) carries the aspect the suggestion talks about, or "general".
+
+    review_effective_at, review_source, review_business and review_rating copy the review's
+    filter columns, so the constructive-feedback report aggregates this table alone from
+    covering indexes instead of joining a million reviews (bench/aspects_scale.py). They are
+    set whenever a row is written (fill_review_copies) and rewritten by
+    reviews.aspects.review_aspects_sync_filters whenever a review's source, business,
+    rating or review_date changes.
     """
 
     class Source(models.TextChoices):
@@ -208,13 +247,50 @@ class ReviewAspect(models.Model):
     )
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.MODEL)
     created_at = models.DateTimeField(auto_now_add=True)
+    review_effective_at = models.DateTimeField(help_text="Copy of the review's effective_at")
+    review_source = models.CharField(max_length=50, default="", help_text="Copy of the review's source")
+    review_business = models.CharField(
+        max_length=200, blank=True, default="", help_text="Copy of the review's business"
+    )
+    review_rating = models.DecimalField(
+        max_digits=2, decimal_places=1, null=True, blank=True, help_text="Copy of the review's rating"
+    )
+
+    objects = ReviewAspectQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["review", "source"]),
             models.Index(fields=["category", "polarity"]),
+            # Covering indexes of the report (analytics/aspect_report.py, bench/aspects_scale.py): each scope
+            # (all, source, business; rating is filtered inside the index) reads its period as an index-only
+            # range scan instead of joining the reviews.
+            models.Index(
+                fields=["is_suggestion", "review_effective_at"],
+                include=["category", "polarity", "review_source", "review_business", "review_rating", "review_id"],
+                name="aspect_report_time_cov",
+            ),
+            models.Index(
+                fields=["review_source", "is_suggestion", "review_effective_at"],
+                include=["category", "polarity", "review_business", "review_rating", "review_id"],
+                name="aspect_report_source_cov",
+            ),
+            models.Index(
+                fields=["review_business", "is_suggestion", "review_effective_at"],
+                include=["category", "polarity", "review_source", "review_rating", "review_id"],
+                name="aspect_report_business_cov",
+            ),
+            # Quotes: the most confident mentions of a category, read in order until enough are found.
+            models.Index(
+                fields=["category", "is_suggestion", "-confidence", "-review_effective_at", "-id"],
+                name="aspect_quotes",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"#{self.review_id} {self.category}: {self.polarity}"
+
+    def save(self, *args, **kwargs) -> None:
+        fill_review_copies([self])
+        super().save(*args, **kwargs)

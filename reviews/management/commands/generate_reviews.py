@@ -17,6 +17,12 @@ On PostgreSQL both tables are loaded with COPY (ids reserved from the identity s
 Prediction rows can point at their reviews); elsewhere (SQLite) it falls back to bulk_create.
 `--jobs 2` predicts in forked worker processes while the main process COPYs the previous batch.
 Prints the throughput of each stage and overall.
+
+`--aspects` also stores each review's aspect rows (reviews.ReviewAspect) exactly as the Celery extraction
+(reviews.aspects.review_extract_aspects) would with the deployed aspect model: the same sentence split,
+one row per (sentence, aspect) plus a suggestion row for suggestion sentences, the review's filter columns
+copied. Sentences recur across generated reviews, so each distinct sentence is predicted once and reused.
+`--aspects-only` writes them for existing reviews that have no model-made aspects yet (no new reviews).
 """
 
 from __future__ import annotations
@@ -64,12 +70,85 @@ _FIRST = (
 ).split()
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
-# Set in the parent before forking, so the prediction workers share the loaded model.
+# Set in the parent before forking, so the prediction workers share the loaded models.
 _MODEL = None
+_ASPECT_MODEL = None
+ASPECT_CHUNK = 2000  # distinct new sentences per aspect prediction call
 
 
 def _predict_worker(texts: list[str]):
     return _MODEL.predict_proba(texts)
+
+
+def _aspect_worker(sentences: list[str]):
+    return _ASPECT_MODEL.predict(sentences)
+
+
+class AspectRows:
+    """Aspect rows of reviews as review_extract_aspects stores them, each distinct sentence predicted once."""
+
+    COLUMNS = (
+        "review_id, sentence, category, polarity, confidence, is_suggestion, model_version_id, source, created_at,"
+        " review_effective_at, review_source, review_business, review_rating"
+    )
+
+    def __init__(self, model, version_id: int | None, pool=None) -> None:
+        self.model, self.version_id, self.pool = model, version_id, pool
+        # sentence -> (aspect rows as (category, polarity, confidence, is_suggestion))
+        self.cache: dict[str, list[tuple[str, str, float, bool]]] = {}
+        self.predicted = 0
+        self.seconds = 0.0
+
+    def _predict(self, sentences: list[str]) -> None:
+        from analytics.text import is_suggestion
+        from reviews.aspects import _suggestion_aspect
+
+        started = time.perf_counter()
+        chunks = [sentences[i : i + ASPECT_CHUNK] for i in range(0, len(sentences), ASPECT_CHUNK)]
+        if self.pool is not None and len(chunks) > 1:
+            results = [a for chunk in self.pool.map(_aspect_worker, chunks) for a in chunk]
+        else:
+            results = [a for chunk in chunks for a in self.model.predict(chunk)]
+        for sentence, aspects in zip(sentences, results, strict=True):
+            rows = [(c, p, float(conf), False) for c, p, conf in aspects]
+            if is_suggestion(sentence):
+                c, p, conf = _suggestion_aspect(aspects)
+                rows.append((c, p, float(conf), True))
+            self.cache[sentence] = rows
+        self.predicted += len(sentences)
+        self.seconds += time.perf_counter() - started
+
+    def rows(self, reviews) -> list[tuple]:
+        """reviews: (review_id, text, effective_at, source, business, rating) -> COPY rows of COLUMNS."""
+        from analytics.text import split_sentences
+
+        split = [(review, split_sentences(review[1])) for review in reviews]
+        missing = list(dict.fromkeys(s for _, sentences in split for s in sentences if s not in self.cache))
+        if missing:
+            self._predict(missing)
+        now = timezone.now()
+        out = []
+        for (review_id, _text, effective_at, source, business, rating), sentences in split:
+            for sentence in sentences:
+                for category, polarity, confidence, suggestion in self.cache[sentence]:
+                    out.append(
+                        (review_id, sentence, category, polarity, confidence, suggestion, self.version_id, "model",
+                         now, effective_at, source, business, rating)
+                    )  # fmt: skip
+        return out
+
+    def write(self, rows: list[tuple]) -> None:
+        from reviews.models import ReviewAspect
+
+        if connection.vendor == "postgresql":
+            connection.ensure_connection()
+            with connection.connection.cursor() as cursor:
+                with cursor.copy(f"COPY reviews_reviewaspect ({self.COLUMNS}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            return
+        names = [name.strip() for name in self.COLUMNS.split(",")]
+        ReviewAspect.objects.bulk_create([ReviewAspect(**dict(zip(names, row))) for row in rows], batch_size=1000)
 
 
 def business_names(count: int, rng: random.Random) -> list[str]:
@@ -190,23 +269,44 @@ class Command(BaseCommand):
     help = "Generate realistic reviews by recombining sentences of the shared data sets (COPY on PostgreSQL)."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--count", type=int, required=True, help="How many reviews to add")
+        parser.add_argument("--count", type=int, default=0, help="How many reviews to add")
         parser.add_argument("--seed", type=int, default=0, help="Random seed (default 0)")
         parser.add_argument("--batch", type=int, default=10_000, help="Rows per predict + COPY batch")
         parser.add_argument(
             "--jobs", type=int, default=1, help="Prediction processes (forked; >1 overlaps prediction and COPY)"
         )
         parser.add_argument("--data-dir", default=None, help="Default: settings.SHARED_DATA_DIR")
+        parser.add_argument(
+            "--aspects", action="store_true", help="Also store aspect rows, predicted by the deployed aspect model"
+        )
+        parser.add_argument(
+            "--aspects-only",
+            action="store_true",
+            help="Only store aspect rows for existing reviews without model-made aspects (no new reviews)",
+        )
 
     def handle(self, *args, **options) -> None:
         from reviews.models import Review
         from training.ml.predictor import scores_from_probabilities
         from training.registry import get_deployed_model
 
-        global _MODEL
+        global _MODEL, _ASPECT_MODEL
         count, batch_size, jobs = options["count"], max(1, options["batch"]), max(1, options["jobs"])
         data_dir = Path(options["data_dir"] or getattr(settings, "SHARED_DATA_DIR", "../shared/data"))
         postgres = connection.vendor == "postgresql"
+        aspects = None
+        if options["aspects"] or options["aspects_only"]:
+            from training.aspects import current_aspect_champion, get_aspect_model
+
+            champion = current_aspect_champion()
+            _ASPECT_MODEL = get_aspect_model()
+            aspects = AspectRows(_ASPECT_MODEL, champion.pk if champion else None)
+            self.stdout.write(f"Aspect model: {champion.name if champion else 'cold start'}")
+        if options["aspects_only"]:
+            self._aspects_only(aspects, batch_size, jobs)
+            return
+        if count < 1:
+            raise CommandError("--count must be at least 1")
 
         started = time.perf_counter()
         existing: set[bytes] = set()
@@ -228,6 +328,8 @@ class Command(BaseCommand):
         )
 
         pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+        if aspects is not None:
+            aspects.pool = pool
         stage = defaultdict(float)
         done = 0
         pending: deque = deque()
@@ -239,11 +341,27 @@ class Command(BaseCommand):
             results = scores_from_probabilities(probabilities)
             stage["scores"] += time.perf_counter() - t
             t = time.perf_counter()
-            if postgres:
-                self._copy(rows, results, deployed.version_id)
-            else:
-                self._bulk_create(rows, results, deployed.version_id)
-            stage["insert"] += time.perf_counter() - t
+            with transaction.atomic():
+                if postgres:
+                    ids = self._copy(rows, results, deployed.version_id)
+                else:
+                    ids = self._bulk_create(rows, results, deployed.version_id)
+                stage["insert"] += time.perf_counter() - t
+                if aspects is not None:
+                    t = time.perf_counter()
+                    predicted_before = aspects.seconds
+                    aspect_rows = aspects.rows(
+                        [
+                            (pk, r["text"], r["review_date"], r["source"], r["business"], r["rating"])
+                            for pk, r in zip(ids, rows, strict=True)
+                        ]
+                    )
+                    stage["aspect predict"] += aspects.seconds - predicted_before
+                    t2 = time.perf_counter()
+                    aspects.write(aspect_rows)
+                    stage["aspect insert"] += time.perf_counter() - t2
+                    stage["aspect other"] += t2 - t - (aspects.seconds - predicted_before)
+                    stage["aspect rows"] += len(aspect_rows)
             done += len(rows)
             elapsed = time.perf_counter() - loop_started
             self.stdout.write(f"  {done:,}/{count:,} reviews, {done / elapsed:,.0f}/s overall")
@@ -285,39 +403,89 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write("  stage seconds: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stage.items()))
+        if aspects is not None:
+            per_review = stage["aspect rows"] / max(done, 1)
+            self.stdout.write(
+                f"  aspects: {int(stage['aspect rows']):,} rows ({per_review:.2f} per review), "
+                f"{aspects.predicted:,} distinct sentences predicted in {aspects.seconds:.1f}s "
+                f"({aspects.predicted / aspects.seconds if aspects.seconds else 0:,.0f} sentences/s)"
+            )
 
-    @staticmethod
-    def _copy(rows: list[dict], results, version_id: int) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            connection.ensure_connection()
-            with connection.connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence('reviews_review', 'id')) FROM generate_series(1, %s)",
-                    (len(rows),),
+    def _aspects_only(self, aspects: AspectRows, batch_size: int, jobs: int) -> None:
+        """Aspect rows for the existing reviews that have no model-made aspects, in id order."""
+        from django.db.models import Exists, OuterRef
+
+        from reviews.models import Review, ReviewAspect
+
+        aspects.pool = multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else None
+        has_aspects = ReviewAspect.objects.filter(review=OuterRef("pk"), source=ReviewAspect.Source.MODEL)
+        started, done, stored, after = time.perf_counter(), 0, 0, 0
+        try:
+            while True:
+                batch = list(
+                    Review.objects.filter(pk__gt=after)
+                    .filter(~Exists(has_aspects))
+                    .order_by("pk")
+                    .values_list("pk", "text", "effective_at", "source", "business", "rating")[:batch_size]
                 )
-                ids = [row[0] for row in cursor.fetchall()]
-                scores = [json.dumps(result.scores) for result in results]
-                with cursor.copy(
-                    "COPY reviews_review (id, text, source, rating, business, author, review_date, created_at,"
-                    " language, is_english, predicted_label, predicted_confidence, predicted_scores,"
-                    " predicted_by_id, predicted_at) FROM STDIN"
-                ) as copy:
-                    for review_id, row, result, score in zip(ids, rows, results, scores, strict=True):
-                        copy.write_row(
-                            (review_id, row["text"], row["source"], row["rating"], row["business"], row["author"],
-                             row["review_date"], now, "en", True, result.label, result.confidence, score,
-                             version_id, now)
-                        )  # fmt: skip
-                with cursor.copy(
-                    "COPY reviews_prediction (review_id, model_version_id, label, confidence, scores, is_ingest,"
-                    " created_at) FROM STDIN"
-                ) as copy:
-                    for review_id, result, score in zip(ids, results, scores, strict=True):
-                        copy.write_row((review_id, version_id, result.label, result.confidence, score, True, now))
+                if not batch:
+                    break
+                after = batch[-1][0]
+                rows = aspects.rows(batch)
+                with transaction.atomic():
+                    aspects.write(rows)
+                done, stored = done + len(batch), stored + len(rows)
+                elapsed = time.perf_counter() - started
+                self.stdout.write(
+                    f"  {done:,} reviews, {stored:,} aspect rows, {aspects.predicted:,} distinct sentences predicted; "
+                    f"{done / elapsed:,.0f} reviews/s overall"
+                )
+        finally:
+            if aspects.pool is not None:
+                aspects.pool.close()
+                aspects.pool.join()
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Stored {stored:,} aspect rows for {done:,} reviews ({stored / max(done, 1):.2f} per review) in "
+                f"{elapsed:.1f}s: {done / elapsed if elapsed else 0:,.0f} reviews/s; {aspects.predicted:,} distinct "
+                f"sentences predicted in {aspects.seconds:.1f}s"
+            )
+        )
 
     @staticmethod
-    def _bulk_create(rows: list[dict], results, version_id: int) -> None:
+    def _copy(rows: list[dict], results, version_id: int) -> list[int]:
+        # In the caller's transaction (with the aspect rows, when asked for).
+        now = timezone.now()
+        connection.ensure_connection()
+        with connection.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('reviews_review', 'id')) FROM generate_series(1, %s)",
+                (len(rows),),
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            scores = [json.dumps(result.scores) for result in results]
+            with cursor.copy(
+                "COPY reviews_review (id, text, source, rating, business, author, review_date, created_at,"
+                " language, is_english, predicted_label, predicted_confidence, predicted_scores,"
+                " predicted_by_id, predicted_at) FROM STDIN"
+            ) as copy:
+                for review_id, row, result, score in zip(ids, rows, results, scores, strict=True):
+                    copy.write_row(
+                        (review_id, row["text"], row["source"], row["rating"], row["business"], row["author"],
+                         row["review_date"], now, "en", True, result.label, result.confidence, score,
+                         version_id, now)
+                    )  # fmt: skip
+            with cursor.copy(
+                "COPY reviews_prediction (review_id, model_version_id, label, confidence, scores, is_ingest,"
+                " created_at) FROM STDIN"
+            ) as copy:
+                for review_id, result, score in zip(ids, results, scores, strict=True):
+                    copy.write_row((review_id, version_id, result.label, result.confidence, score, True, now))
+        return ids
+
+    @staticmethod
+    def _bulk_create(rows: list[dict], results, version_id: int) -> list[int]:
         from reviews.models import Prediction, Review
 
         now = timezone.now()
@@ -352,3 +520,4 @@ class Command(BaseCommand):
                 ],
                 batch_size=1000,
             )
+        return [review.pk for review in reviews]
