@@ -292,6 +292,11 @@ RATING_NEGATIVE_MAX = env_float("RATING_NEGATIVE_MAX", 2.0)
 RATING_POSITIVE_MIN = env_float("RATING_POSITIVE_MIN", 4.0)
 HUMAN_LABEL_WEIGHT = env_float("HUMAN_LABEL_WEIGHT", 3.0)
 TRAIN_INCLUDE_NON_ENGLISH = env_bool("TRAIN_INCLUDE_NON_ENGLISH", False)
+# Which sentiment model training builds: "fast" (hashed TF-IDF + LR, the default) or "accurate"
+# (the same blended with MiniLM sentence embeddings: better on short texts, several times slower).
+SENTIMENT_MODEL_KIND = env_str("SENTIMENT_MODEL_KIND", "fast")
+if SENTIMENT_MODEL_KIND not in ("fast", "accurate"):
+    raise ImproperlyConfigured(f"SENTIMENT_MODEL_KIND must be fast or accurate, not {SENTIMENT_MODEL_KIND!r}")
 # The trained aspect model adds MiniLM sentence embeddings (bundled, run by onnxruntime) to its
 # TF-IDF features: better aspects and polarity, slower extraction (see bench/README.md).
 ASPECT_EMBEDDINGS = env_bool("ASPECT_EMBEDDINGS", True)

@@ -148,6 +148,14 @@ class TestStartingAJob:
         assert "body.min_samples" in [error["field"] for error in response.json()["errors"]]
         assert not TrainingJob.objects.exists()
 
+    def test_the_model_kind_is_passed_to_the_job_and_an_unknown_kind_is_422(self, api, manager_headers):
+        rejected = start(api, manager_headers, kind="enormous")
+        accepted = start(api, manager_headers, kind="accurate", min_samples=10)
+
+        assert rejected.status_code == 422 and "body.kind" in [e["field"] for e in rejected.json()["errors"]]
+        assert accepted.status_code == 202
+        assert TrainingJob.objects.get(pk=accepted.json()["job_id"]).parameters["kind"] == "accurate"
+
     def test_an_unknown_parameter_is_422(self, api, manager_headers):
         response = start(api, manager_headers, epochs=3)
 

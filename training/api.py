@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from django.db import transaction
 from fastapi import HTTPException, Path, Query, status
@@ -25,6 +25,11 @@ class TrainingStartIn(BaseModel):
         ge=1,
         le=100_000_000,
         description="Fail at once unless at least this many labelled or rated reviews exist",
+    )
+    kind: Literal["fast", "accurate"] | None = Field(
+        default=None,
+        description="Sentiment model kind: fast (TF-IDF + LR) or accurate (blended with MiniLM embeddings); "
+        "default: the SENTIMENT_MODEL_KIND setting",
     )
 
 
@@ -82,7 +87,9 @@ def start_training(
     try:
         with transaction.atomic():
             job = services.training_job_create(
-                parameters=body.model_dump(), trigger=TrainingJob.Trigger.API, requested_by_id=principal.user_id
+                parameters=body.model_dump(exclude_none=True),
+                trigger=TrainingJob.Trigger.API,
+                requested_by_id=principal.user_id,
             )
             services.training_job_enqueue(job)
     except services.JobAlreadyActive as exc:

