@@ -167,7 +167,7 @@ def part_of(sql: str) -> str:
         return "other"
     if 'NOT "reviews_reviewaspect"."is_suggestion"' not in sql:
         return "suggestions"
-    if "COUNT(DISTINCT" in sql:
+    if "COUNT(DISTINCT" in sql or "SELECT DISTINCT" in sql:
         return "distinct reviews"
     if "GROUP BY" in sql:
         return "table"
@@ -248,6 +248,7 @@ def load_report_module(revision: str):
     ).stdout
     spec = importlib.util.spec_from_loader(f"aspect_report_{revision}", loader=None)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     exec(compile(source, f"{revision}:analytics/aspect_report.py", "exec"), module.__dict__)
     return module
 
