@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 
-.PHONY: run test install lint
+.PHONY: run test install lint bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -33,3 +33,8 @@ test: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Every benchmark in bench/ (see bench/README.md); a subset with `make bench BENCH=api,quality`.
+bench: install
+	@command -v wrk >/dev/null 2>&1 || echo "wrk not found: the api benchmark will be skipped; apt-get install -y wrk"
+	$(BIN)/python bench/run_all.py $(if $(BENCH),--only $(BENCH))
