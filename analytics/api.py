@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from analytics import aspect_report, filters, selectors
 from project.auth import Principal, require
+from project.db_router import reads_from_replica
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
 
@@ -189,6 +190,7 @@ class ReportFormat(str, Enum):
     summary="Totals, label distribution, sources, ratings, daily trend and the deployed model",
     responses=error_responses(401, 403, 422),
 )
+@reads_from_replica
 def dashboard(
     scope: Scope,
     trend_days: Annotated[int, Query(ge=1, le=3660)] = 90,
@@ -207,6 +209,7 @@ def dashboard(
     "suggestions of the newest `limit` reviews (v1).",
     responses={**error_responses(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
+@reads_from_replica
 def constructive_feedback(
     scope: Scope,
     limit: Annotated[int, Query(ge=1, le=5000, description="Newest reviews to analyse")] = 500,
@@ -262,6 +265,7 @@ class MonitoringOut(BaseModel):
     summary="Monitoring time series: live accuracy, drift, retraining decisions",
     responses=error_responses(401, 403, 422),
 )
+@reads_from_replica
 def monitoring(
     limit: Annotated[int, Query(ge=1, le=1000)] = 168,
     principal: Principal = require("reviews.view_review"),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from analytics import rollups
 from analytics.selectors import ScopeFilters, constructive_feedback
+from project.db_router import reads_from_replica
 from reviews.models import Review, Sentiment
 
 LABELS = [choice.value for choice in Sentiment]
@@ -74,6 +75,7 @@ def _sum_rows(rows: list[dict], keys: list[str]) -> dict:
     return {key: sum(row[key] or 0 for row in rows) for key in keys}
 
 
+@reads_from_replica
 def distribution(filters: ScopeFilters) -> dict:
     aggregates = dict(
         total=Count("id"),
@@ -101,6 +103,7 @@ def distribution(filters: ScopeFilters) -> dict:
     }
 
 
+@reads_from_replica
 def trend(filters: ScopeFilters, granularity: str) -> dict:
     trunc = GRANULARITIES.get(granularity, TruncDay)
     reviews = scoped(filters)
@@ -145,6 +148,7 @@ def trend(filters: ScopeFilters, granularity: str) -> dict:
     }
 
 
+@reads_from_replica
 def by_field(filters: ScopeFilters, name: str) -> dict:
     plan = _plan(filters, grain="month" if name == "business" else "day")
     if plan is None:
@@ -170,6 +174,7 @@ def by_field(filters: ScopeFilters, name: str) -> dict:
     }
 
 
+@reads_from_replica
 def rating_vs_predicted(filters: ScopeFilters) -> dict:
     plan = _plan(filters)
     reviews = scoped(filters) if plan is None else _base(filters, plan)
@@ -203,6 +208,7 @@ STOPWORDS = set(
 )
 
 
+@reads_from_replica
 def themes(filters: ScopeFilters, limit: int = 300) -> dict:
     """What the constructive feedback (criticism and suggestions) keeps mentioning.
 
@@ -238,6 +244,7 @@ def _content_words(sentence: str) -> set[str]:
     return {word for word in re.findall(r"[a-z][a-z']{2,}", sentence.lower()) if word not in STOPWORDS}
 
 
+@reads_from_replica
 def dashboard_charts(filters: ScopeFilters, granularity: str = "day", *, with_themes: bool = True) -> tuple[dict, dict]:
     timed = Timed()
     data = {

@@ -11,6 +11,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import text as text_analysis
+from project.db_router import reads_from_replica
 from reviews.models import Review, Sentiment
 from training.models import ModelVersion
 
@@ -61,6 +62,7 @@ def _rollup_plan(filters: ScopeFilters, start, end):
     return rollups.plan(start, end, end_inclusive=True)
 
 
+@reads_from_replica
 def dashboard(*, filters: ScopeFilters, trend_days: int = 90) -> dict:
     from analytics import rollups
 
@@ -163,6 +165,7 @@ def dashboard(*, filters: ScopeFilters, trend_days: int = 90) -> dict:
     }
 
 
+@reads_from_replica
 def constructive_feedback(*, filters: ScopeFilters, limit: int = 500, per_business: int = 5) -> dict:
     """Reviews that mix praise and criticism or carry a suggestion, grouped by business.
 

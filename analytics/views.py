@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics import charts, filters
 from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
 from analytics.selectors import ScopeFilters
+from project.db_router import reads_from_replica
 from project.views import can, clean_choice, json_permission_required, parse_date, permission_required
 from reviews.models import Review, ReviewAspect
 from training.services import current_champion
@@ -59,6 +60,7 @@ def _scope_query(data) -> str:
     return urlencode({key: data.get(key) for key in keys if data.get(key)})
 
 
+@reads_from_replica
 def _choices() -> dict:
     return {
         "sources": list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100]),
@@ -70,6 +72,7 @@ def _choices() -> dict:
 
 @login_required
 @require_GET
+@reads_from_replica
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     filters = scope_filters(request.GET)
     granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or "day"
@@ -94,6 +97,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 
 @json_permission_required("reviews.view_review")
 @require_GET
+@reads_from_replica
 def themes_json(request: HttpRequest) -> JsonResponse:
     timed = charts.Timed()
     data = timed.run("themes", charts.themes, scope_filters(request.GET))
@@ -168,6 +172,7 @@ def _polarity_chart(report: dict) -> dict:
 
 @permission_required(INSIGHTS_PERMISSION)
 @require_GET
+@reads_from_replica
 def insights_page(request: HttpRequest) -> HttpResponse:
     """Constructive feedback v2 (analytics.aspect_report): what to fix, what to keep, what is new."""
     from training.aspects import current_aspect_champion
@@ -205,6 +210,7 @@ def insights_page(request: HttpRequest) -> HttpResponse:
 
 @permission_required(INSIGHTS_PERMISSION)
 @require_GET
+@reads_from_replica
 def insights_export_csv(request: HttpRequest) -> HttpResponse:
     """The per-aspect table as CSV: the file `GET /api/analytics/constructive-feedback?format=csv`
     serves (same filters, same function), for a staff session instead of an API token."""
@@ -255,6 +261,7 @@ def _monitoring_series(snapshots: list) -> dict:
 
 @login_required
 @require_GET
+@reads_from_replica
 def monitoring_page(request: HttpRequest) -> HttpResponse:
     from analytics.models import Alert, MonitoringSnapshot
     from training.models import ScheduledRun

@@ -212,6 +212,23 @@ elif IS_POSTGRES:
     DATABASES["default"]["OPTIONS"] = options
     DATABASES["default"].setdefault("TEST", {})
 
+# An optional PostgreSQL read replica for analytics reads (project/db_router.py). It gets the same
+# options as the primary, including its own pool per web process; under the test runner it mirrors
+# the test database, so the suite needs no second server.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    replica = environ.Env.db_url_config(DATABASE_REPLICA_URL)
+    if not IS_POSTGRES or replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL needs PostgreSQL for both DATABASE_URL and the replica")
+    replica.update(
+        CONN_MAX_AGE=0,
+        CONN_HEALTH_CHECKS=False,
+        OPTIONS={**DATABASES["default"]["OPTIONS"], "application_name": f"{options['application_name']}-replica"},
+        TEST={"MIRROR": "default"},
+    )
+    DATABASES["replica"] = replica
+DATABASE_ROUTERS = ["project.db_router.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and broker ---------------------------------------------------------
