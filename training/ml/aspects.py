@@ -71,6 +71,12 @@ def embed(texts: Sequence[str]) -> np.ndarray:
     return shared_encoder().encode(list(texts))
 
 
+def _vader_rows(texts: Sequence[str]) -> np.ndarray:
+    """VADER scores per text, each distinct text scored once."""
+    scores = {text: vader_scores(text) for text in dict.fromkeys(texts)}
+    return np.array([scores[text] for text in texts])
+
+
 def clauses(text: str) -> list[str]:
     parts = [p.strip() for p in _CLAUSE_SPLIT.split(text)]
     parts = [p for p in parts if re.search(r"\w", p)]
@@ -145,17 +151,27 @@ class AspectModel:
 
     def _best_clauses(self, texts: Sequence[str], cats: Sequence[str]) -> list[str]:
         """For each (text, category) pair the clause the category's detector likes most."""
-        split = [clauses(t) for t in texts]
-        flat = [c for parts in split for c in parts]
+        # A sentence with several categories appears once per pair: split and score it once.
+        unique = list(dict.fromkeys(texts))
+        split = {text: clauses(text) for text in unique}
+        flat = [c for text in unique for c in split[text] if len(split[text]) > 1]
         scores = self._category_scores(flat) if flat else None
-        out, pos = [], 0
-        for parts, cat in zip(split, cats):
+        offsets, pos = {}, 0
+        for text in unique:
+            if len(split[text]) > 1:
+                offsets[text] = pos
+                pos += len(split[text])
+        out = []
+        for text, cat in zip(texts, cats):
+            parts = split[text]
             idx = self.cat_index_.get(cat)
-            if idx is None or len(parts) == 1:
-                out.append(parts[0] if len(parts) == 1 else " ".join(parts))
+            if len(parts) == 1:
+                out.append(parts[0])
+            elif idx is None:
+                out.append(" ".join(parts))
             else:
-                out.append(parts[int(np.argmax(scores[pos : pos + len(parts), idx]))])
-            pos += len(parts)
+                start = offsets[text]
+                out.append(parts[int(np.argmax(scores[start : start + len(parts), idx]))])
         return out
 
     def _polarity_matrix(self, texts: Sequence[str], cats: Sequence[str], fit: bool = False):
@@ -184,10 +200,9 @@ class AspectModel:
             else:
                 blocks.append(self.pol_clause_.transform(clause_texts))
         if self.vader_features:
-            sv = np.array([vader_scores(t) for t in texts])
-            dense.append(sv)
+            dense.append(_vader_rows(texts))
             if self.clause_features:
-                dense.append(np.array([vader_scores(t) for t in clause_texts]))
+                dense.append(_vader_rows(clause_texts))
         if getattr(self, "embeddings", False):
             dense.append(self.embedding_weight * embed(texts))
             if self.clause_features:
