@@ -21,7 +21,9 @@ TRAINING_QUEUE = "training"
 
 app = Celery("project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(DEFAULT_QUEUE), Queue(BULK_QUEUE), Queue(TRAINING_QUEUE)]
+# Each queue bound under its own routing key: with Queue(name) alone all three would share the
+# key "default", and a message published through the exchange would reach every queue.
+app.conf.task_queues = [Queue(name, routing_key=name) for name in (DEFAULT_QUEUE, BULK_QUEUE, TRAINING_QUEUE)]
 # Long or heavy work goes to its own queue so a deployment can give it dedicated workers.
 app.conf.task_routes = {
     "training.run_training_job": {"queue": TRAINING_QUEUE},

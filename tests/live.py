@@ -112,8 +112,10 @@ class Worker:
 
 
 @contextmanager
-def running_worker(**env: str):
+def running_worker(*, queues: str | None = None, name: str | None = None, **env: str):
+    """A solo-pool worker; `queues` is its -Q (default: every declared queue), `name` its -n."""
     log_path = settings.VAR_DIR / f"celery-{os.getpid()}-{time.monotonic_ns()}.log"
+    options = (["-Q", queues] if queues else []) + (["-n", f"{name}@%h"] if name else [])
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [
@@ -128,6 +130,7 @@ def running_worker(**env: str):
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
+                *options,
             ],
             cwd=ROOT,
             env=service_env(**env),
