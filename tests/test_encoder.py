@@ -55,3 +55,22 @@ def test_texts_longer_than_the_limit_are_truncated_not_rejected(sentence_encoder
     vectors = sentence_encoder.encode(["word " * 2000])
 
     assert vectors.shape == (1, encoder.EMBEDDING_DIM) and np.isfinite(vectors).all()
+
+
+def test_recent_texts_come_from_the_cache_and_the_cache_stays_bounded(monkeypatch):
+    small = encoder.SentenceEncoder(cache_size=2)
+    encoded = []
+    real = encoder.SentenceEncoder._encode_unique
+
+    def counting(self, texts):
+        encoded.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(encoder.SentenceEncoder, "_encode_unique", counting)
+
+    first = small.encode(["a fine meal", "slow service"])
+    again = small.encode(["slow service", "a fine meal", "cold soup"])
+
+    assert encoded == ["a fine meal", "slow service", "cold soup"]
+    np.testing.assert_allclose(again[0], first[1])
+    assert len(small._cache) == 2

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -152,10 +153,17 @@ def build_onnx_model(directory: Path):
 class SentenceEncoder:
     """Thread-safe, lazily built MiniLM sentence encoder (384-d, unit length, float32)."""
 
-    def __init__(self, *, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0, batch_size: int = 64):
+    def __init__(
+        self, *, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0, batch_size: int = 64, cache_size: int = 20_000
+    ):
         self.max_tokens = max_tokens
         self.threads = threads
         self.batch_size = batch_size
+        # Recently encoded texts (the aspect model encodes a sentence, its clauses and the chosen
+        # clause in separate steps of one batch): 20,000 x 384 float32 is ~30 MB.
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._lock = threading.Lock()
 
     @cached_property
@@ -188,11 +196,24 @@ class SentenceEncoder:
         length so short ones are not padded to the longest."""
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        unique = list(dict.fromkeys(texts))
-        if len(unique) < len(texts):
-            position = {text: i for i, text in enumerate(unique)}
-            return self._encode_unique(unique)[[position[text] for text in texts]]
-        return self._encode_unique(list(texts))
+        found: dict[str, np.ndarray] = {}
+        with self._cache_lock:
+            for text in dict.fromkeys(texts):
+                vector = self._cache.get(text)
+                if vector is not None:
+                    self._cache.move_to_end(text)
+                    found[text] = vector
+        missing = [text for text in dict.fromkeys(texts) if text not in found]
+        if missing:
+            vectors = self._encode_unique(missing)
+            found.update(zip(missing, vectors))
+            if self.cache_size:
+                with self._cache_lock:
+                    for text, vector in zip(missing, vectors):
+                        self._cache[text] = vector
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+        return np.stack([found[text] for text in texts]).astype(np.float32, copy=False)
 
     def _encode_unique(self, texts: list[str]) -> np.ndarray:
         result = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
