@@ -1,9 +1,13 @@
 """Constructive feedback v2: what to fix and what to keep, from the stored review aspects.
 
-Every count is an SQL aggregate over reviews.ReviewAspect alone: the review's effective date,
-source, business and rating are copied onto each aspect row (review_effective_at, review_source,
-review_business, review_rating) and covered by the report's indexes, so no query joins the
-reviews (bench/aspects_scale.py: p95 at 1,000,000 reviews). The period is [date_from, date_to]
+Counts come from the aspect rollups (analytics.aspect_rollups: per local day, or per month with a
+business filter) for whole days of the periods, and from reviews.ReviewAspect for the rest (today,
+partial days at the period edges, days changed since the last rollup refresh), exactly like the
+dashboard charts; the answer equals the one over ReviewAspect alone (tests/test_aspect_rollups.py).
+The review's effective date, source, business and rating are copied onto each aspect row
+(review_effective_at, review_source, review_business, review_rating) and covered by the report's
+indexes, so no query joins the reviews. Quotes and suggestion groups read a bounded number of rows in
+index order (bench/aspects_scale.py: p95 at 1,000,000 reviews). The period is [date_from, date_to]
 (default: the 90 days up to now); the previous period is the equally long one before it.
 
 - issues_to_fix: aspects ranked by negative mentions weighted by recency (a mention in the
@@ -18,14 +22,18 @@ reviews (bench/aspects_scale.py: p95 at 1,000,000 reviews). The period is [date_
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
 
-from django.db.models import Count, Q
+from django.db.models import Count, Sum
 from django.utils import timezone
 
+from analytics import aspect_rollups
+from analytics.aspect_rollups import Split
 from reviews.models import ReviewAspect
 
 DEFAULT_PERIOD_DAYS = 90
@@ -137,38 +145,108 @@ def _quotes(rows, category: str, start, end, columns: _Columns = COPIES) -> list
 
 
 def aspect_report(*, filters: AspectFilters, now: dt.datetime | None = None) -> dict:
-    return _report(filters, now or timezone.now(), COPIES)
+    return _report(filters, now or timezone.now(), COPIES, rollup=True)
 
 
-def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns) -> dict:
+POLARITY_COLUMNS = ("positive", "negative", "neutral", "conflict")
+
+
+def _counts(filters: AspectFilters, buckets: dict[str, Split], cover, columns: _Columns) -> dict[tuple, dict]:
+    """Mentions per (category, polarity, is_suggestion) in each bucket (a time range split into
+    rollup runs and live rows): {key: {bucket: n}}."""
+    counts: dict[tuple, dict] = {}
+
+    def add(rows, names) -> None:
+        for row in rows:
+            key = (row["category"], row["polarity"], row["is_suggestion"])
+            slot = counts.setdefault(key, dict.fromkeys(buckets, 0))
+            for name in names:
+                slot[name] += row[name] or 0
+
+    live = {name: part.live for name, part in buckets.items() if part.live is not None}
+    if live:
+        rows = _scoped(filters, columns).filter(functools.reduce(operator.or_, live.values()))
+        add(
+            rows.values("category", "polarity", "is_suggestion").annotate(
+                **{name: Count("id", filter=condition) for name, condition in live.items()}
+            ),
+            live,
+        )
+    runs = {name: aspect_rollups.runs_q(cover, part.runs) for name, part in buckets.items() if part.runs}
+    if runs:
+        rows = _rollup_scoped(aspect_rollups.tables(cover)[0], filters).filter(
+            functools.reduce(operator.or_, runs.values())
+        )
+        add(
+            rows.values("category", "polarity", "is_suggestion").annotate(
+                **{name: Sum("n", filter=condition) for name, condition in runs.items()}
+            ),
+            runs,
+        )
+    return counts
+
+
+def _rollup_scoped(model, filters: AspectFilters):
+    rows = model.objects.all()
+    if filters.source:
+        rows = rows.filter(source=filters.source)
+    if filters.business:
+        rows = rows.filter(business=filters.business)
+    if filters.rating_min is not None:
+        rows = rows.filter(rating__gte=filters.rating_min)
+    if filters.rating_max is not None:
+        rows = rows.filter(rating__lte=filters.rating_max)
+    return rows
+
+
+def _aspect_reviews(filters: AspectFilters, part: Split, cover, columns: _Columns) -> int:
+    """Distinct reviews with a mention in the period: a review has one effective date, so the live
+    part and the rollup's per-period review counts add up."""
+    total = 0
+    if part.live is not None:
+        mentions = _scoped(filters, columns).filter(part.live, is_suggestion=False)
+        total += mentions.values("review_id").distinct().count()
+    if part.runs:
+        rows = _rollup_scoped(aspect_rollups.tables(cover)[1], filters).filter(aspect_rollups.runs_q(cover, part.runs))
+        total += rows.aggregate(n=Sum("n"))["n"] or 0
+    return total
+
+
+def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns, *, rollup: bool = False) -> dict:
+    """The report; with `rollup`, whole clean days (months with a business filter) come from the
+    aspect rollups (analytics.aspect_rollups) and the rest from the aspect rows. Equal either way."""
     previous_start, start, end = _period(filters, now)
     middle = start + (end - start) / 2
     at = columns.effective_at
-    rows = _scoped(filters, columns)
-    mentions = rows.filter(is_suggestion=False)
-    current = Q(**{f"{at}__gte": start})
-    previous = Q(**{f"{at}__lt": start})
-    recent = Q(**{f"{at}__gte": middle})
-    negative, positive = Q(polarity="negative"), Q(polarity="positive")
-    table = (
-        mentions.filter(**{f"{at}__gte": previous_start, f"{at}__lte": end})
-        .values("category")
-        .annotate(
-            mentions=Count("id", filter=current),
-            positive=Count("id", filter=current & positive),
-            negative=Count("id", filter=current & negative),
-            neutral=Count("id", filter=current & Q(polarity="neutral")),
-            conflict=Count("id", filter=current & Q(polarity="conflict")),
-            recent_negative=Count("id", filter=recent & negative),
-            recent_positive=Count("id", filter=recent & positive),
-            previous_mentions=Count("id", filter=previous),
-            previous_positive=Count("id", filter=previous & positive),
-            previous_negative=Count("id", filter=previous & negative),
-        )
-        .order_by("-mentions", "category")
-    )
+    cover = aspect_rollups.coverage("month" if filters.business else "day") if rollup else None
+
+    def part(lo, hi, inclusive=False) -> Split:
+        return aspect_rollups.split(cover, lo, hi, end_inclusive=inclusive, at=at)
+
+    # The period [start, end] in two halves (the newer one is "recent") and the previous period [previous_start, start).
+    buckets = {"older": part(start, middle), "recent": part(middle, end, True), "previous": part(previous_start, start)}
+    counts = _counts(filters, buckets, cover, columns)
+    table: dict[str, dict] = {}
+    suggestion_counts: dict[str, int] = {}
+    for (category, polarity, suggestion), n in counts.items():
+        if suggestion:
+            suggestion_counts[category] = suggestion_counts.get(category, 0) + n["older"] + n["recent"]
+            continue
+        row = table.setdefault(category, {"category": category, "mentions": 0, "previous_mentions": 0})
+        for name in (
+            POLARITY_COLUMNS
+            + tuple(f"recent_{p}" for p in POLARITY_COLUMNS)
+            + tuple(f"previous_{p}" for p in POLARITY_COLUMNS)
+        ):
+            row.setdefault(name, 0)
+        row["mentions"] += n["older"] + n["recent"]
+        row["previous_mentions"] += n["previous"]
+        if polarity in POLARITY_COLUMNS:
+            row[polarity] += n["older"] + n["recent"]
+            row[f"recent_{polarity}"] += n["recent"]
+            row[f"previous_{polarity}"] += n["previous"]
     aspects = []
-    for row in table:
+    for row in sorted(table.values(), key=lambda r: (-r["mentions"], r["category"])):
         if not (row["mentions"] or row["previous_mentions"]):
             continue
         n, n0 = row["mentions"], row["previous_mentions"]
@@ -197,6 +275,7 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns) -> dict
                 "strength_score": float(row["positive"] + row["recent_positive"]),
             }
         )
+    mentions = _scoped(filters, columns).filter(is_suggestion=False)
     for aspect in aspects:
         aspect["quotes"] = _quotes(mentions, aspect["category"], start, end, columns) if aspect["mentions"] else []
     issues = sorted(
@@ -220,10 +299,7 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns) -> dict
     )
     return {
         "period": {"date_from": start, "date_to": end, "previous_from": previous_start, "previous_to": start},
-        "aspect_reviews": mentions.filter(**{f"{at}__gte": start, f"{at}__lte": end})
-        .values("review_id")
-        .distinct()
-        .count(),
+        "aspect_reviews": _aspect_reviews(filters, part(start, end, True), cover, columns),
         "aspects": aspects,
         "issues_to_fix": [_ranked(a, "issue_score") for a in issues],
         "strengths": [_ranked(a, "strength_score") for a in strengths],
@@ -237,7 +313,7 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns) -> dict
             }
             for a in emerging
         ],
-        "suggestions": _suggestions(rows, start, end, columns),
+        "suggestions": _suggestions(_scoped(filters, columns), start, end, suggestion_counts, columns),
     }
 
 
@@ -253,10 +329,11 @@ def _ranked(aspect: dict, score: str) -> dict:
     }
 
 
-def _suggestions(rows, start, end, columns: _Columns = COPIES) -> list[dict]:
+def _suggestions(rows, start, end, counts: dict[str, int], columns: _Columns = COPIES) -> list[dict]:
+    """Suggestion counts per aspect (exact, from _counts) with their most frequent near-duplicate groups
+    among the newest SUGGESTION_SAMPLE suggestion sentences (an index-ordered, bounded read)."""
     at = columns.effective_at
     scoped = rows.filter(is_suggestion=True, **{f"{at}__gte": start, f"{at}__lte": end})
-    counts = list(scoped.values("category").annotate(count=Count("id")).order_by("-count", "category"))
     sample = scoped.order_by(f"-{at}", "-id").values_list("category", "sentence")[:SUGGESTION_SAMPLE]
     groups: dict[str, dict[str, dict]] = {}
     keys: dict[str, str] = {}  # the same sentence recurs: normalise it once
@@ -270,11 +347,12 @@ def _suggestions(rows, start, end, columns: _Columns = COPIES) -> list[dict]:
         group["count"] += 1
     return [
         {
-            "category": row["category"],
-            "count": row["count"],
-            "groups": sorted(groups.get(row["category"], {}).values(), key=lambda g: (-g["count"], g["text"]))[
+            "category": category,
+            "count": count,
+            "groups": sorted(groups.get(category, {}).values(), key=lambda g: (-g["count"], g["text"]))[
                 :SUGGESTION_GROUPS_PER_ASPECT
             ],
         }
-        for row in counts
+        for category, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        if count
     ]

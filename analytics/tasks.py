@@ -44,3 +44,19 @@ def rebuild_rollups() -> str:
     from analytics.rollups import rollup_rebuild_all
 
     return str(rollup_rebuild_all().covered_until)
+
+
+@shared_task(name="analytics.refresh_aspect_rollups", soft_time_limit=240, time_limit=270)
+def refresh_aspect_rollups() -> str:
+    """Rebuild today's, yesterday's and every changed day's aspect rollup rows; a full rebuild if none exists yet."""
+    from analytics.aspect_rollups import aspect_rollup_refresh
+
+    return str(aspect_rollup_refresh().covered_until)
+
+
+@shared_task(name="analytics.rebuild_aspect_rollups", soft_time_limit=1800, time_limit=1860)
+def rebuild_aspect_rollups() -> str:
+    """Rebuild the whole aspect rollup (a safety net: changed days are already marked and refreshed)."""
+    from analytics.aspect_rollups import aspect_rollup_rebuild_all
+
+    return str(aspect_rollup_rebuild_all().covered_until)

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
+from django.db import transaction
 
-from reviews.aspects import review_aspects_sync_filters
+from reviews.aspects import review_aspects_forget, review_aspects_sync_filters
 from reviews.models import LabelEvent, Prediction, Review, Sentiment
 from reviews.services import review_label
 
@@ -68,6 +69,16 @@ class ReviewAdmin(admin.ModelAdmin):
         # change view's transaction, so the review and its copies change together.
         if change and {"source", "business", "rating", "review_date"} & set(form.changed_data):
             review_aspects_sync_filters(review_ids=[obj.pk])
+
+    def delete_model(self, request, obj) -> None:
+        with transaction.atomic():
+            review_aspects_forget(review_ids=[obj.pk])
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        with transaction.atomic():
+            review_aspects_forget(review_ids=list(queryset.values_list("pk", flat=True)))
+            super().delete_queryset(request, queryset)
 
     @admin.display(description="Text")
     def short_text(self, review: Review) -> str:

@@ -1,4 +1,11 @@
-"""Per-review aspects: extraction by the aspect model (Celery, after ingest) and staff corrections."""
+"""Per-review aspects: extraction by the aspect model (Celery, after ingest) and staff corrections.
+
+Staff corrections are authoritative: once staff save a review's aspects (even none), its aspect
+mentions are exactly the staff rows. Saving deletes the model's mentions of the review, and extraction
+leaves the review's mentions alone from then on (it still refreshes the review's suggestion rows,
+which staff do not edit). Every write marks the changed days for the aspect rollups
+(analytics.aspect_rollups.aspect_rollup_mark_dirty) in its own transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from analytics.aspect_rollups import aspect_rollup_mark_dirty, aspect_rollup_mark_reviews_dirty
 from analytics.text import is_suggestion, split_sentences
 from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
+
+STAFF_ANNOTATION_SOURCE = "staff"
 
 GENERAL = "general"
 POLARITIES = ("positive", "negative", "neutral", "conflict")
@@ -42,9 +52,20 @@ def _review_copies(review_ids: Sequence[int], *, lock: bool) -> dict[int, dict]:
     }
 
 
+def staff_corrected(review_ids: Sequence[int]) -> set[int]:
+    """The reviews whose aspects staff have saved (a staff row, or a staff annotation: saving none)."""
+    from training.models import AspectAnnotation
+
+    ids = list(review_ids)
+    with_rows = ReviewAspect.objects.filter(review_id__in=ids, source=ReviewAspect.Source.STAFF)
+    annotated = AspectAnnotation.objects.filter(review_id__in=ids, source=STAFF_ANNOTATION_SOURCE)
+    return set(with_rows.values_list("review_id", flat=True)) | set(annotated.values_list("review_id", flat=True))
+
+
 def review_extract_aspects(review_ids: Sequence[int]) -> int:
     """Split each review into sentences, predict aspects in one batch and replace the
-    reviews' model-made aspects (staff-made ones stay). Returns the rows stored."""
+    reviews' model-made aspects. Reviews corrected by staff keep their (staff) mentions and only
+    get their suggestion rows replaced. Returns the rows stored."""
     from training.aspects import current_aspect_champion, get_aspect_model
 
     reviews = list(Review.objects.filter(pk__in=list(review_ids)).values_list("id", "text"))
@@ -59,15 +80,19 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
         # The filter columns are read under the review's row lock (PostgreSQL) or inside the write
         # transaction (SQLite serialises writers), so an edit racing this batch cannot leave stale copies.
         copies = _review_copies([pk for pk, _ in reviews], lock=True)
+        # Read under the same locks: a staff save of one of these reviews either committed before
+        # (and is seen here) or waits for this batch (and then deletes what it stores).
+        corrected = staff_corrected(list(copies))
         rows: list[ReviewAspect] = []
         for (review_id, sentence), aspects in zip(sentences, predicted, strict=True):
             if review_id not in copies:  # deleted meanwhile
                 continue
             common = dict(review_id=review_id, sentence=sentence, model_version_id=version_id, **copies[review_id])
-            rows.extend(
-                ReviewAspect(category=category, polarity=polarity, confidence=float(confidence), **common)
-                for category, polarity, confidence in aspects
-            )
+            if review_id not in corrected:
+                rows.extend(
+                    ReviewAspect(category=category, polarity=polarity, confidence=float(confidence), **common)
+                    for category, polarity, confidence in aspects
+                )
             if is_suggestion(sentence):
                 category, polarity, confidence = _suggestion_aspect(aspects)
                 rows.append(
@@ -77,6 +102,7 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
                 )
         ReviewAspect.objects.filter(review_id__in=[pk for pk, _ in reviews], source=ReviewAspect.Source.MODEL).delete()
         ReviewAspect.objects.bulk_create(rows, batch_size=2000)
+        aspect_rollup_mark_dirty(values["review_effective_at"] for values in copies.values())
     return len(rows)
 
 
@@ -85,9 +111,19 @@ def review_aspects_sync_filters(*, review_ids: Sequence[int]) -> int:
     reviews' aspect rows; call it in the transaction that changed any of those review fields."""
     updated = 0
     with transaction.atomic():
-        for review_id, values in _review_copies(review_ids, lock=True).items():
+        copies = _review_copies(review_ids, lock=True)
+        # The rows leave their old day (the copies they carry) for the review's current one.
+        aspect_rollup_mark_reviews_dirty(list(copies))
+        for review_id, values in copies.items():
             updated += ReviewAspect.objects.filter(review_id=review_id).update(**values)
+        aspect_rollup_mark_dirty(values["review_effective_at"] for values in copies.values())
     return updated
+
+
+def review_aspects_forget(*, review_ids: Sequence[int]) -> None:
+    """Before these reviews are deleted (their aspect rows go with them), in the same transaction:
+    mark their days for the aspect rollups."""
+    aspect_rollup_mark_reviews_dirty(review_ids)
 
 
 def review_reextract_batch(*, after_id: int, size: int) -> int | None:
@@ -107,7 +143,9 @@ class StaffAspect:
 
 
 def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) -> list[ReviewAspect]:
-    """Replace the review's staff aspects and keep them as a training annotation for the aspect model."""
+    """Make these the review's aspect mentions (replacing the staff's earlier ones and the model's, so
+    the report counts the review by its staff rows only) and keep them as a training annotation for
+    the aspect model. The model's suggestion rows stay: staff do not edit suggestions here."""
     from training.ml.aspect_data import SEMEVAL14_CATEGORIES
     from training.models import AspectAnnotation
 
@@ -124,10 +162,17 @@ def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) 
     ]
     scheme = "semeval2014" if all(a.category in SEMEVAL14_CATEGORIES for a in aspects) else "staff"
     with transaction.atomic():
-        ReviewAspect.objects.filter(review=review, source=ReviewAspect.Source.STAFF).delete()
+        # Under the review's row lock, like extraction, so a batch running now cannot put model
+        # mentions back after this deletes them (it reads the staff annotation under the same lock).
+        copies = _review_copies([review.pk], lock=True).get(review.pk)
+        ReviewAspect.objects.filter(review=review).exclude(
+            source=ReviewAspect.Source.MODEL, is_suggestion=True
+        ).delete()
         ReviewAspect.objects.bulk_create(rows)
+        if copies is not None:
+            aspect_rollup_mark_dirty([copies["review_effective_at"]])
         AspectAnnotation.objects.update_or_create(
-            source="staff",
+            source=STAFF_ANNOTATION_SOURCE,
             external_id=f"review-{review.pk}",
             defaults={
                 "text": review.text,

@@ -256,8 +256,12 @@ def review_unlabel(*, review: Review, user_id: int | None) -> Review:
 
 
 def review_delete(*, review: Review) -> None:
-    """Removes the review, its predictions and its label history (cascade)."""
-    review.delete()
+    """Removes the review, its predictions, label history and aspects (cascade)."""
+    from reviews.aspects import review_aspects_forget
+
+    with transaction.atomic():
+        review_aspects_forget(review_ids=[review.pk])
+        review.delete()
 
 
 def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> int | None:

@@ -39,6 +39,8 @@ class TestSchedules:
             "sweep-stuck-jobs",
             "refresh-rollups",
             "rebuild-rollups-nightly",
+            "refresh-aspect-rollups",
+            "rebuild-aspect-rollups-nightly",
         }
         retrain = tasks["retrain-daily"].crontab
         assert (retrain.minute, retrain.hour, retrain.day_of_week) == ("0", "2", "*")

@@ -53,18 +53,33 @@ def test_suggestion_without_aspect_is_general(transactional_db):
     ]
 
 
-def test_staff_aspects_survive_reextraction(transactional_db):
+def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(transactional_db):
     from reviews.aspects import StaffAspect, review_extract_aspects, review_set_staff_aspects
     from reviews.tasks import reextract_all_aspects
 
     review = Review.objects.create(text="Great food but service could be faster!")
     review_extract_aspects([review.pk])
+    assert aspects_of(review.pk, source="model", is_suggestion=False) == {("food", "positive"), ("service", "negative")}
     review_set_staff_aspects(review=review, aspects=[StaffAspect("price", "negative", "")])
+    assert aspects_of(review.pk, source="model", is_suggestion=False) == set()
     reextract_all_aspects.delay(0)
     review_extract_aspects([review.pk])
     assert aspects_of(review.pk, source="staff") == {("price", "negative")}
-    assert aspects_of(review.pk, source="model", is_suggestion=False) == {("food", "positive"), ("service", "negative")}
-    assert ReviewAspect.objects.filter(review=review, source="model").count() == 3
+    # Re-extraction leaves a corrected review's mentions to staff; its suggestion row is the model's.
+    assert aspects_of(review.pk, source="model", is_suggestion=False) == set()
+    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service", "negative")}
+    assert ReviewAspect.objects.filter(review=review).count() == 2
+
+
+def test_staff_saving_no_aspects_keeps_the_model_mentions_away(transactional_db):
+    from reviews.aspects import review_extract_aspects, review_set_staff_aspects
+
+    review = Review.objects.create(text="Great food but service could be faster!")
+    review_extract_aspects([review.pk])
+    review_set_staff_aspects(review=review, aspects=[])
+    review_extract_aspects([review.pk])
+    assert not ReviewAspect.objects.filter(review=review, is_suggestion=False).exists()
+    assert ReviewAspect.objects.filter(review=review, is_suggestion=True).count() == 1
 
 
 def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_headers, labeller_headers):
@@ -87,9 +102,9 @@ def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_
     annotation = AspectAnnotation.objects.get(source="staff", external_id=f"review-{review_id}")
     assert annotation.review_id == review_id
     assert annotation.aspects == [{"category": "service", "polarity": "conflict"}]
-    # Model-made aspects are still there, and the GET shows both.
+    # The staff rows are the review's aspects now; the model's suggestion stays.
     got = api.get(f"/api/reviews/{review_id}/aspects", headers=labeller_headers).json()
-    assert {(a["category"], a["source"]) for a in got["aspects"]} >= {("service", "staff"), ("food", "model")}
+    assert {(a["category"], a["source"]) for a in got["aspects"]} == {("service", "staff")}
     assert [s["category"] for s in got["suggestions"] if s["source"] == "model"] == ["service"]
 
 

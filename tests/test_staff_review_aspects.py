@@ -102,8 +102,10 @@ def test_correcting_a_polarity_stores_staff_aspects_and_a_training_annotation(la
         {"category": "service", "polarity": "conflict"},
     ]
     assert annotation.scheme == "semeval2014"
-    # The model's rows stay until the review is re-extracted.
-    assert ReviewAspect.objects.filter(review=review, source="model", is_suggestion=False).count() == 2
+    # The staff rows replace the model's mentions (the report counts the review by them alone);
+    # the model's suggestion row stays.
+    assert not ReviewAspect.objects.filter(review=review, source="model", is_suggestion=False).exists()
+    assert ReviewAspect.objects.filter(review=review, source="model", is_suggestion=True).count() == 1
     followed = labeller.get(response["Location"])
     assert "Saved 2 staff aspects on review #" in followed.content.decode()
 

@@ -64,4 +64,18 @@ SCHEDULES = (
         hour="1",
         description="Rebuild the whole dashboard rollup at 01:30 (catches changes to older reviews)",
     ),
+    Schedule(
+        name="refresh-aspect-rollups",
+        task="analytics.refresh_aspect_rollups",
+        minute="*/5",
+        hour="*",
+        description="Rebuild today's, yesterday's and changed days' aspect rollup rows (feedback report)",
+    ),
+    Schedule(
+        name="rebuild-aspect-rollups-nightly",
+        task="analytics.rebuild_aspect_rollups",
+        minute="45",
+        hour="1",
+        description="Rebuild the whole aspect rollup at 01:45 (a safety net for writes that marked no day)",
+    ),
 )

@@ -1,0 +1,308 @@
+"""Pre-aggregated aspect counts for the constructive-feedback report (analytics.aspect_report).
+
+The same design as the dashboard's rollups (analytics.rollups), over reviews.ReviewAspect:
+
+- DailyAspectRollup: local day (TIME_ZONE), category, polarity, suggestion flag, source, rating -> mentions;
+  DailyAspectReviewRollup: local day, source, rating -> reviews with at least one mention. Read when the
+  report has no business filter.
+- MonthlyBusinessAspectRollup and MonthlyBusinessAspectReviewRollup: the same by local month and business,
+  read with a business filter (a daily grain by business would be nearly as large as ReviewAspect).
+
+The report reads whole days (months) before AspectRollupState.covered_until and before today from the
+rollups, and everything else -- today, partial days at the edges of its periods, days the rollup has not
+reached yet -- from ReviewAspect. Unlike the dashboard's rollups, changes to older days are exact at once:
+every write of aspect rows (extraction, staff corrections, a review moved to another day or deleted) marks
+its local days in AspectRollupDirtyDay in the same transaction (aspect_rollup_mark_dirty), the report reads
+marked days (months) from ReviewAspect, and `analytics.refresh_aspect_rollups` (every 5 minutes) rebuilds
+them with yesterday and today and clears the marks. `rebuild_rollups` (nightly, and by hand) rebuilds
+everything.
+
+Days are in TIME_ZONE; a request in another active time zone, or settings.ANALYTICS_ROLLUPS = False,
+reads ReviewAspect only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import operator
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, DateField, Q
+from django.db.models.functions import TruncDate, TruncMonth
+from django.utils import timezone
+
+from analytics.models import (
+    AspectRollupDirtyDay,
+    AspectRollupState,
+    DailyAspectReviewRollup,
+    DailyAspectRollup,
+    MonthlyBusinessAspectReviewRollup,
+    MonthlyBusinessAspectRollup,
+)
+from analytics.rollups import _insert, _month, _next_month, _runs, _tz, day_start
+from reviews.models import ReviewAspect
+
+AT = "review_effective_at"
+MENTION_KEYS = ["category", "polarity", "is_suggestion"]
+DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup)
+MONTHLY_TABLES = (MonthlyBusinessAspectRollup, MonthlyBusinessAspectReviewRollup)
+
+# ---------------------------------------------------------------- marking changed days
+
+
+def local_day(moment: dt.datetime) -> dt.date:
+    return timezone.localtime(moment, _tz()).date()
+
+
+def aspect_rollup_mark_dirty(moments: Iterable[dt.datetime | None]) -> None:
+    """Mark the local days of these effective dates as changed; call it in the transaction that
+    changed the aspect rows of reviews with those dates (a review moved to another day: both)."""
+    days = sorted({local_day(m) for m in moments if m is not None})
+    if not days:
+        return
+    token = uuid.uuid4().hex
+    # Sorted, so two writers lock the rows in one order; a new token keeps a mark a running refresh read.
+    AspectRollupDirtyDay.objects.bulk_create(
+        [AspectRollupDirtyDay(day=day, token=token) for day in days],
+        update_conflicts=True,
+        unique_fields=["day"],
+        update_fields=["token"],
+    )
+
+
+def aspect_rollup_mark_reviews_dirty(review_ids: Iterable[int]) -> None:
+    """Mark the days of these reviews' stored aspect rows (their copied effective dates)."""
+    ids = list(review_ids)
+    if ids:
+        aspect_rollup_mark_dirty(
+            ReviewAspect.objects.filter(review_id__in=ids).order_by().values_list(AT, flat=True).distinct()
+        )
+
+
+# ---------------------------------------------------------------- building
+
+
+def _selects(aspects, grain: str):
+    """(model, queryset, columns) of the four INSERT ... SELECTs for these aspect rows."""
+    tz = _tz()
+    if grain == "day":
+        period, by = TruncDate(AT, tzinfo=tz), []
+        mentions_model, reviews_model = DAILY_TABLES
+    else:
+        period, by = TruncMonth(AT, tzinfo=tz, output_field=DateField()), ["review_business"]
+        mentions_model, reviews_model = MONTHLY_TABLES
+    column = grain if grain == "day" else "month"
+    names = [column, *(["business"] if by else []), *MENTION_KEYS, "source", "rating", "n"]
+    mentions = (
+        aspects.order_by()
+        .annotate(period=period)
+        .values("period", *by, *MENTION_KEYS, "review_source", "review_rating")
+        .annotate(n=Count("id"))
+    )
+    review_names = [column, *(["business"] if by else []), "source", "rating", "n"]
+    reviews = (
+        aspects.filter(is_suggestion=False)
+        .order_by()
+        .annotate(period=period)
+        .values("period", *by, "review_source", "review_rating")
+        .annotate(n=Count("review_id", distinct=True))
+    )
+    return [(mentions_model, mentions, names), (reviews_model, reviews, review_names)]
+
+
+def _any(conditions: Iterable[Q]) -> Q:
+    """OR of one or more conditions."""
+    return functools.reduce(operator.or_, conditions)
+
+
+def _locked_state() -> AspectRollupState:
+    AspectRollupState.objects.get_or_create(pk=1)
+    return AspectRollupState.objects.select_for_update().get(pk=1)
+
+
+def _rebuild_days(days: set[dt.date]) -> None:
+    months: set[dt.date] = set()
+    for first, last in _runs(days):
+        for model in DAILY_TABLES:
+            model.objects.filter(day__gte=first, day__lte=last).delete()
+        aspects = ReviewAspect.objects.filter(
+            review_effective_at__gte=day_start(first), review_effective_at__lt=day_start(last + dt.timedelta(days=1))
+        )
+        for model, queryset, columns in _selects(aspects, "day"):
+            _insert(model, queryset, columns)
+        month = _month(first)
+        while month <= last:
+            months.add(month)
+            month = _next_month(month)
+    for month in sorted(months):
+        for model in MONTHLY_TABLES:
+            model.objects.filter(month=month).delete()
+        aspects = ReviewAspect.objects.filter(
+            review_effective_at__gte=day_start(month), review_effective_at__lt=day_start(_next_month(month))
+        )
+        for model, queryset, columns in _selects(aspects, "month"):
+            _insert(model, queryset, columns)
+
+
+def _clear_marks(marks: list[tuple[dt.date, str]]) -> None:
+    """Delete the marks read before the rebuild; one re-marked since (new token) stays for next time."""
+    for start in range(0, len(marks), 200):
+        AspectRollupDirtyDay.objects.filter(
+            _any(Q(day=day, token=token) for day, token in marks[start : start + 200])
+        ).delete()
+
+
+def _marks(days: set[dt.date] | None = None) -> list[tuple[dt.date, str]]:
+    rows = AspectRollupDirtyDay.objects.order_by("day")
+    if days is not None:
+        rows = rows.filter(day__in=days)
+    return list(rows.values_list("day", "token"))
+
+
+def aspect_rollup_rebuild_days(days: set[dt.date]) -> None:
+    """Rebuild the given local days (and the months holding them) and clear their marks.
+
+    Advances nothing: AspectRollupState.covered_until only moves in refresh / rebuild_all."""
+    if not days:
+        return
+    with transaction.atomic():
+        _locked_state()
+        marks = _marks(set(days))
+        _rebuild_days(set(days))
+        _clear_marks(marks)
+
+
+def aspect_rollup_rebuild_all() -> AspectRollupState:
+    """Rebuild the aspect rollups from every aspect row, in one transaction; days before today are covered."""
+    today = timezone.localdate(timezone=_tz())
+    with transaction.atomic():
+        state = _locked_state()
+        marks = _marks()
+        for model in (*DAILY_TABLES, *MONTHLY_TABLES):
+            model.objects.all().delete()
+        for grain in ("day", "month"):
+            for model, queryset, columns in _selects(ReviewAspect.objects.all(), grain):
+                _insert(model, queryset, columns)
+        _clear_marks(marks)
+        if connection.vendor == "postgresql":  # fresh planner statistics for the rebuilt tables
+            with connection.cursor() as cursor:
+                for model in (*DAILY_TABLES, *MONTHLY_TABLES):
+                    cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+        state.covered_until = today
+        state.time_zone = str(_tz())
+        state.built_at = state.full_built_at = timezone.now()
+        state.save()
+    return state
+
+
+def aspect_rollup_refresh() -> AspectRollupState:
+    """Rebuild yesterday, today, any days since the last refresh and every marked day; cover up to today.
+
+    Without a full build yet (or after a TIME_ZONE change) this is a full rebuild."""
+    today = timezone.localdate(timezone=_tz())
+    state = AspectRollupState.objects.filter(pk=1).first()
+    if state is None or state.covered_until is None or state.time_zone != str(_tz()):
+        return aspect_rollup_rebuild_all()
+    with transaction.atomic():
+        state = _locked_state()
+        marks = _marks()
+        first = min(state.covered_until, today - dt.timedelta(days=1))
+        days = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
+        _rebuild_days(days | {day for day, _ in marks})
+        _clear_marks(marks)
+        state.covered_until = max(state.covered_until, today)
+        state.built_at = timezone.now()
+        state.save()
+    return state
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the rollups of one grain ("day", or "month" for the by-business tables) may answer:
+    whole periods before `until`, except the `dirty` ones."""
+
+    grain: str
+    until: dt.date
+    dirty: frozenset[dt.date]
+
+    def floor(self, day: dt.date) -> dt.date:
+        return _month(day) if self.grain == "month" else day
+
+    def step(self, period: dt.date) -> dt.date:
+        return _next_month(period) if self.grain == "month" else period + dt.timedelta(days=1)
+
+
+def coverage(grain: str) -> Coverage | None:
+    """None: do not use the rollups (disabled, not built, or built in another time zone)."""
+    if not getattr(settings, "ANALYTICS_ROLLUPS", True):
+        return None
+    tz = timezone.get_current_timezone()
+    state = AspectRollupState.objects.filter(pk=1).values("covered_until", "time_zone").first()
+    if not state or state["covered_until"] is None or state["time_zone"] != str(tz):
+        return None
+    floor = _month if grain == "month" else (lambda day: day)
+    dirty = frozenset(floor(day) for day in AspectRollupDirtyDay.objects.values_list("day", flat=True))
+    return Coverage(grain, floor(min(state["covered_until"], timezone.localdate(timezone=tz))), dirty)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One time range of the report: `runs` of whole clean periods [lo, hi) for the rollups, and
+    `live` (a Q on the aspect rows' effective date, None: nothing) for the rest."""
+
+    runs: tuple[tuple[dt.date, dt.date], ...]
+    live: Q | None
+
+
+def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_inclusive: bool, at: str = AT) -> Split:
+    def live(lo: dt.datetime, hi: dt.datetime, inclusive: bool = False) -> Q:
+        return Q(**{f"{at}__gte": lo, f"{at}__lte" if inclusive else f"{at}__lt": hi})
+
+    if start > end or (start == end and not end_inclusive):
+        return Split((), None)
+    whole = Split((), live(start, end, end_inclusive))
+    if cover is None:
+        return whole
+    tz = timezone.get_current_timezone()
+    lo = cover.floor(timezone.localtime(start, tz).date())
+    if day_start(lo, tz) < start:
+        lo = cover.step(lo)
+    hi = min(cover.until, cover.floor(timezone.localtime(end, tz).date()))
+    if hi <= lo:
+        return whole
+    runs: list[tuple[dt.date, dt.date]] = []
+    parts: list[Q] = []
+    if start < day_start(lo, tz):
+        parts.append(live(start, day_start(lo, tz)))
+    period = lo
+    while period < hi:
+        following = cover.step(period)
+        if period in cover.dirty:
+            parts.append(live(day_start(period, tz), day_start(following, tz)))
+        elif runs and runs[-1][1] == period:
+            runs[-1] = (runs[-1][0], following)
+        else:
+            runs.append((period, following))
+        period = following
+    if day_start(hi, tz) < end or end_inclusive:
+        parts.append(live(day_start(hi, tz), end, end_inclusive))
+    return Split(tuple(runs), _any(parts) if parts else None)
+
+
+def runs_q(cover: Coverage, runs: Iterable[tuple[dt.date, dt.date]]) -> Q:
+    """The rollup rows of these runs (at least one)."""
+    field = "day" if cover.grain == "day" else "month"
+    return _any(Q(**{f"{field}__gte": lo, f"{field}__lt": hi}) for lo, hi in runs)
+
+
+def tables(cover: Coverage):
+    """(mention rollup, review rollup) models of this coverage's grain."""
+    return DAILY_TABLES if cover.grain == "day" else MONTHLY_TABLES
