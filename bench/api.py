@@ -50,6 +50,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import dsn, ensure_database, ensure_trained_model, percentile  # noqa: E402
+
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
 WRK_DIR = ROOT / "bench" / "wrk"
@@ -74,32 +76,10 @@ SERVER_ENV = {
 os.environ.update(SERVER_ENV)
 
 
-def dsn(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    name = dsn(DATABASE_URL).rsplit("/", 1)[1].split("?")[0]
-    with psycopg.connect(dsn(DATABASE_URL).rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            print(f"created database {name}", flush=True)
-
-
 def flush_redis() -> None:
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 # --- setup: database, model, token ---------------------------------------------------------------
@@ -117,8 +97,6 @@ def prepare(data_dir: Path) -> dict:
     from django.core.management import call_command
 
     from training import storage
-    from training.ml import lexicon
-    from training.models import ModelVersion
 
     call_command("migrate", verbosity=0, interactive=False)
     from reviews.models import Review
@@ -126,37 +104,7 @@ def prepare(data_dir: Path) -> dict:
     # Reviews created by earlier runs (the trained-on imports stay).
     Review.objects.filter(source__in=["bench-api", "bench-check"]).delete()
 
-    def trained_champion():
-        return (
-            ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION)
-            .exclude(algorithm=lexicon.ALGORITHM)
-            .first()
-        )
-
-    version = trained_champion()
-    if version is None:
-        started = time.perf_counter()
-        print("no trained model in the bench database: importing the shared Yelp and Zomato files", flush=True)
-        for path, options in (
-            (data_dir / "yelp_reviews_10k_train" / "yelp_train_part1.csv", {}),
-            (data_dir / "yelp_reviews_10k_train" / "yelp_train_part2.csv", {}),
-            (
-                data_dir / "zomato_restaurant_reviews_train" / "zomato_train.csv",
-                {"text_col": "Review", "rating_col": "Rating", "business_col": "Restaurant"},
-            ),
-        ):
-            defaults = {"text_col": "text", "rating_col": "stars", "id_col": "review_id", "business_col": "business_id"}
-            call_command(
-                "import_reviews", str(path), source=path.parent.name.split("_")[0], **(options or defaults), verbosity=0
-            )
-        print("training (manage.py train --wait)", flush=True)
-        call_command("train", wait=True, stdout=io.StringIO(), stderr=io.StringIO())
-        version = trained_champion()
-        if version is None:  # the gate kept the baseline: deploy the newest candidate anyway
-            candidate = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT).order_by("-pk").first()
-            call_command("promote", candidate.name, stdout=io.StringIO())
-            version = trained_champion()
-        print(f"trained {version.name} in {time.perf_counter() - started:.0f} s", flush=True)
+    version = ensure_trained_model(data_dir)
 
     User = get_user_model()
     user, _ = User.objects.get_or_create(username="bench-api", defaults={"is_superuser": True, "is_staff": True})
@@ -423,7 +371,7 @@ def main() -> None:
 
     data_dir = args.data_dir or default_data_dir()
     load_before = os.getloadavg()
-    ensure_database()
+    ensure_database(DATABASE_URL)
     flush_redis()
     setup = prepare(data_dir)
     texts_file = Path(tempfile.mkdtemp(prefix="bench-api-")) / "texts.txt"

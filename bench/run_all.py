@@ -11,6 +11,7 @@ run goes to bench/results/summary.json (bench/results is not committed).
 Benchmarks that need something this machine may lack are skipped with the reason:
 
 - api: wrk (`apt-get install -y wrk`), PostgreSQL and Redis (BENCH_API_DATABASE_URL, BENCH_REDIS_URL);
+- import_train: PostgreSQL and Redis (BENCH_IMPORT_DATABASE_URL, BENCH_REDIS_URL);
 - labelling: Chromium (`apt-get install -y chromium`) and playwright;
 - dashboard, aspects_scale: a PostgreSQL database with at least BENCH_MIN_REVIEWS (default 1,000,000)
   reviews, given as BENCH_DATABASE_URL (build it with `manage.py generate_reviews --count 1000000
@@ -258,6 +259,14 @@ BENCHMARKS = [
     Benchmark("aspects", ["bench/aspects.py"], "aspects.json", rows_aspects, about="aspect categories"),
     Benchmark(
         "api", ["bench/api.py"], "api.json", rows_generic, [need_wrk, need_postgres_redis], about="HTTP load with wrk"
+    ),
+    Benchmark(
+        "import_train",
+        ["bench/import_train.py"],
+        "import_train.json",
+        rows_generic,
+        [need_postgres_redis],
+        about="import_reviews and training at 100,000 reviews",
     ),
     Benchmark(
         "labelling", ["bench/labelling.py"], None, rows_labelling, [need_chromium], about="labelling in Chromium"
