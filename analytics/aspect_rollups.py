@@ -41,6 +41,7 @@ from analytics.models import (
     AspectRollupState,
     DailyAspectReviewRollup,
     DailyAspectRollup,
+    DailyAspectTotalRollup,
     MonthlyBusinessAspectReviewRollup,
     MonthlyBusinessAspectRollup,
 )
@@ -49,7 +50,7 @@ from reviews.models import ReviewAspect
 
 AT = "review_effective_at"
 MENTION_KEYS = ["category", "polarity", "is_suggestion"]
-DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup)
+DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup, DailyAspectTotalRollup)
 MONTHLY_TABLES = (MonthlyBusinessAspectRollup, MonthlyBusinessAspectReviewRollup)
 
 # ---------------------------------------------------------------- marking changed days
@@ -92,7 +93,7 @@ def _selects(aspects, grain: str):
     tz = _tz()
     if grain == "day":
         period, by = TruncDate(AT, tzinfo=tz), []
-        mentions_model, reviews_model = DAILY_TABLES
+        mentions_model, reviews_model = DAILY_TABLES[:2]
     else:
         period, by = TruncMonth(AT, tzinfo=tz, output_field=DateField()), ["review_business"]
         mentions_model, reviews_model = MONTHLY_TABLES
@@ -112,7 +113,11 @@ def _selects(aspects, grain: str):
         .values("period", *by, "review_source", "review_rating")
         .annotate(n=Count("review_id", distinct=True))
     )
-    return [(mentions_model, mentions, names), (reviews_model, reviews, review_names)]
+    selects = [(mentions_model, mentions, names), (reviews_model, reviews, review_names)]
+    if grain == "day":
+        totals = aspects.order_by().annotate(period=period).values("period", *MENTION_KEYS).annotate(n=Count("id"))
+        selects.append((DailyAspectTotalRollup, totals, ["day", *MENTION_KEYS, "n"]))
+    return selects
 
 
 def _any(conditions: Iterable[Q]) -> Q:
@@ -256,45 +261,54 @@ def coverage(grain: str) -> Coverage | None:
 @dataclass(frozen=True)
 class Split:
     """One time range of the report: `runs` of whole clean periods [lo, hi) for the rollups, and
-    `live` (a Q on the aspect rows' effective date, None: nothing) for the rest."""
+    `live`, disjoint contiguous ranges (Qs on the aspect rows' effective date) for the rest."""
 
     runs: tuple[tuple[dt.date, dt.date], ...]
-    live: Q | None
+    live: tuple[Q, ...]
 
 
 def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_inclusive: bool, at: str = AT) -> Split:
-    def live(lo: dt.datetime, hi: dt.datetime, inclusive: bool = False) -> Q:
-        return Q(**{f"{at}__gte": lo, f"{at}__lte" if inclusive else f"{at}__lt": hi})
-
     if start > end or (start == end and not end_inclusive):
-        return Split((), None)
-    whole = Split((), live(start, end, end_inclusive))
-    if cover is None:
-        return whole
+        return Split((), ())
+    ranges: list[tuple[dt.datetime, dt.datetime, bool]] = []  # [lo, hi) or [lo, hi]
+
+    def live(lo: dt.datetime, hi: dt.datetime, inclusive: bool = False) -> None:
+        if ranges and ranges[-1][1] == lo and not ranges[-1][2]:
+            lo = ranges.pop()[0]  # adjoining: one range, one index scan
+        ranges.append((lo, hi, inclusive))
+
+    def done(runs: list) -> Split:
+        return Split(
+            tuple(runs),
+            tuple(Q(**{f"{at}__gte": lo, f"{at}__lte" if incl else f"{at}__lt": hi}) for lo, hi, incl in ranges),
+        )
+
     tz = timezone.get_current_timezone()
-    lo = cover.floor(timezone.localtime(start, tz).date())
-    if day_start(lo, tz) < start:
-        lo = cover.step(lo)
-    hi = min(cover.until, cover.floor(timezone.localtime(end, tz).date()))
-    if hi <= lo:
-        return whole
+    lo = hi = None
+    if cover is not None:
+        lo = cover.floor(timezone.localtime(start, tz).date())
+        if day_start(lo, tz) < start:
+            lo = cover.step(lo)
+        hi = min(cover.until, cover.floor(timezone.localtime(end, tz).date()))
+    if cover is None or hi <= lo:
+        live(start, end, end_inclusive)
+        return done([])
     runs: list[tuple[dt.date, dt.date]] = []
-    parts: list[Q] = []
     if start < day_start(lo, tz):
-        parts.append(live(start, day_start(lo, tz)))
+        live(start, day_start(lo, tz))
     period = lo
     while period < hi:
         following = cover.step(period)
         if period in cover.dirty:
-            parts.append(live(day_start(period, tz), day_start(following, tz)))
+            live(day_start(period, tz), day_start(following, tz))
         elif runs and runs[-1][1] == period:
             runs[-1] = (runs[-1][0], following)
         else:
             runs.append((period, following))
         period = following
     if day_start(hi, tz) < end or end_inclusive:
-        parts.append(live(day_start(hi, tz), end, end_inclusive))
-    return Split(tuple(runs), _any(parts) if parts else None)
+        live(day_start(hi, tz), end, end_inclusive)
+    return done(runs)
 
 
 def runs_q(cover: Coverage, runs: Iterable[tuple[dt.date, dt.date]]) -> Q:
@@ -303,6 +317,9 @@ def runs_q(cover: Coverage, runs: Iterable[tuple[dt.date, dt.date]]) -> Q:
     return _any(Q(**{f"{field}__gte": lo, f"{field}__lt": hi}) for lo, hi in runs)
 
 
-def tables(cover: Coverage):
-    """(mention rollup, review rollup) models of this coverage's grain."""
-    return DAILY_TABLES if cover.grain == "day" else MONTHLY_TABLES
+def tables(cover: Coverage, *, unfiltered: bool = False):
+    """(mention rollup, review rollup) models of this coverage's grain; `unfiltered` (no source, rating
+    or business filter): the day totals for the mentions."""
+    if cover.grain == "day":
+        return (DailyAspectTotalRollup if unfiltered else DailyAspectRollup), DailyAspectReviewRollup
+    return MONTHLY_TABLES

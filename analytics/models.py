@@ -126,6 +126,20 @@ class DailyAspectRollup(models.Model):
         indexes = [models.Index(fields=["day"]), models.Index(fields=["source", "day"])]
 
 
+class DailyAspectTotalRollup(models.Model):
+    """DailyAspectRollup summed over source and rating (~50 rows a day): the report with no source, rating
+    or business filter -- the Insights page's default -- reads this."""
+
+    day = models.DateField()
+    category = models.CharField(max_length=50)
+    polarity = models.CharField(max_length=8)
+    is_suggestion = models.BooleanField()
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
 class DailyAspectReviewRollup(models.Model):
     """Reviews with at least one aspect mention per local day, source and rating (the report's
     distinct-review count: a review has one effective date, so the days add up)."""

@@ -163,15 +163,27 @@ def bench_extract(n: int, data_dir: Path) -> list[dict]:
 
 
 def part_of(sql: str) -> str:
+    """Which part of the report a query is (the parts of the join and copies versions keep their names)."""
+    if "aspectrollupstate" in sql or "aspectrollupdirtyday" in sql:
+        return "other"
+    if '"analytics_' in sql:
+        return "rollups"
     if '"is_suggestion"' not in sql:
         return "other"
-    if 'NOT "reviews_reviewaspect"."is_suggestion"' not in sql:
-        return "suggestions"
     if "COUNT(DISTINCT" in sql or "SELECT DISTINCT" in sql:
         return "distinct reviews"
     if "GROUP BY" in sql:
-        return "table"
-    return "quotes"
+        # The copies version: the main aggregate over mentions, or the suggestion counts; now: live rows.
+        return (
+            "suggestions"
+            if 'NOT "reviews_reviewaspect"."is_suggestion"' not in sql
+            and "UNION" not in sql
+            and '"is_suggestion" IN' not in sql
+            else "table"
+        )
+    if '"confidence"' in sql:
+        return "quotes"
+    return "suggestions"
 
 
 class QueryTimer:

@@ -281,6 +281,13 @@ class ReviewAspect(models.Model):
                 include=["category", "polarity", "review_source", "review_rating", "review_id"],
                 name="aspect_report_business_cov",
             ),
+            # The report's suggestion sample: the ids of the newest suggestions in scope, from the index alone.
+            models.Index(
+                fields=["-review_effective_at", "-id"],
+                include=["review_source", "review_business", "review_rating"],
+                condition=models.Q(is_suggestion=True),
+                name="aspect_suggestion_sample",
+            ),
             # Quotes: the most confident mentions of a category, read in order until enough are found.
             models.Index(
                 fields=["category", "is_suggestion", "-confidence", "-review_effective_at", "-id"],
