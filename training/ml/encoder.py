@@ -184,6 +184,8 @@ class SentenceEncoder:
         if self.threads:
             options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        # No busy-waiting between runs: the encoder shares its cores with web workers and Celery.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         model = build_onnx_model(model_dir())
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
