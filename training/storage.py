@@ -8,6 +8,7 @@ first when needed, so every process can load any version.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -62,3 +63,36 @@ def local_path(key: str) -> Path:
 def scratch_dir() -> Path:
     settings.MODEL_ARTIFACT_DIR.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(dir=settings.MODEL_ARTIFACT_DIR, prefix=".build-"))
+
+
+def s3_client():
+    return _s3_client()
+
+
+def keys() -> list[str]:
+    """Every stored artifact key (for backups): the bucket's prefix on S3, else MODEL_ARTIFACT_DIR
+    without its scratch and download folders (names starting with a dot)."""
+    if uses_s3():
+        prefix = settings.MODEL_S3_PREFIX
+        found = []
+        for page in (
+            _s3_client().get_paginator("list_objects_v2").paginate(Bucket=settings.MODEL_S3_BUCKET, Prefix=prefix)
+        ):
+            found += [item["Key"][len(prefix) :] for item in page.get("Contents", []) if item["Key"] != prefix]
+        return sorted(key for key in found if key and not key.endswith("/"))
+    root = settings.MODEL_ARTIFACT_DIR
+    if not root.is_dir():
+        return []
+    return sorted(
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
+
+
+def fetch(key: str, target: Path) -> None:
+    """Copy the stored file `key` to `target` (straight from S3, without filling the local cache)."""
+    if uses_s3():
+        _s3_client().download_file(settings.MODEL_S3_BUCKET, settings.MODEL_S3_PREFIX + key, str(target))
+        return
+    shutil.copyfile(settings.MODEL_ARTIFACT_DIR / key, target)
