@@ -115,15 +115,19 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _quotes(rows, category: str, start, end, columns: _Columns = COPIES) -> list[dict]:
+def _quotes(
+    rows, category: str, start, end, columns: _Columns = COPIES, *, rating_filtered: bool = False
+) -> list[dict]:
     # Bounded: the most confident QUOTES_PER_ASPECT * 10 mentions, read in the order of the aspect_quotes
-    # index (category, is_suggestion, -confidence, -effective date, -id).
+    # index (category, is_suggestion, -confidence, -effective date, -id). The rating is no key of it: with
+    # a rating filter, the ids come from the index alone first (rating included), then only those rows.
     at = columns.effective_at
-    candidates = (
-        rows.filter(category=category, **{f"{at}__gte": start, f"{at}__lte": end})
-        .order_by("-confidence", f"-{at}", "-id")
-        .values("review_id", "sentence", "polarity", "confidence", at)[: QUOTES_PER_ASPECT * 10]
-    )
+    order = ("-confidence", f"-{at}", "-id")
+    candidates = rows.filter(category=category, **{f"{at}__gte": start, f"{at}__lte": end}).order_by(*order)
+    if rating_filtered:
+        ids = candidates.values("id")[: QUOTES_PER_ASPECT * 10]
+        candidates = ReviewAspect.objects.filter(id__in=ids).order_by(*order)
+    candidates = candidates.values("review_id", "sentence", "polarity", "confidence", at)[: QUOTES_PER_ASPECT * 10]
     picked, seen = [], set()
     for row in candidates:
         if row["review_id"] in seen or not row["sentence"]:
@@ -180,10 +184,8 @@ def _counts(filters: AspectFilters, buckets: dict[str, Split], cover, columns: _
         add(arms[0].union(*arms[1:], all=True) if len(arms) > 1 else arms[0], buckets)
     runs = {name: aspect_rollups.runs_q(cover, part.runs) for name, part in buckets.items() if part.runs}
     if runs:
-        unfiltered = (
-            not (filters.source or filters.business) and filters.rating_min is None and filters.rating_max is None
-        )
-        rows = _rollup_scoped(aspect_rollups.tables(cover, unfiltered=unfiltered)[0], filters).filter(
+        any_source = not (filters.source or filters.business)
+        rows = _rollup_scoped(aspect_rollups.tables(cover, any_source=any_source)[0], filters).filter(
             functools.reduce(operator.or_, runs.values())
         )
         add(
@@ -288,8 +290,13 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns, *, roll
             }
         )
     mentions = _scoped(filters, columns).filter(is_suggestion=False)
+    rating_filtered = filters.rating_min is not None or filters.rating_max is not None
     for aspect in aspects:
-        aspect["quotes"] = _quotes(mentions, aspect["category"], start, end, columns) if aspect["mentions"] else []
+        aspect["quotes"] = (
+            _quotes(mentions, aspect["category"], start, end, columns, rating_filtered=rating_filtered)
+            if aspect["mentions"]
+            else []
+        )
     issues = sorted(
         (a for a in aspects if a["negative"]), key=lambda a: (-a["issue_score"], -a["negative"], a["category"])
     )
@@ -331,7 +338,7 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns, *, roll
             end,
             suggestion_counts,
             columns,
-            rating_filtered=filters.rating_min is not None or filters.rating_max is not None,
+            rating_filtered=rating_filtered,
         ),
     }
 

@@ -39,9 +39,9 @@ from django.utils import timezone
 from analytics.models import (
     AspectRollupDirtyDay,
     AspectRollupState,
+    DailyAspectRatingRollup,
     DailyAspectReviewRollup,
     DailyAspectRollup,
-    DailyAspectTotalRollup,
     MonthlyBusinessAspectReviewRollup,
     MonthlyBusinessAspectRollup,
 )
@@ -50,7 +50,7 @@ from reviews.models import ReviewAspect
 
 AT = "review_effective_at"
 MENTION_KEYS = ["category", "polarity", "is_suggestion"]
-DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup, DailyAspectTotalRollup)
+DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup, DailyAspectRatingRollup)
 MONTHLY_TABLES = (MonthlyBusinessAspectRollup, MonthlyBusinessAspectReviewRollup)
 
 # ---------------------------------------------------------------- marking changed days
@@ -115,8 +115,13 @@ def _selects(aspects, grain: str):
     )
     selects = [(mentions_model, mentions, names), (reviews_model, reviews, review_names)]
     if grain == "day":
-        totals = aspects.order_by().annotate(period=period).values("period", *MENTION_KEYS).annotate(n=Count("id"))
-        selects.append((DailyAspectTotalRollup, totals, ["day", *MENTION_KEYS, "n"]))
+        by_rating = (
+            aspects.order_by()
+            .annotate(period=period)
+            .values("period", *MENTION_KEYS, "review_rating")
+            .annotate(n=Count("id"))
+        )
+        selects.append((DailyAspectRatingRollup, by_rating, ["day", *MENTION_KEYS, "rating", "n"]))
     return selects
 
 
@@ -317,9 +322,9 @@ def runs_q(cover: Coverage, runs: Iterable[tuple[dt.date, dt.date]]) -> Q:
     return _any(Q(**{f"{field}__gte": lo, f"{field}__lt": hi}) for lo, hi in runs)
 
 
-def tables(cover: Coverage, *, unfiltered: bool = False):
-    """(mention rollup, review rollup) models of this coverage's grain; `unfiltered` (no source, rating
-    or business filter): the day totals for the mentions."""
+def tables(cover: Coverage, *, any_source: bool = False):
+    """(mention rollup, review rollup) models of this coverage's grain; `any_source` (no source or
+    business filter): the mentions summed over sources."""
     if cover.grain == "day":
-        return (DailyAspectTotalRollup if unfiltered else DailyAspectRollup), DailyAspectReviewRollup
+        return (DailyAspectRatingRollup if any_source else DailyAspectRollup), DailyAspectReviewRollup
     return MONTHLY_TABLES

@@ -126,14 +126,15 @@ class DailyAspectRollup(models.Model):
         indexes = [models.Index(fields=["day"]), models.Index(fields=["source", "day"])]
 
 
-class DailyAspectTotalRollup(models.Model):
-    """DailyAspectRollup summed over source and rating (~50 rows a day): the report with no source, rating
-    or business filter -- the Insights page's default -- reads this."""
+class DailyAspectRatingRollup(models.Model):
+    """DailyAspectRollup summed over sources (about a quarter of its rows): the report with no source or
+    business filter -- the Insights page's default, or a rating filter -- reads this."""
 
     day = models.DateField()
     category = models.CharField(max_length=50)
     polarity = models.CharField(max_length=8)
     is_suggestion = models.BooleanField()
+    rating = models.DecimalField(max_digits=2, decimal_places=1, null=True)
     n = models.PositiveIntegerField()
 
     class Meta:

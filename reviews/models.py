@@ -288,9 +288,11 @@ class ReviewAspect(models.Model):
                 condition=models.Q(is_suggestion=True),
                 name="aspect_suggestion_sample",
             ),
-            # Quotes: the most confident mentions of a category, read in order until enough are found.
+            # Quotes: the most confident mentions of a category, read in order until enough are found (with a
+            # rating filter: their ids from the index alone first, the filter columns being included).
             models.Index(
                 fields=["category", "is_suggestion", "-confidence", "-review_effective_at", "-id"],
+                include=["review_source", "review_business", "review_rating"],
                 name="aspect_quotes",
             ),
         ]

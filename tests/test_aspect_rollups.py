@@ -17,9 +17,9 @@ from analytics.aspect_report import BASE_TABLE, COPIES, AspectFilters, _report, 
 from analytics.models import (
     AspectRollupDirtyDay,
     AspectRollupState,
+    DailyAspectRatingRollup,
     DailyAspectReviewRollup,
     DailyAspectRollup,
-    DailyAspectTotalRollup,
     MonthlyBusinessAspectRollup,
 )
 from analytics.tasks import rebuild_aspect_rollups, refresh_aspect_rollups
@@ -142,7 +142,7 @@ def test_the_report_from_the_rollups_equals_the_report_from_the_aspect_rows(zone
     make_reviews(random.Random(zone), 500)
     aspect_rollups.aspect_rollup_rebuild_all()
     assert DailyAspectRollup.objects.exists() and MonthlyBusinessAspectRollup.objects.exists()
-    assert DailyAspectReviewRollup.objects.exists() and DailyAspectTotalRollup.objects.exists()
+    assert DailyAspectReviewRollup.objects.exists() and DailyAspectRatingRollup.objects.exists()
     assert AspectRollupState.objects.get().covered_until == timezone.localdate()
     report = aspect_report(filters=AspectFilters())
     assert report["aspects"] and report["suggestions"] and report["aspect_reviews"]
