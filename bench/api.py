@@ -34,6 +34,7 @@ Prints figure / reference / ratio / target / PASS-FAIL and writes bench/results/
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -383,37 +384,38 @@ def main() -> None:
     print(f"model {setup['model_version']} ({setup['algorithm']}); {len(texts)} base texts; wrk tag {tag}", flush=True)
 
     try:
-        with Server("project.asgi:application", "/api/health", {}, args.workers, "api") as api:
+        # Both servers stay up for the whole run (the idle one costs nothing) so that each figure
+        # and its reference are measured back to back, under the same load from the rest of the machine.
+        with contextlib.ExitStack() as stack:
+            api = stack.enter_context(Server("project.asgi:application", "/api/health", {}, args.workers, "api"))
             predict_url = api.base + "/api/reviews/predict"
             if "single" in only:
+                bare_env = {"BARE_MODEL_PATH": setup["model_path"], "BARE_MODEL_VERSION": setup["model_version"]}
+                bare = stack.enter_context(Server("bench.bare_app:app", "/health", bare_env, args.workers, "bare"))
                 check(predict_url, {"text": "The pasta was superb."}, headers, 200)
+                check(bare.base + "/predict", {"text": "The pasta was superb."}, {}, 200)
                 raw["api_single"] = wrk_figure(predict_url, "predict_single.lua", texts_file, f"{tag}s",
                                                headers=headers, **conn_opts)  # fmt: skip
                 print(f"api single: {raw['api_single']}", flush=True)
+                raw["bare_single"] = wrk_figure(bare.base + "/predict", "predict_single.lua", texts_file,
+                                                f"{tag}s", headers={}, **conn_opts)  # fmt: skip
+                print(f"bare single: {raw['bare_single']}", flush=True)
             if "batch" in only:
                 check(predict_url, {"texts": texts[:3]}, headers, 200)
                 raw["api_batch"] = wrk_figure(predict_url, "predict_batch.lua", texts_file, f"{tag}b",
                                               headers=headers, batch=args.batch, connections=1,
                                               duration=max(args.duration, 10))  # fmt: skip
                 print(f"api batch: {raw['api_batch']}", flush=True)
+                raw["inprocess_batch"] = inprocess_batch(setup["model_path"], texts, args.batch,
+                                                         max(args.duration, 10))  # fmt: skip
+                print(f"in-process batch: {raw['inprocess_batch']}", flush=True)
             if "create" in only:
                 check(api.base + "/api/reviews/", {"text": f"Bench check {tag}", "source": "bench-check"}, headers, 201)
                 raw["api_create"] = wrk_figure(api.base + "/api/reviews/", "create_review.lua", texts_file,
                                                f"{tag}c", headers=headers, **conn_opts)  # fmt: skip
                 print(f"api create: {raw['api_create']}", flush=True)
-        if "single" in only:
-            bare_env = {"BARE_MODEL_PATH": setup["model_path"], "BARE_MODEL_VERSION": setup["model_version"]}
-            with Server("bench.bare_app:app", "/health", bare_env, args.workers, "bare") as bare:
-                check(bare.base + "/predict", {"text": "The pasta was superb."}, {}, 200)
-                raw["bare_single"] = wrk_figure(bare.base + "/predict", "predict_single.lua", texts_file,
-                                                f"{tag}s", headers={}, **conn_opts)  # fmt: skip
-                print(f"bare single: {raw['bare_single']}", flush=True)
-        if "batch" in only:
-            raw["inprocess_batch"] = inprocess_batch(setup["model_path"], texts, args.batch, max(args.duration, 10))
-            print(f"in-process batch: {raw['inprocess_batch']}", flush=True)
-        if "create" in only:
-            raw["raw_insert"] = raw_insert(f"{tag}c", **conn_opts)
-            print(f"raw insert: {raw['raw_insert']}", flush=True)
+                raw["raw_insert"] = raw_insert(f"{tag}c", **conn_opts)
+                print(f"raw insert: {raw['raw_insert']}", flush=True)
     finally:
         flush_redis()
         shutil.rmtree(texts_file.parent, ignore_errors=True)

@@ -76,7 +76,7 @@ def rows_quality(data: dict, _log: str) -> list[dict]:
         comparator = "<=" if metric.endswith("_ms") else ">="
         out.append(
             row(
-                f"sentiment {metric} (default model vs plain TF-IDF+LR)",
+                f"{metric} (default vs plain TF-IDF+LR)",
                 f"{ours[metric]}{unit}",
                 None if ref is None else f"{ref}{unit}",
                 ours[metric] / ref if ref else None,
@@ -93,7 +93,7 @@ def rows_aspects(data: dict, _log: str) -> list[dict]:
     for metric, target in (("micro_f1", 0.89), ("polarity_accuracy", 0.83)):
         out.append(
             row(
-                f"aspects SemEval-2014 {metric} (ours vs TF-IDF+OvR LR)",
+                f"SemEval-2014 {metric} (ours vs TF-IDF+OvR)",
                 ours[metric],
                 ref[metric],
                 ours[metric] / ref[metric] if ref[metric] else None,
