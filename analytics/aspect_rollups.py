@@ -52,6 +52,7 @@ AT = "review_effective_at"
 MENTION_KEYS = ["category", "polarity", "is_suggestion"]
 DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup, DailyAspectRatingRollup)
 MONTHLY_TABLES = (MonthlyBusinessAspectRollup, MonthlyBusinessAspectReviewRollup)
+FULL_REBUILD_MONTHS = 6  # a refresh with marked days in more months rebuilds everything
 
 # ---------------------------------------------------------------- marking changed days
 
@@ -217,6 +218,11 @@ def aspect_rollup_refresh() -> AspectRollupState:
     today = timezone.localdate(timezone=_tz())
     state = AspectRollupState.objects.filter(pk=1).first()
     if state is None or state.covered_until is None or state.time_zone != str(_tz()):
+        return aspect_rollup_rebuild_all()
+    marked_months = {_month(day) for day in AspectRollupDirtyDay.objects.values_list("day", flat=True)}
+    if len(marked_months) > FULL_REBUILD_MONTHS:
+        # E.g. re-extraction by a new aspect model marks every day: one pass over all rows is cheaper
+        # than rebuilding the by-business months one by one (~5 s each at 4M rows).
         return aspect_rollup_rebuild_all()
     with transaction.atomic():
         state = _locked_state()

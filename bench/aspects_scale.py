@@ -17,10 +17,12 @@ A separate database (as for bench/dashboard.py): 1M reviews with their aspect ro
 
 --report: aspect_report (analytics/aspect_report.py) in six scopes (no filters = the default last 90 days;
   explicit last 90 days; the busiest business; source=google; rating <= 2; the whole two years), warm,
-  --runs runs each: p50/p95 of the call, the SQL time of each part (table aggregate, distinct reviews,
-  quotes, suggestions; from a query wrapper), and beside it the table aggregate written as one raw SQL
-  query (psycopg, own connection). With --before REV, the same figures for analytics/aspect_report.py as
-  of git revision REV (the join-based version before the copied filter columns), loaded from git.
+  --runs runs each: p50/p95 of the call, the SQL time of each part (rollups, table = live aspect rows,
+  distinct reviews, quotes, suggestions; from a query wrapper), and beside it the main aggregate over the
+  aspect rows written as one raw SQL query (psycopg, own connection). The report reads the aspect rollups
+  when they are built: run `manage.py rebuild_rollups --only aspects` on the database first (the script
+  vacuums them). With --before REV, the same figures for analytics/aspect_report.py as of git revision REV
+  (e.g. 9c480f3, the copied columns without rollups, or ad6f7ec, the join), loaded from git.
 
 Writes bench/results/aspects_scale.json.
 """

@@ -473,7 +473,8 @@ def get_review_aspects(review_id: ReviewId, principal: Principal = require("revi
 @router.post(
     "/{review_id}/aspects",
     response_model=ReviewAspectsOut,
-    summary="Set a review's staff aspects (replacing earlier staff ones); the aspect model trains on them",
+    summary="Set a review's aspects as staff (replacing earlier staff ones and the model's); the aspect model "
+    "trains on them",
     responses=error_responses(*AUTH_ERRORS, 404, 422),
 )
 def set_review_aspects(

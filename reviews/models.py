@@ -216,8 +216,10 @@ class ReviewAspect(models.Model):
     """One aspect mention (or suggestion) in one sentence of a review.
 
     Model-made rows (source "model") are replaced whenever the review is re-extracted;
-    staff-made rows (source "staff") are only replaced by staff. A suggestion row
-    (is_suggestion) carries the aspect the suggestion talks about, or "general".
+    staff-made rows (source "staff") are only replaced by staff, and replace the model's
+    mentions: a review staff corrected has no model mentions, and extraction keeps it that
+    way (reviews.aspects). A suggestion row (is_suggestion) carries the aspect the suggestion
+    talks about, or "general".
 
     review_effective_at, review_source, review_business and review_rating copy the review's
     filter columns, so the constructive-feedback report aggregates this table alone from

@@ -278,3 +278,14 @@ def test_rebuild_command(zone):
         assert aspect_report(filters=two_years, now=now) != _report(two_years, now, BASE_TABLE)
     call_command("rebuild_rollups", *[f"--day={day}" for day in days], stdout=StringIO())
     assert_same_as_the_aspect_rows()
+
+
+def test_a_refresh_with_changes_in_many_months_rebuilds_everything():
+    make_reviews(random.Random(8), 150)
+    first = aspect_rollups.aspect_rollup_rebuild_all().full_built_at
+    aspect_rollups.aspect_rollup_mark_dirty(
+        [timezone.now() - dt.timedelta(days=31 * months) for months in range(aspect_rollups.FULL_REBUILD_MONTHS + 2)]
+    )
+    assert aspect_rollups.aspect_rollup_refresh().full_built_at > first
+    assert not AspectRollupDirtyDay.objects.exists()
+    assert_same_as_the_aspect_rows(filters_list=scopes()[:4])
