@@ -101,8 +101,18 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
 
 
+# FastAPI's own answer to a body it cannot decode at all (invalid UTF-8, say), where malformed JSON gets a
+# RequestValidationError: both are invalid input, documented as 422 with the "body" field named.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 @app.exception_handler(StarletteHTTPException)
 async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        message = "The body cannot be read as JSON (it must be UTF-8 encoded JSON)"
+        return JSONResponse(
+            status_code=422, content={"detail": f"body: {message}", "errors": [{"field": "body", "message": message}]}
+        )
     return JSONResponse(
         status_code=exc.status_code, content={"detail": str(exc.detail)}, headers=getattr(exc, "headers", None)
     )
