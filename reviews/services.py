@@ -205,11 +205,23 @@ def _record_ingest_predictions(reviews: Sequence[Review], batch: BatchPrediction
     )
 
 
+def _locked(reviews):
+    """The reviews locked until the transaction ends, so a label change reads the label it replaces.
+
+    Without the lock two labellers racing on one review both read the same previous label (READ
+    COMMITTED), and the history loses a link: the second event's previous_label is not the first
+    event's label. FOR NO KEY UPDATE does not block inserts that only reference the review (votes,
+    events); rows are locked in id order, so two bulk labellings cannot deadlock. On SQLite it is a
+    no-op: IMMEDIATE transactions already serialise writers.
+    """
+    return reviews.select_for_update(no_key=True).order_by("pk")
+
+
 def review_label(*, review: Review, label: str, user_id: int | None) -> Review:
     """Set (or change) the human label; every change is kept in LabelEvent."""
     now = timezone.now()
     with transaction.atomic():
-        previous = Review.objects.filter(pk=review.pk).values_list("human_label", flat=True).first()
+        previous = _locked(Review.objects.filter(pk=review.pk)).values_list("human_label", flat=True).first()
         Review.objects.filter(pk=review.pk).update(
             human_label=label, human_labelled_by_id=user_id, human_labelled_at=now
         )
@@ -223,7 +235,7 @@ def review_bulk_label(*, labels: dict[int, str], user_id: int | None) -> int:
     Returns how many reviews changed."""
     now = timezone.now()
     with transaction.atomic():
-        current = dict(Review.objects.filter(pk__in=list(labels)).values_list("id", "human_label"))
+        current = dict(_locked(Review.objects.filter(pk__in=list(labels))).values_list("id", "human_label"))
         changed = {
             review_id: label
             for review_id, label in labels.items()
@@ -247,7 +259,7 @@ def review_bulk_label(*, labels: dict[int, str], user_id: int | None) -> int:
 
 def review_unlabel(*, review: Review, user_id: int | None) -> Review:
     with transaction.atomic():
-        previous = Review.objects.filter(pk=review.pk).values_list("human_label", flat=True).first()
+        previous = _locked(Review.objects.filter(pk=review.pk)).values_list("human_label", flat=True).first()
         Review.objects.filter(pk=review.pk).update(human_label=None, human_labelled_by=None, human_labelled_at=None)
         if previous is not None:
             LabelEvent.objects.create(review_id=review.pk, label=None, previous_label=previous, user_id=user_id)
