@@ -19,6 +19,7 @@ from analytics.text import is_suggestion, split_sentences
 from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
 
 STAFF_ANNOTATION_SOURCE = "staff"
+AT_COPY = REVIEW_FILTER_COPIES["effective_at"]
 
 GENERAL = "general"
 POLARITIES = ("positive", "negative", "neutral", "conflict")
@@ -102,7 +103,7 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
                 )
         ReviewAspect.objects.filter(review_id__in=[pk for pk, _ in reviews], source=ReviewAspect.Source.MODEL).delete()
         ReviewAspect.objects.bulk_create(rows, batch_size=2000)
-        aspect_rollup_mark_dirty(values["review_effective_at"] for values in copies.values())
+        aspect_rollup_mark_dirty(values[AT_COPY] for values in copies.values())
     return len(rows)
 
 
@@ -112,11 +113,13 @@ def review_aspects_sync_filters(*, review_ids: Sequence[int]) -> int:
     updated = 0
     with transaction.atomic():
         copies = _review_copies(review_ids, lock=True)
-        # The rows leave their old day (the copies they carry) for the review's current one.
-        aspect_rollup_mark_reviews_dirty(list(copies))
+        # The rows leave their old day (the copies they carry) for the review's current one: mark both,
+        # in one sorted write (two writers marking in different orders could deadlock).
+        old = ReviewAspect.objects.filter(review_id__in=list(copies)).order_by().values_list(AT_COPY, flat=True)
+        days = {*old.distinct(), *(values[AT_COPY] for values in copies.values())}
         for review_id, values in copies.items():
             updated += ReviewAspect.objects.filter(review_id=review_id).update(**values)
-        aspect_rollup_mark_dirty(values["review_effective_at"] for values in copies.values())
+        aspect_rollup_mark_dirty(days)
     return updated
 
 
@@ -170,7 +173,7 @@ def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) 
         ).delete()
         ReviewAspect.objects.bulk_create(rows)
         if copies is not None:
-            aspect_rollup_mark_dirty([copies["review_effective_at"]])
+            aspect_rollup_mark_dirty([copies[AT_COPY]])
         AspectAnnotation.objects.update_or_create(
             source=STAFF_ANNOTATION_SOURCE,
             external_id=f"review-{review.pk}",
