@@ -92,9 +92,14 @@ def measure(name, model, fit_seconds, yelp_test, zomato_test, semeval, speed_tex
     probabilities = np.asarray(model.predict_proba([t for t, _ in semeval]))
     predicted = np.where(probabilities[:, 0] >= probabilities[:, 2], "positive", "negative")
     row["semeval_binary_acc"] = round(float(np.mean(predicted == np.array([label for _, label in semeval]))), 4)
+    # Speed is timed on texts the MiniLM cache has not seen (the quality pass above encoded them).
+    if encoder.is_available():
+        encoder.shared_encoder().clear_cache()
     started = time.perf_counter()
     model.predict_proba(speed_texts)
     row["batch_reviews_per_s"] = round(len(speed_texts) / (time.perf_counter() - started))
+    if encoder.is_available():
+        encoder.shared_encoder().clear_cache()
     singles = []
     for text in speed_texts[:300]:
         started = time.perf_counter()
@@ -102,6 +107,8 @@ def measure(name, model, fit_seconds, yelp_test, zomato_test, semeval, speed_tex
         singles.append((time.perf_counter() - started) * 1000)
     row["single_p50_ms"] = round(statistics.median(singles), 3)
     short_texts = [t for t, _ in semeval][:1000]
+    if encoder.is_available():
+        encoder.shared_encoder().clear_cache()
     started = time.perf_counter()
     model.predict_proba(short_texts)
     row["short_texts_per_s"] = round(len(short_texts) / (time.perf_counter() - started))

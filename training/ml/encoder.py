@@ -190,6 +190,10 @@ class SentenceEncoder:
         model = build_onnx_model(model_dir())
         return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
     def warm(self) -> None:
         self.encode(["warm up"])
 
