@@ -21,7 +21,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--force", action="store_true", help="Replace whatever the backed-up tables hold now (deleted first)"
         )
-        parser.add_argument("--skip-rollups", action="store_true", help="Do not rebuild the dashboard and aspect rollups")
+        parser.add_argument(
+            "--skip-rollups", action="store_true", help="Do not rebuild the dashboard and aspect rollups"
+        )
 
     def handle(self, *args, **options):
         def log(message: str) -> None:
