@@ -268,7 +268,10 @@ def test_a_labeller_corrects_an_aspect_on_the_review_page(page):
         )
     )
     assert staff == [("food", "positive"), ("price", "negative"), ("service", "conflict")]
-    assert page.locator("#stored-aspects tbody tr").count() == 5  # two model rows, three staff rows
+    # The staff rows replace the model's two mentions.
+    assert page.locator("#stored-aspects tbody tr").count() == 3
+    model_mentions = ReviewAspect.objects.filter(review_id=review.pk, source="model", is_suggestion=False)
+    assert orm(model_mentions.count) == 0
     assert page.console.problems == []
 
 
