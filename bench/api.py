@@ -51,7 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import dsn, ensure_database, ensure_trained_model, percentile  # noqa: E402
+from bench.common import dsn, ensure_database, ensure_trained_model, percentile, stack_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results" / "api.json"
@@ -64,16 +64,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/12"
 VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR") or "/tmp/bench-api-var")
 
 # The bench process and both servers see the same settings.
-SERVER_ENV = {
-    "DATABASE_URL": DATABASE_URL,
-    "REDIS_URL": REDIS_URL,
-    "VAR_DIR": str(VAR_DIR),
-    "DJANGO_SETTINGS_MODULE": "project.settings",
-    "DEBUG": "false",
-    "MLFLOW_ENABLED": "false",
-    "LOG_LEVEL": "WARNING",
-    "PYTHONUNBUFFERED": "1",
-}
+SERVER_ENV = stack_env(DATABASE_URL, REDIS_URL, VAR_DIR)
 os.environ.update(SERVER_ENV)
 
 

@@ -27,6 +27,20 @@ def ensure_database(url: str, *, recreate: bool = False) -> None:
             print(f"created database {name}", flush=True)
 
 
+def stack_env(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
+    """Settings for the bench process and the servers it starts: one database, quiet logs, no MLflow."""
+    return {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "VAR_DIR": str(var_dir),
+        "DJANGO_SETTINGS_MODULE": "project.settings",
+        "DEBUG": "false",
+        "MLFLOW_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     position = (len(ordered) - 1) * q

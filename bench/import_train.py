@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.common import dsn, ensure_database, ensure_trained_model, run_measured  # noqa: E402
+from bench.common import dsn, ensure_database, ensure_trained_model, run_measured, stack_env  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "import_train.json"
 FIGURES = ("import", "train")
@@ -46,16 +46,7 @@ SOURCE = "bench-import"
 DATABASE_URL = os.environ.get("BENCH_IMPORT_DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/revsent_bench_import"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL") or "redis://127.0.0.1:6379/12"
 VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR") or "/tmp/bench-import-var")
-ENV = {
-    "DATABASE_URL": DATABASE_URL,
-    "REDIS_URL": REDIS_URL,
-    "VAR_DIR": str(VAR_DIR),
-    "DJANGO_SETTINGS_MODULE": "project.settings",
-    "DEBUG": "false",
-    "MLFLOW_ENABLED": "false",
-    "LOG_LEVEL": "WARNING",
-    "PYTHONUNBUFFERED": "1",
-}
+ENV = stack_env(DATABASE_URL, REDIS_URL, VAR_DIR)
 os.environ.update(ENV)
 CSV_COLUMNS = ["review_id", "text", "stars", "business", "author", "date"]
 IMPORT_ARGS = ["--text-col", "text", "--rating-col", "stars", "--id-col", "review_id", "--business-col", "business",
