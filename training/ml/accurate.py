@@ -38,7 +38,6 @@ ALGORITHM = "tfidf-logreg+minilm"
 
 Progress = Callable[[float, str], None]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORDS = re.compile(r"\w+")
 
 
@@ -46,12 +45,9 @@ def word_count(text: str) -> int:
     return len(_WORDS.findall(text))
 
 
-def verdict_sentences(text: str, min_words: int = 3) -> list[str]:
+def verdict_sentences(text: str) -> list[str]:
     """First and last sentence of a longer text (or the text itself when it has one sentence)."""
-    sentences = [s.strip() for s in _SENTENCE_END.split(str(text)) if word_count(s) >= min_words]
-    if len(sentences) <= 1:
-        return [str(text).strip()]
-    return [sentences[0], sentences[-1]]
+    return text_classifier.edge_sentences(text) or [str(text).strip()]
 
 
 class EmbeddingBlendSentimentModel:
