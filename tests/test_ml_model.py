@@ -103,6 +103,25 @@ class TestSyntheticCorpus:
         assert np.allclose(loaded.predict_proba(text), model.predict_proba(text))
 
 
+    def test_few_texts_are_scored_like_a_batch(self, model):
+        """Up to LEAN_BATCH_MAX texts take the plain-numpy path; it must agree with scikit-learn's."""
+        texts = ["The pizza was great.", "The soup was okay, nothing special.", "", "!!!", "not good not good"]
+        texts += [f"Really {word} {dish}, never again." for word in NEGATIVE for dish in DISHES[:3]]
+        batch = model._to_labels_order(model.classifier.predict_proba(model.transform(texts)))
+        one_by_one = np.vstack([model.predict_proba([text]) for text in texts])
+        assert np.allclose(one_by_one, batch, atol=1e-6)
+        assert np.allclose(model.predict_proba(texts[:3]), batch[:3], atol=1e-6)
+
+    def test_a_two_class_model_scores_single_texts_like_a_batch(self):
+        texts, labels = synthetic_corpus()
+        kept = [(t, label) for t, label in zip(texts, labels) if label != "neutral"]
+        binary = text_classifier.fit([t for t, _ in kept], [label for _, label in kept])
+        sample = ["The pizza was great.", "Really awful soup, never again.", "The salad"]
+        batch = binary._to_labels_order(binary.classifier.predict_proba(binary.transform(sample)))
+        assert np.allclose(np.vstack([binary.predict_proba([text]) for text in sample]), batch, atol=1e-6)
+        assert (batch[:, LABELS.index("neutral")] == 0).all()
+
+
 class TestLexiconExplain:
     def test_signs_follow_the_prediction(self):
         lexicon = LexiconSentimentModel()

@@ -36,6 +36,11 @@ from sklearn.preprocessing import normalize
 
 from training.ml.labels import LABEL_INDEX, LABELS
 
+try:  # the Cython loop behind HashingVectorizer, called directly on the single-text path
+    from sklearn.feature_extraction._hashing_fast import transform as _hash_features
+except ImportError:  # pragma: no cover - a future scikit-learn moved it: the sklearn path still works
+    _hash_features = None
+
 ALGORITHM = "tfidf-logreg"
 
 Progress = Callable[[float, str], None]
@@ -101,6 +106,10 @@ def _chunks(texts: Sequence[str], size: int) -> Iterable[list[str]]:
         yield [str(t) for t in texts[start : start + size]]
 
 
+# Up to this many texts per call, predict_proba scores each text with _predict_one.
+LEAN_BATCH_MAX = 4
+
+
 class HashedTfidfSentimentModel:
     """Fitted model: hasher + IDF vector + multinomial LR; picklable with joblib."""
 
@@ -129,7 +138,47 @@ class HashedTfidfSentimentModel:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, len(LABELS)))
+        if len(texts) <= LEAN_BATCH_MAX and _hash_features is not None:
+            return np.vstack([self._predict_one(str(text)) for text in texts])
         return self._to_labels_order(self.classifier.predict_proba(self.transform(texts)))
+
+    def _predict_one(self, text: str) -> np.ndarray:
+        """The same arithmetic as the batch path in plain numpy, for one text.
+
+        For one text, scikit-learn's input validation and sparse-matrix construction cost
+        about twice the arithmetic itself; the API's single-text predictions come this way.
+        tests/test_ml_model.py checks that both paths agree.
+        """
+        analyzer = self.__dict__.get("_analyzer")
+        if analyzer is None:
+            analyzer = self._analyzer = self.hasher.build_analyzer()
+        terms = analyzer(text)
+        columns = np.empty(0, dtype=np.int32)
+        values = np.empty(0, dtype=np.float32)
+        if terms:
+            hashed, _, _ = _hash_features([[(term, 1) for term in terms]], self.hasher.n_features, np.float32, False, 0)
+            columns, counts = np.unique(hashed, return_counts=True)
+            values = np.log(counts.astype(np.float32)) + np.float32(1.0)
+            values *= self.idf[columns]
+            kept = values != 0.0  # columns below min_df have idf 0
+            columns, values = columns[kept], values[kept]
+            norm = np.sqrt(np.dot(values, values))
+            if norm > 0:
+                values /= norm
+        classifier = self.classifier
+        decision = classifier.coef_[:, columns] @ values.astype(np.float64) + classifier.intercept_
+        if decision.shape[0] == 1:  # two classes: scikit-learn's binary logistic
+            positive = 1.0 / (1.0 + np.exp(-decision[0]))
+            raw = np.array([1.0 - positive, positive])
+        else:
+            raw = np.exp(decision - decision.max())
+            raw /= raw.sum()
+        return self._to_labels_order(raw[np.newaxis, :])[0]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_analyzer", None)  # rebuilt on first use
+        return state
 
     def explain(self, text: str, top_k: int = 8) -> list[tuple[str, float]]:
         """Terms that pushed the predicted class most: tf-idf value x (coef[predicted] - mean coef[others]).
