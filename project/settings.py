@@ -105,8 +105,9 @@ if not SECRET_KEY:
     if IS_PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
     SECRET_KEY = _development_secret_key()
-elif IS_PRODUCTION and (len(SECRET_KEY) < 32 or SECRET_KEY.startswith("django-insecure")):
-    raise ImproperlyConfigured("SECRET_KEY is too weak for production (32+ random characters)")
+elif IS_PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")):
+    # Django's own bar (check --deploy, security.W009): a key that fails it is refused, not warned about.
+    raise ImproperlyConfigured("SECRET_KEY is too weak for production (50+ random characters)")
 
 DEBUG = env_bool("DEBUG", default=not IS_PRODUCTION)
 if IS_PRODUCTION and DEBUG:
@@ -411,11 +412,18 @@ STORAGES = {
     },
 }
 
-# --- Production hardening (more comes with the reliability issue) -----------------
+# --- Production hardening ----------------------------------------------------------
+# Behind a TLS-terminating proxy: trust its X-Forwarded-Proto (only if it always sets it).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("USE_X_FORWARDED_PROTO", False) else None
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", IS_PRODUCTION)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", IS_PRODUCTION)
+# HSTS is opt-in even in production: browsers remember it, so a site that turns it on by
+# accident cannot go back to plain HTTP for that long (the README recommends values).
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Off by default: without USE_X_FORWARDED_PROTO, behind a TLS proxy every request looks like
+# plain HTTP and would redirect forever. /api (FastAPI) is not redirected either way.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 
 # --- Logging -------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""Start the real ASGI server and a real Celery worker against the test database."""
+"""Start the real ASGI server, Celery workers and beat against the test database.
+
+These are the process roles of docker-compose.yml (web, the api sidecar, worker, training-worker,
+beat), started without Docker: tests/test_compose.py checks that the commands built here match
+the compose services' commands.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,30 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+WEB_APP = "project.asgi:application"
+SIDECAR_APP = "project.api:app"
+
+
+def server_command(*, app: str = WEB_APP, port: int, workers: int = 1) -> list[str]:
+    return [
+        str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+        "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def worker_command(*, queues: str | None = None, name: str | None = None) -> list[str]:
+    """A solo-pool worker; `queues` is its -Q (default: every declared queue), `name` its -n."""
+    options = (["-Q", queues] if queues else []) + (["-n", f"{name}@%h"] if name else [])
+    return [
+        str(BIN / "celery"), "-A", "project", "worker", "--pool", "solo", "--loglevel", "INFO",
+        "--without-heartbeat", "--without-gossip", "--without-mingle", *options,
+    ]  # fmt: skip
+
+
+def beat_command(*, name: str) -> list[str]:
+    """Beat as compose runs it: the database scheduler (settings) and a ping-able node `name`@%h."""
+    return [str(BIN / "celery"), "-A", "project", "beat", "--enable-remote-control", "-n", f"{name}@%h",
+            "--loglevel", "INFO"]  # fmt: skip
 
 
 def free_port() -> int:
@@ -59,23 +88,12 @@ def _stop(process: subprocess.Popen, log_path: Path) -> str:
 
 
 @contextmanager
-def running_server(*, workers: int = 1, **env: str):
+def running_server(*, workers: int = 1, app: str = WEB_APP, **env: str):
     port = free_port()
     log_path = settings.VAR_DIR / f"uvicorn-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [
-                str(BIN / "uvicorn"),
-                "project.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
+            server_command(app=app, port=port, workers=workers),
             cwd=ROOT,
             env=service_env(**env),
             stdout=log,
@@ -115,23 +133,27 @@ class Worker:
 def running_worker(*, queues: str | None = None, name: str | None = None, **env: str):
     """A solo-pool worker; `queues` is its -Q (default: every declared queue), `name` its -n."""
     log_path = settings.VAR_DIR / f"celery-{os.getpid()}-{time.monotonic_ns()}.log"
-    options = (["-Q", queues] if queues else []) + (["-n", f"{name}@%h"] if name else [])
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [
-                str(BIN / "celery"),
-                "-A",
-                "project",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                *options,
-            ],
+            worker_command(queues=queues, name=name),
+            cwd=ROOT,
+            env=service_env(**env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield Worker(process, log_path)
+    finally:
+        _stop(process, log_path)
+
+
+@contextmanager
+def running_beat(*, name: str = "celerybeat", **env: str):
+    """Celery beat with django-celery-beat's database scheduler; its node answers `name`@<this host>."""
+    log_path = settings.VAR_DIR / f"beat-{os.getpid()}-{time.monotonic_ns()}.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            beat_command(name=name),
             cwd=ROOT,
             env=service_env(**env),
             stdout=log,
