@@ -18,7 +18,7 @@ from reviews.schemas import ReviewIn
 from training.ml.labels import LABELS
 from training.ml.language import detect_language
 from training.ml.predictor import LabelScores, scores_from_probabilities
-from training.registry import get_deployed_model
+from training.registry import DeployedModel, get_deployed_model
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +30,17 @@ class BatchPrediction:
     results: list[LabelScores]
 
 
-def _prediction_cache_enabled() -> bool:
-    return bool(settings.REDIS_URL) and settings.PREDICTION_CACHE_SECONDS > 0
+def uses_prediction_cache(model) -> bool:
+    """Only models that cost more per text than a Redis round trip (~0.2 ms) are worth caching.
+
+    The default TF-IDF model scores a text in ~0.2 ms: a cache lookup and store would double
+    that. Slower kinds (the MiniLM "accurate" kind) declare `cache_predictions = True`.
+    """
+    return (
+        bool(settings.REDIS_URL)
+        and settings.PREDICTION_CACHE_SECONDS > 0
+        and getattr(model, "cache_predictions", False)
+    )
 
 
 def _cache_key(version_id: int, text: str) -> str:
@@ -39,12 +48,20 @@ def _cache_key(version_id: int, text: str) -> str:
 
 
 def predict_texts(texts: Sequence[str]) -> BatchPrediction:
-    """Predict with the deployed model; with Redis, results are cached by (model version, text)."""
-    deployed = get_deployed_model()
+    """Predict with the deployed model (see predict_with)."""
+    return predict_with(get_deployed_model(), texts)
+
+
+def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPrediction:
+    """Predict with `deployed`; for slow models and with Redis, results are cached by (model version, text).
+
+    Without the cache this is pure computation (no database, no network): the API calls it on
+    the event loop for a single text.
+    """
     texts = list(texts)
     if not texts:
         return BatchPrediction(deployed.version_id, deployed.name, [])
-    if not _prediction_cache_enabled():
+    if not uses_prediction_cache(deployed.model):
         results = scores_from_probabilities(deployed.model.predict_proba(texts))
         return BatchPrediction(deployed.version_id, deployed.name, results)
     keys = [_cache_key(deployed.version_id, text) for text in texts]

@@ -57,6 +57,14 @@ def _champion() -> ModelVersion:
     return version
 
 
+def deployed_model_if_fresh() -> DeployedModel | None:
+    """The model in memory when no database check is due (never touches the database), else None."""
+    current = _deployed
+    if current is not None and time.monotonic() - _checked_at < settings.MODEL_REFRESH_SECONDS:
+        return current
+    return None
+
+
 def get_deployed_model() -> DeployedModel:
     """The champion, from memory; touches the database at most every MODEL_REFRESH_SECONDS.
 

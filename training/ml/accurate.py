@@ -53,6 +53,8 @@ def verdict_sentences(text: str) -> list[str]:
 class EmbeddingBlendSentimentModel:
     """Fitted model (picklable with joblib; the encoder itself is shared per process, not pickled)."""
 
+    # A MiniLM encode costs milliseconds: worth a Redis lookup (reviews.services.uses_prediction_cache).
+    cache_predictions = True
     ALGORITHM = ALGORITHM
 
     def __init__(
