@@ -58,13 +58,13 @@ async def lifespan(app: FastAPI):
 
 @releases_db_connection
 def _warm_model() -> None:
-    from training.ml.language import detect_language
+    from training.ml import language
     from training.registry import get_deployed_model
 
     deployed = get_deployed_model()
     deployed.model.predict_proba(["warm-up"])
-    # The English word list takes ~2 s to build; build it here, not in the first POST.
-    detect_language("warm-up")
+    # The English word list and py3langid's model take ~2 s to load; here, not in the first POSTs.
+    language.warm_up()
     logger.info("Serving model %s", deployed.name)
 
 

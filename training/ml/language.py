@@ -12,8 +12,8 @@ py3langid's code and is flagged as not English.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _LATIN_WORD = re.compile(r"^[a-z]+$")
@@ -35,8 +35,23 @@ class LanguageGuess:
     english_word_share: float
 
 
-@lru_cache(maxsize=1)
+# Both resources take a second or two to build. Under a lock, so that the threads of a
+# server's pool that all meet them at once build them once, not once each.
+_build_lock = threading.Lock()
+_english_word_set: frozenset[str] | None = None
+_langid_ready = False
+
+
 def _english_words() -> frozenset[str]:
+    global _english_word_set
+    if _english_word_set is None:
+        with _build_lock:
+            if _english_word_set is None:
+                _english_word_set = _build_english_words()
+    return _english_word_set
+
+
+def _build_english_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
     from spellchecker import SpellChecker
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -49,11 +64,22 @@ def _english_words() -> frozenset[str]:
     return frozenset(words | common | set(ENGLISH_STOP_WORDS) | set(REVIEW_WORDS.split()))
 
 
-@lru_cache(maxsize=1)
 def _identifier():
+    global _langid_ready
     import py3langid
 
+    if not _langid_ready:
+        with _build_lock:
+            if not _langid_ready:
+                py3langid.classify("warm up")  # loads its model into py3langid's module global
+                _langid_ready = True
     return py3langid
+
+
+def warm_up() -> None:
+    """Build the word list and load the identifier now (servers call this at start-up)."""
+    _english_words()
+    _identifier()
 
 
 def detect_language(text: str) -> LanguageGuess:
