@@ -24,6 +24,7 @@ run: install
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py init_mlflow
 	$(BIN)/python manage.py sync_schedules
+	$(BIN)/python manage.py reset_metrics
 	$(BIN)/honcho start -f Procfile
 
 test: install

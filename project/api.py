@@ -1,4 +1,4 @@
-"""The FastAPI app, serving every path under /api.
+"""The FastAPI app, serving every path under /api, and /metrics (Prometheus, outside the schema).
 
 Importable on its own (`uvicorn project.api:app`) to run as a sidecar next to the
 Django site; `project.asgi` routes /api to it in the combined process.
@@ -29,6 +29,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 
 from analytics.api import router as analytics_router  # noqa: E402
 from project.db import releases_db_connection  # noqa: E402
+from project.metrics import metrics  # noqa: E402
+from project.observability import ObservabilityMiddleware  # noqa: E402
 from reviews.api import router as reviews_router  # noqa: E402
 from training.api import router as training_router  # noqa: E402
 
@@ -201,3 +203,8 @@ async def health() -> JSONResponse:
         status_code=200 if healthy else 503,
         content={"status": "ok" if healthy else "unavailable", "checks": checks, "database_pool": _pool_stats()},
     )
+
+app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+# Request ids and request metrics when this app is served on its own; in project.asgi the whole site is
+# wrapped once and this copy steps aside. Added last, so it is the outermost middleware.
+app.add_middleware(ObservabilityMiddleware)

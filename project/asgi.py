@@ -2,7 +2,8 @@
 
 Served as `uvicorn project.asgi:application`. Paths of the original seed client
 (`/reviews/...`, `/training/...`, `/analytics/...` without the /api prefix) answer
-with a 307 redirect to their /api twins; 307 keeps the method and body.
+with a 307 redirect to their /api twins; 307 keeps the method and body. /metrics (Prometheus)
+is served by the FastAPI app too. Every request gets an id and is counted (project/observability.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 django_application = get_asgi_application()  # sets Django up before the routers import models
 
 from project.api import app as api_application  # noqa: E402
+from project.observability import ObservabilityMiddleware  # noqa: E402
 
 SEED_API_PREFIXES = ("/reviews/", "/training/", "/analytics/")
 
@@ -34,15 +36,18 @@ async def _redirect_to_api(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-async def application(scope, receive, send) -> None:
+async def _route(scope, receive, send) -> None:
     if scope["type"] == "lifespan":
         # Django has no lifespan support; FastAPI's warms the model.
         await api_application(scope, receive, send)
         return
     path = scope.get("path", "")
-    if path == "/api" or path.startswith("/api/"):
+    if path == "/api" or path.startswith("/api/") or path == "/metrics":
         await api_application(scope, receive, send)
     elif scope["type"] == "http" and (path == "/reviews" or path.startswith(SEED_API_PREFIXES)):
         await _redirect_to_api(scope, receive, send)
     else:
         await django_application(scope, receive, send)
+
+
+application = ObservabilityMiddleware(_route)

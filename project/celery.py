@@ -14,6 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from celery import Celery  # noqa: E402
+from celery.signals import setup_logging  # noqa: E402
 
 DEFAULT_QUEUE = "default"
 BULK_QUEUE = "bulk"
@@ -34,3 +35,14 @@ app.conf.task_routes = {
 # Celery's Django fixup closes inherited database connections in forked children
 # and around each task, so no extra handling is needed here.
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _log_like_the_web_processes(**kwargs) -> None:
+    """Workers and beat log through settings.LOGGING (LOG_FORMAT, LOG_LEVEL, request ids) instead of
+    replacing the root handlers with Celery's own; `--loglevel` then has no effect, LOG_LEVEL does."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)

@@ -8,6 +8,7 @@ services. Production (`DJANGO_ENV=production`) is opt-in and refuses unsafe valu
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -143,6 +144,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Hands the matched URL pattern to the request metrics (project/observability.py).
+    "project.observability.route_label_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -426,22 +429,59 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # plain HTTP and would redirect forever. /api (FastAPI) is not redirected either way.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 
-# --- Logging -------------------------------------------------------------------------
+# --- Logging and metrics -------------------------------------------------------------
 LOG_DIR = VAR_DIR / "logs"
 LOG_DIR.mkdir(parents=True, exist_ok=True)
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# text: one line per record; json: one JSON object per line (for log shippers). Both carry the request id.
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"request_id": {"()": "project.observability.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": sys.stderr},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+            "stream": sys.stderr,
+        },
         "file": {
             "class": "logging.handlers.WatchedFileHandler",
             "filename": str(LOG_DIR / "app.log"),
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
         },
     },
     "root": {"handlers": ["console", "file"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Prometheus metrics (GET /metrics, project/metrics.py). Every web and Celery process writes its
+# counters to memory-mapped files in this folder, summed at scrape time: all processes of one
+# deployment must share it, and `make run` empties it at start.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus"))).resolve()
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# prometheus_client reads the variable when its first metric is made, in this process and its children.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# /metrics answers only clients in these networks, and, when a token is set, only with
+# `Authorization: Bearer <token>` (or `Token <token>`).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS must be a comma-separated list of networks (CIDR), got {_network!r}"
+        ) from exc
