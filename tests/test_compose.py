@@ -277,6 +277,27 @@ def test_the_app_image_runs_and_exposes_what_compose_uses():
         assert raw_compose()["services"][name]["build"] == ".", name
 
 
+def test_the_image_builds_its_static_files_with_the_production_settings(tmp_path):
+    # The Dockerfile's one Django step (collectstatic under DJANGO_ENV=production), run here as there.
+    step = re.search(r"^RUN (DJANGO_ENV=production .*?collectstatic --noinput)", (ROOT / "Dockerfile").read_text(),
+                     re.M | re.S).group(1)  # fmt: skip
+    environment = dict(re.findall(r"(\w+)=(\S+) \\\n", step))
+    assert environment["DJANGO_ENV"] == "production" and "SECRET_KEY" in environment
+    environment.update(VAR_DIR=str(tmp_path / "var"), STATIC_ROOT=str(tmp_path / "static"))
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "project.settings", **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "static" / "staticfiles.json").is_file()
+
+
 def test_compose_refuses_to_start_without_the_secrets():
     for secret in DEPLOYER_ENV:
         with pytest.raises(KeyError, match=secret):
