@@ -40,7 +40,7 @@ LIBRARY_VARIABLES = {
     "FORWARDED_ALLOW_IPS": "uvicorn/config.py",
     "MLFLOW_S3_ENDPOINT_URL": "mlflow/environment_variables.py",
 }
-INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
+INTERPOLATION = re.compile(r"\$(?:\$|\{(\w+)(?:(:?[-?])([^}]*))?\})")
 READ_BY_SETTINGS = re.compile(r'(?:env_(?:str|bool|int|float|list)\(|os\.environ\.get\()"([A-Z0-9_]+)"')
 STRONG_KEY = "compose-test-key-9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5"
 # What a deployer has to provide (the file refuses to start without them).
@@ -57,6 +57,8 @@ def interpolate(value, env: dict[str, str]):
         return value
 
     def substitute(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
         name, operator, argument = match.groups()
         current = env.get(name)
         unset = current is None or (current == "" and operator and operator.startswith(":"))
@@ -66,7 +68,7 @@ def interpolate(value, env: dict[str, str]):
             return argument
         return current or ""
 
-    return INTERPOLATION.sub(substitute, value).replace("$$", "$")
+    return INTERPOLATION.sub(substitute, value)
 
 
 @cache
