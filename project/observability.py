@@ -158,13 +158,21 @@ def _record_request(scope: dict, status: int, seconds: float) -> None:
     metrics[1].observe(seconds)
 
 
+def _prediction_counter(model_version: str, label: str):
+    counter = _prediction_counters.get((model_version, label))
+    if counter is None:
+        counter = _prediction_counters[(model_version, label)] = PREDICTIONS.labels(model_version, label)
+    return counter
+
+
 def count_predictions(model_version: str, labels: Iterable[str]) -> None:
     """Count predicted labels for Prometheus: call it once per batch wherever a model scores texts."""
+    labels = labels if isinstance(labels, list | tuple) else list(labels)
+    if len(labels) == 1:  # the single-text predict endpoint, on the event loop: keep it to one update
+        _prediction_counter(model_version, labels[0]).inc()
+        return
     for label, count in _Tally(labels).items():
-        counter = _prediction_counters.get((model_version, label))
-        if counter is None:
-            counter = _prediction_counters[(model_version, label)] = PREDICTIONS.labels(model_version, label)
-        counter.inc(count)
+        _prediction_counter(model_version, label).inc(count)
 
 
 def counts_predictions(predict: Callable[P, R]) -> Callable[P, R]:

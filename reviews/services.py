@@ -13,6 +13,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from project.observability import count_predictions, counts_predictions
 from reviews.models import LabelEvent, Prediction, Review
 from reviews.schemas import ReviewIn
 from training.ml.labels import LABELS
@@ -52,6 +53,7 @@ def predict_texts(texts: Sequence[str]) -> BatchPrediction:
     return predict_with(get_deployed_model(), texts)
 
 
+@counts_predictions  # Prometheus: every text scored here (predict endpoint, ingestion, feedback clauses)
 def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPrediction:
     """Predict with `deployed`; for slow models and with Redis, results are cached by (model version, text).
 
@@ -318,6 +320,7 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
     if not batch:
         return None
     results = scores_from_probabilities(model.predict_proba([text for _, text in batch]))
+    count_predictions(version.name, [result.label for result in results])
     now = timezone.now()
     reviews = []
     for (review_id, _), result in zip(batch, results):

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from project.celery import app as celery_app
 from project.observability import ObservabilityMiddleware, RequestIdFilter, count_predictions, request_id_var
-from reviews.roles import LABELLER
+from reviews.roles import LABELLER, MANAGER
 from tests.factories import ReviewFactory, TokenFactory, TrainingJobFactory, UserFactory
 from tests.live import running_server, running_worker, service_env
 from training.models import TrainingJob
@@ -301,6 +301,30 @@ def test_requests_are_counted_by_route_template_not_by_raw_path():
     assert metric(after, histogram_count, route="/api/reviews/{review_id}") - metric(
         before, histogram_count, route="/api/reviews/{review_id}"
     ) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_predictions_are_counted_by_label_and_model_version():
+    model_version_ensure_baseline()
+    labeller, manager = token_headers(LABELLER), token_headers(MANAGER)
+    before = scrape()
+
+    one = client().post("/api/reviews/predict", json={"text": "Lovely staff and superb pasta"}, headers=labeller)
+    many = client().post(
+        "/api/reviews/predict", json={"texts": ["Delicious food", "Rude waiter and cold food"]}, headers=labeller
+    )
+    ingested = client().post("/api/reviews/", json={"text": "Friendly staff, great value"}, headers=manager)
+    after = scrape()
+
+    assert {one.status_code, many.status_code, ingested.status_code} == {200, 201}
+    labels = [one.json()["label"], *(p["label"] for p in many.json()["predictions"])]
+    labels.append(ingested.json()["prediction"]["label"])
+    version = one.json()["model_version"]
+    for label in set(labels):
+        counted = metric(after, "revsent_predictions_total", model_version=version, label=label) - metric(
+            before, "revsent_predictions_total", model_version=version, label=label
+        )
+        assert counted == labels.count(label), label
 
 
 @pytest.fixture
