@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from reviews.files import read_rows
+from reviews.importing import reviews_import
 from reviews.schemas import ReviewIn
-from reviews.services import review_bulk_create, review_bulk_label
+from reviews.services import review_bulk_label
 
 BATCH_SIZE = 1000
 TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
@@ -45,6 +47,14 @@ def content_id(text, row: dict, columns: tuple[str | None, ...]) -> str:
     """Without an id column, the content identifies the review, so a re-import still adds nothing."""
     parts = [str(text).strip()] + [str(row.get(column) or "") for column in columns if column]
     return "sha1:" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def parse_date(raw: str) -> datetime:
+    """ISO dates (most exports) the fast way; anything else ("Nov 20, 2026", "20/11/2026") through dateutil."""
+    try:
+        return datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return date_parser.parse(raw)
 
 
 def parse_rating(raw) -> Decimal | None:
@@ -100,12 +110,12 @@ class Command(BaseCommand):
         def flush() -> None:
             if not batch:
                 return
-            results = review_bulk_create(items=[item for item, _ in batch])
+            results = reviews_import(items=[item for item, _ in batch])
             labels = {}
             for (_, label), result in zip(batch, results, strict=True):
                 counts["imported" if result.created else "already present"] += 1
                 if label:
-                    labels[result.review.pk] = label
+                    labels[result.review_id] = label
             if labels:
                 counts["labelled"] += review_bulk_label(labels=labels, user_id=None)
             progress.update(len(batch))
@@ -131,7 +141,7 @@ class Command(BaseCommand):
                 review_date = None
                 if date_col and str(row.get(date_col) or "").strip():
                     try:
-                        review_date = date_parser.parse(str(row[date_col]))
+                        review_date = parse_date(str(row[date_col]))
                     except (ValueError, OverflowError):
                         raise ValueError(f"date {str(row[date_col])[:30]!r} is not a date") from None
                 rating = None
