@@ -122,6 +122,20 @@ class TestSyntheticCorpus:
         assert (batch[:, LABELS.index("neutral")] == 0).all()
 
 
+class TestScoringTogether:
+    def test_models_scored_together_match_each_model_alone(self, model):
+        texts, labels = synthetic_corpus(seed=3)
+        other = text_classifier.fit(texts, labels, c=0.5)
+        lexicon = LexiconSentimentModel()
+        sample = [f"The {dish} was {word}." for dish in DISHES for word in POSITIVE[:3] + NEGATIVE[:3]]
+
+        together = text_classifier.predict_proba_together([model, other, lexicon], sample)
+
+        for scored, alone in zip(together, (model, other, lexicon), strict=True):
+            assert np.allclose(scored, alone.predict_proba(sample), atol=1e-6)
+        assert not np.allclose(together[0], together[1])  # each model keeps its own weights
+
+
 class TestLexiconExplain:
     def test_signs_follow_the_prediction(self):
         lexicon = LexiconSentimentModel()

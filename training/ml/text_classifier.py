@@ -212,6 +212,27 @@ class HashedTfidfSentimentModel:
         return [(term, round(weight, 6)) for term, weight in ranked[:top_k] if weight != 0.0]
 
 
+def predict_proba_together(models: Sequence[object], texts: Sequence[str]) -> list[np.ndarray]:
+    """Each model's probabilities on the same texts (the gate scores candidate and champion).
+
+    Hashing the texts is most of a prediction's cost; models of this module that hash the
+    same way share one hashing pass and only apply their own IDF and regression.
+    """
+    texts = [str(text) for text in texts]
+    results: list[np.ndarray | None] = [None] * len(models)
+    shared: dict[str, sp.csr_matrix] = {}
+    for position, model in enumerate(models):
+        if not isinstance(model, HashedTfidfSentimentModel) or len(texts) <= LEAN_BATCH_MAX:
+            results[position] = np.asarray(model.predict_proba(texts))
+            continue
+        key = repr(sorted(model.hasher.get_params().items()))
+        if key not in shared:
+            shared[key] = model.hasher.transform(texts).tocsr()
+        features = tfidf_rows(shared[key].copy(), model.idf)
+        results[position] = model._to_labels_order(model.classifier.predict_proba(features))
+    return results  # type: ignore[return-value]
+
+
 def display_term(term: str) -> str:
     words = term.split(" ")
     shown = []
