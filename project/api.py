@@ -28,7 +28,9 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 from analytics.api import router as analytics_router  # noqa: E402
+from project.bodylimit import BodySizeLimit  # noqa: E402
 from project.db import releases_db_connection  # noqa: E402
+from project.errors import error_responses  # noqa: E402
 from project.metrics import metrics  # noqa: E402
 from project.observability import ObservabilityMiddleware  # noqa: E402
 from reviews.api import router as reviews_router  # noqa: E402
@@ -79,9 +81,13 @@ app = FastAPI(
     openapi_url="/api/openapi.json",
     lifespan=lifespan,
 )
-app.include_router(reviews_router, prefix="/api")
-app.include_router(training_router, prefix="/api")
-app.include_router(analytics_router, prefix="/api")
+# Every endpoint with a token can meet the body limit and the token's rate limit.
+LIMIT_RESPONSES = error_responses(413, 429)
+app.include_router(reviews_router, prefix="/api", responses=LIMIT_RESPONSES)
+app.include_router(training_router, prefix="/api", responses=LIMIT_RESPONSES)
+app.include_router(analytics_router, prefix="/api", responses=LIMIT_RESPONSES)
+# Refuse oversized bodies before FastAPI reads and parses them (it does so before the token check).
+app.add_middleware(BodySizeLimit, setting="API_MAX_BODY_BYTES")
 
 
 def _field_name(location: tuple) -> str:

@@ -17,7 +17,11 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 django_application = get_asgi_application()  # sets Django up before the routers import models
 
 from project.api import app as api_application  # noqa: E402
+from project.bodylimit import BodySizeLimit  # noqa: E402
 from project.observability import ObservabilityMiddleware  # noqa: E402
+
+# Django spools a whole body to disk before any view or DATA_UPLOAD_MAX_MEMORY_SIZE check: cap it first.
+django_application = BodySizeLimit(django_application, setting="PAGE_MAX_BODY_BYTES")
 
 SEED_API_PREFIXES = ("/reviews/", "/training/", "/analytics/")
 

@@ -21,6 +21,7 @@ from fastapi import Depends, Header, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from project.db import releases_db_connection
+from project.ratelimit import enforce_rate_limit
 
 LOCAL_CACHE_SECONDS = 5.0
 _LOCAL_CACHE_MAX_ENTRIES = 10_000
@@ -121,12 +122,16 @@ async def current_principal(
     if len(token_key) > 128:
         raise _unauthorized("Invalid token")
     # Fast path without leaving the event loop: a principal seen seconds ago.
-    cached = _local_cache.get(_cache_key(token_key))
+    cache_key = _cache_key(token_key)
+    cached = _local_cache.get(cache_key)
     if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    principal = await run_in_threadpool(resolve_token_sync, token_key)
-    if principal is None:
-        raise _unauthorized("Invalid token")
+        principal = cached[1]
+    else:
+        principal = await run_in_threadpool(resolve_token_sync, token_key)
+        if principal is None:
+            raise _unauthorized("Invalid token")
+    # Counted per token (by its hash) after it is known to be valid: 429 over API_RATE_LIMIT.
+    await enforce_rate_limit(cache_key, is_staff=principal.is_staff or principal.is_superuser)
     return principal
 
 

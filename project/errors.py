@@ -28,14 +28,20 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         403: "The token's user lacks the permission this endpoint needs",
         404: "Not found",
         409: "Conflict with the current state",
-        413: "Request too large",
+        413: "Request body too large (`API_MAX_BODY_BYTES`)",
         422: "Invalid input; `errors` names each field",
+        429: "Too many requests with this token; `Retry-After` says when to retry",
         503: "A dependency is unavailable",
     }
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         status: {
             "model": ValidationErrorOut if status == 422 else ErrorOut,
             "description": descriptions[status],
         }
         for status in statuses
     }
+    if 429 in responses:
+        responses[429]["headers"] = {
+            "Retry-After": {"description": "Seconds until the rate limit window ends", "schema": {"type": "integer"}}
+        }
+    return responses

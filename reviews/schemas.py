@@ -39,7 +39,9 @@ def _required_text(value: str) -> str:
 
 
 ReviewText = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), AfterValidator(_required_text)]
-OptionalString = Annotated[str, AfterValidator(_clean_string)]
+# The length is checked before cleaning, as for the text: a constraint after an AfterValidator gets
+# pydantic's generic "Value should have at most 200 items" instead of a message about characters.
+ShortString = Annotated[str, Field(max_length=200), AfterValidator(_clean_string)]
 
 
 def validate_rating(value: Decimal | None) -> Decimal | None:
@@ -131,9 +133,9 @@ class ReviewIn(BaseModel):
     rating: Annotated[Decimal | None, AfterValidator(validate_rating)] = Field(
         default=None, ge=1, le=5, description="Stars, 1-5, half stars allowed", examples=[4.5]
     )
-    business: Annotated[OptionalString, Field(max_length=200)] | None = None
-    author: Annotated[OptionalString, Field(max_length=200)] | None = None
-    external_id: Annotated[OptionalString, Field(max_length=200)] | None = Field(
+    business: ShortString | None = None
+    author: ShortString | None = None
+    external_id: ShortString | None = Field(
         default=None, description="The source's own id; unique per source, so re-imports do not duplicate"
     )
     review_date: FlexibleDateTime | None = Field(
