@@ -121,6 +121,21 @@ class TestTrainingAndTheGate:
         assert all(services.in_evaluation_bucket(review_id) for review_id in evaluation.examples.ids)
         assert 0.1 < len(evaluation.examples) / len(examples) < 0.3
 
+    def test_a_large_rated_evaluation_set_is_a_stable_sample_that_says_so(self, corpus):
+        examples = services.collect_examples()
+        _, full = services.split_examples(examples)
+        size = len(full.examples) // 2
+
+        with override_settings(EVALUATION_MAX_RATED=size):
+            _, first = services.split_examples(examples)
+            _, again = services.split_examples(services.collect_examples())
+
+        assert len(first.examples) == size
+        assert set(first.examples.ids) <= set(full.examples.ids)
+        assert first.examples.ids == again.examples.ids
+        assert f"a fixed sample of {size} of {len(full.examples)}" in first.note
+        assert first.describe()["fingerprint"] != full.describe()["fingerprint"]
+
     def test_human_labels_take_over_the_evaluation_set_once_there_are_enough(self, corpus):
         held_out = [r.review.pk for r in corpus if services.in_evaluation_bucket(r.review.pk)]
         Review.objects.filter(pk__in=held_out[:5]).update(human_label="neutral")

@@ -344,12 +344,25 @@ def split_examples(examples: Examples) -> tuple[Examples, EvaluationSet]:
     human = held_out.subset([source == "human" for source in held_out.sources])
     if len(human) >= settings.EVALUATION_MIN_HUMAN_LABELS:
         return train, EvaluationSet(human, "human", f"{len(human)} human-labelled reviews held out")
-    return train, EvaluationSet(
-        held_out,
-        "rated",
+    note = (
         f"only {len(human)} human labels in the evaluation bucket (< {settings.EVALUATION_MIN_HUMAN_LABELS}): "
-        "using held-out rated reviews with labels from their stars",
+        "using held-out rated reviews with labels from their stars"
     )
+    if len(held_out) > settings.EVALUATION_MAX_RATED:
+        note += f" (a fixed sample of {settings.EVALUATION_MAX_RATED} of {len(held_out)})"
+        held_out = _stable_sample(held_out, settings.EVALUATION_MAX_RATED)
+    return train, EvaluationSet(held_out, "rated", note)
+
+
+def _stable_sample(examples: Examples, size: int) -> Examples:
+    """The `size` examples whose ids hash lowest: the same reviews every time, and as the data
+    grows a review leaves the sample only when enough lower-hashing ones arrive."""
+    rank = sorted(
+        range(len(examples)),
+        key=lambda i: hashlib.blake2b(f"sample:{examples.ids[i]}".encode(), digest_size=8).digest(),
+    )
+    chosen = set(rank[:size])
+    return examples.subset([i in chosen for i in range(len(examples))])
 
 
 def data_snapshot(train: Examples) -> dict:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 
 from training.models import TrainingJob
@@ -65,8 +67,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued training job {job.pk} ({model}); a worker will run it")
             return None
 
+        started = time.monotonic()
+
         def echo(fraction: float, message: str) -> None:
-            self.stderr.write(f"[{fraction:6.1%}] {message}")
+            self.stderr.write(f"[{fraction:6.1%} {time.monotonic() - started:6.1f} s] {message}")
             self.stderr.flush()
 
         job = training_job_run(job_id=job.pk, echo=echo)
