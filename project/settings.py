@@ -300,6 +300,20 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 # deleted token or removed role stops working within this window at most, and at
 # once on the same cache because deletes invalidate the entry).
 API_TOKEN_CACHE_SECONDS = env_int("API_TOKEN_CACHE_SECONDS", 60)
+# Per-token rate limit of the API (project/ratelimit.py): requests per window, counted in Redis
+# (or the cache) with per-process batching; 0 turns it off. Staff and superuser tokens are exempt
+# unless API_RATE_LIMIT_STAFF. The default is far above what bench/api.py reaches on 2 cores.
+API_RATE_LIMIT = env_int("API_RATE_LIMIT", 300_000)
+API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60)
+if API_RATE_LIMIT < 0 or API_RATE_LIMIT_WINDOW_SECONDS < 1:
+    raise ImproperlyConfigured("API_RATE_LIMIT must be >= 0 and API_RATE_LIMIT_WINDOW_SECONDS >= 1")
+API_RATE_LIMIT_STAFF = env_bool("API_RATE_LIMIT_STAFF", False)
+# Largest request body, refused with 413 before it is read (project/bodylimit.py). The API's default
+# fits 1,000 reviews or texts of ~9,000 characters each; pages only post small forms (no uploads),
+# and Django's own check of form and JSON bodies uses the same number.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10_000_000)
+PAGE_MAX_BODY_BYTES = env_int("PAGE_MAX_BODY_BYTES", 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = PAGE_MAX_BODY_BYTES
 API_MAX_BULK_ITEMS = 1000
 API_MAX_PAGE_SIZE = 500
 REST_FRAMEWORK = {
@@ -328,20 +342,6 @@ GATE_MIN_DELTA = env_float("GATE_MIN_DELTA", 0.005)
 GATE_MIN_PROBABILITY = env_float("GATE_MIN_PROBABILITY", 0.90)
 GATE_MAX_CLASS_F1_DROP = env_float("GATE_MAX_CLASS_F1_DROP", 0.05)
 GATE_BOOTSTRAP_SAMPLES = env_int("GATE_BOOTSTRAP_SAMPLES", 1000)
-# Per-token rate limit of the API (project/ratelimit.py): requests per window, counted in Redis
-# (or the cache) with per-process batching; 0 turns it off. Staff and superuser tokens are exempt
-# unless API_RATE_LIMIT_STAFF. The default is far above what bench/api.py reaches on 2 cores.
-API_RATE_LIMIT = env_int("API_RATE_LIMIT", 300_000)
-API_RATE_LIMIT_WINDOW_SECONDS = env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60)
-if API_RATE_LIMIT < 0 or API_RATE_LIMIT_WINDOW_SECONDS < 1:
-    raise ImproperlyConfigured("API_RATE_LIMIT must be >= 0 and API_RATE_LIMIT_WINDOW_SECONDS >= 1")
-API_RATE_LIMIT_STAFF = env_bool("API_RATE_LIMIT_STAFF", False)
-# Largest request body, refused with 413 before it is read (project/bodylimit.py). The API's default
-# fits 1,000 reviews or texts of ~9,000 characters each; pages only post small forms (no uploads),
-# and Django's own check of form and JSON bodies uses the same number.
-API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10_000_000)
-PAGE_MAX_BODY_BYTES = env_int("PAGE_MAX_BODY_BYTES", 2_621_440)
-DATA_UPLOAD_MAX_MEMORY_SIZE = PAGE_MAX_BODY_BYTES
 # Below this many human-labelled reviews in the evaluation bucket, the gate uses
 # rated reviews held out the same way (and says so).
 EVALUATION_MIN_HUMAN_LABELS = env_int("EVALUATION_MIN_HUMAN_LABELS", 200)
