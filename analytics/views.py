@@ -21,7 +21,14 @@ from analytics import charts, filters
 from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
 from analytics.selectors import ScopeFilters
 from project.db_router import reads_from_replica
-from project.views import can, clean_choice, json_permission_required, parse_date, permission_required
+from project.views import (
+    can,
+    clean_choice,
+    clean_text,
+    json_permission_required,
+    parse_date,
+    permission_required,
+)
 from reviews.models import Review, ReviewAspect
 from training.services import current_champion
 
@@ -48,8 +55,8 @@ def plotly_js(request: HttpRequest) -> HttpResponse:
 
 def scope_filters(data) -> ScopeFilters:
     return ScopeFilters(
-        business=(data.get("business") or "").strip() or None,
-        source=(data.get("source") or "").strip() or None,
+        business=clean_text(data.get("business")),
+        source=clean_text(data.get("source"), 50),
         date_from=parse_date(data.get("date_from")),
         date_to=parse_date(data.get("date_to"), end=True),
     )

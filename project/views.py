@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
@@ -70,6 +71,30 @@ def parse_date(value: str | None, *, end: bool = False) -> dt.datetime | None:
     if end:
         day += dt.timedelta(days=1)
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def clean_text(value: str | None, max_length: int = 200) -> str | None:
+    """A free-text filter from a form: NUL dropped (PostgreSQL refuses it in text), trimmed, cut to
+    max_length (the longest stored value); blank means no filter."""
+    return (value or "").replace("\x00", "").strip()[:max_length] or None
+
+
+def clean_decimal(value: str | None, lowest: Decimal, highest: Decimal) -> Decimal | None:
+    """A number from a form within [lowest, highest]; anything else (text, NaN, infinities) means no filter."""
+    try:
+        number = Decimal(value) if value not in (None, "") else None
+    except (InvalidOperation, TypeError):
+        return None
+    if number is None or not number.is_finite() or not lowest <= number <= highest:
+        return None
+    return number
+
+
+def clean_int(value: str | None, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
 
 
 def clean_choice(value: str | None, choices) -> str | None:

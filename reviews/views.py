@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -14,7 +14,17 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from project.views import can, clean_choice, json_body, json_permission_required, parse_date, permission_required
+from project.views import (
+    can,
+    clean_choice,
+    clean_decimal,
+    clean_int,
+    clean_text,
+    json_body,
+    json_permission_required,
+    parse_date,
+    permission_required,
+)
 from reviews import forms, labelling
 from reviews.aspects import review_set_staff_aspects
 from reviews.labelling import Order, QueueFilters
@@ -41,8 +51,8 @@ def _businesses() -> list[str]:
 def queue_filters(data) -> QueueFilters:
     return QueueFilters(
         order=clean_choice(data.get("order"), Order.CHOICES) or Order.UNCERTAIN,
-        source=(data.get("source") or "").strip() or None,
-        business=(data.get("business") or "").strip() or None,
+        source=clean_text(data.get("source"), 50),
+        business=clean_text(data.get("business")),
         predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
         date_from=parse_date(data.get("date_from")),
         date_to=parse_date(data.get("date_to"), end=True),
@@ -95,7 +105,7 @@ def _queue_payload(request: HttpRequest, filters: QueueFilters, exclude: list[in
 def labelling_next(request: HttpRequest) -> JsonResponse:
     filters = queue_filters(request.GET)
     exclude = _ids(request.GET.get("exclude", "").split(",") if request.GET.get("exclude") else [])
-    want = min(max(int(request.GET.get("count", QUEUE_BUFFER) or 0), 0), 10)
+    want = min(max(clean_int(request.GET.get("count", QUEUE_BUFFER) or 0, QUEUE_BUFFER), 0), 10)
     return JsonResponse({"status": "ok", "items": _queue_payload(request, filters, exclude, want)})
 
 
@@ -194,23 +204,20 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
 
 def review_filters(data) -> ReviewFilters:
     def decimal(value):
-        try:
-            return Decimal(value) if value not in (None, "") else None
-        except InvalidOperation:
-            return None
+        return clean_decimal(value, Decimal(0), Decimal(5))
 
     labelled = {"yes": True, "no": False}.get(data.get("labelled") or "")
     return ReviewFilters(
         predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
         human_label=clean_choice(data.get("human_label"), LABEL_CHOICES),
         labelled=labelled,
-        source=(data.get("source") or "").strip() or None,
-        business=(data.get("business") or "").strip() or None,
+        source=clean_text(data.get("source"), 50),
+        business=clean_text(data.get("business")),
         rating_min=decimal(data.get("rating_min")),
         rating_max=decimal(data.get("rating_max")),
         date_from=parse_date(data.get("date_from")),
         date_to=parse_date(data.get("date_to"), end=True),
-        q=(data.get("q") or "").strip()[:200] or None,
+        q=clean_text(data.get("q")),
     )
 
 

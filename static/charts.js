@@ -4,6 +4,10 @@
   const COLORS = { positive: "#2e7d32", neutral: "#c49a00", negative: "#c62828" };
   const LABELS = ["positive", "neutral", "negative"];
   const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  // Plotly renders a subset of HTML in labels and hover text (<a href>, <span style>, <b>, ...), and
+  // decodes entities after it has looked for tags: names from reviews go in with & < > as entities,
+  // so Plotly shows them as the text they are.
+  const plotlyText = (value) => String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   const base = (extra) =>
     Object.assign({ margin: { t: 10, r: 10, b: 50, l: 50 }, height: 320, legend: { orientation: "h", y: -0.2 }, font: { family: "system-ui, sans-serif", size: 12 } }, extra || {});
 
@@ -18,12 +22,13 @@
 
   function stacked(id, data, horizontal) {
     if (!data.names.length) return empty(id, "No reviews in this scope.");
+    const names = data.names.map(plotlyText);
     const traces = LABELS.map((label) => ({
       type: "bar",
       name: label,
       marker: { color: COLORS[label] },
-      x: horizontal ? data[label] : data.names,
-      y: horizontal ? data.names : data[label],
+      x: horizontal ? data[label] : names,
+      y: horizontal ? names : data[label],
       orientation: horizontal ? "h" : "v",
     }));
     const layout = base({ barmode: "stack" });
@@ -87,11 +92,12 @@
       const themes = (await response.json()).themes;
       if (!themes.terms.length) return empty("chart-themes", "No criticism or suggestions among the newest " + themes.analysed_reviews + " reviews.");
       el.replaceChildren();
+      const terms = themes.terms.map(plotlyText);
       Plotly.newPlot(
         "chart-themes",
         [
-          { type: "bar", orientation: "h", name: "in criticism", y: themes.terms, x: themes.criticism, marker: { color: COLORS.negative } },
-          { type: "bar", orientation: "h", name: "in suggestions", y: themes.terms, x: themes.suggestions, marker: { color: "#1565c0" } },
+          { type: "bar", orientation: "h", name: "in criticism", y: terms, x: themes.criticism, marker: { color: COLORS.negative } },
+          { type: "bar", orientation: "h", name: "in suggestions", y: terms, x: themes.suggestions, marker: { color: "#1565c0" } },
         ],
         base({ barmode: "stack", yaxis: { autorange: "reversed", automargin: true } }),
         CONFIG,

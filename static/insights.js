@@ -4,6 +4,9 @@
   "use strict";
   const COLORS = { positive: "#2e7d32", neutral: "#c49a00", negative: "#c62828", conflict: "#7e57c2" };
   const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  // Plotly renders a subset of HTML in labels (<a href>, <span style>, ...) and decodes entities after
+  // looking for tags: aspect names typed by staff go in with & < > as entities, shown as plain text.
+  const plotlyText = (value) => String(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
   function draw() {
     const source = document.getElementById("insights-chart");
@@ -19,12 +22,13 @@
     }
     const polarities = ["positive", "neutral", "negative"];
     if (data.conflict.some((n) => n > 0)) polarities.push("conflict");
+    const categories = data.categories.map(plotlyText);
     const traces = polarities.map((polarity) => ({
       type: "bar",
       orientation: "h",
       name: polarity,
       x: data[polarity],
-      y: data.categories,
+      y: categories,
       marker: { color: COLORS[polarity] },
       hovertemplate: "%{y}: %{x} " + polarity + "<extra></extra>",
     }));
