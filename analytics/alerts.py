@@ -16,16 +16,18 @@ logger = logging.getLogger(__name__)
 
 
 def alert_notify(*, event: str, subject: str, payload: dict) -> list[Alert]:
-    """Queue one alert per interested channel (after the current transaction commits)."""
-    from analytics.tasks import deliver_alert
+    """Queue one alert per interested channel (published after the current transaction commits, through
+    the outbox: an alert raised while the broker is down goes out when it is back)."""
+    from outbox.services import outbox_enqueue
 
-    alerts = [
-        Alert.objects.create(channel=channel, event=event, subject=subject[:300], payload=payload)
-        for channel in AlertChannel.objects.filter(enabled=True)
-        if channel.wants(event)
-    ]
-    for alert in alerts:
-        transaction.on_commit(lambda alert_id=alert.pk: deliver_alert.delay(alert_id))
+    with transaction.atomic():
+        alerts = [
+            Alert.objects.create(channel=channel, event=event, subject=subject[:300], payload=payload)
+            for channel in AlertChannel.objects.filter(enabled=True)
+            if channel.wants(event)
+        ]
+        for alert in alerts:
+            outbox_enqueue("analytics.deliver_alert", args=[alert.pk])
     return alerts
 
 

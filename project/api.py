@@ -57,7 +57,14 @@ async def lifespan(app: FastAPI):
         await run_in_threadpool(_warm_model)
     except Exception:  # a missing migration must not stop /api/health from reporting it
         logger.exception("Could not load the deployed model at start-up")
-    yield
+    # Sends background work the broker could not take (outbox/relay.py); its first pass runs now.
+    from outbox.relay import start_relay, stop_relay
+
+    start_relay()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(stop_relay)
 
 
 @releases_db_connection

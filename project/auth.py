@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from django.conf import settings
-from django.core.cache import cache
 from fastapi import Depends, Header, HTTPException
 from starlette.concurrency import run_in_threadpool
 
+from project.cache import cache_delete, cache_get, cache_set
 from project.db import releases_db_connection
 from project.ratelimit import enforce_rate_limit
 
@@ -78,19 +78,20 @@ def _remember_locally(cache_key: str, principal: Principal) -> None:
 
 def resolve_token_sync(token_key: str) -> Principal | None:
     cache_key = _cache_key(token_key)
-    principal = cache.get(cache_key)
+    # With the cache down this is a miss (project/cache.py): the token is checked in the database.
+    principal = cache_get(cache_key)
     if principal is None:
         principal = _load_principal(token_key)
         if principal is None:
             return None
-        cache.set(cache_key, principal, settings.API_TOKEN_CACHE_SECONDS)
+        cache_set(cache_key, principal, settings.API_TOKEN_CACHE_SECONDS)
     _remember_locally(cache_key, principal)
     return principal
 
 
 def forget_cached_token(token_key: str) -> None:
     cache_key = _cache_key(token_key)
-    cache.delete(cache_key)
+    cache_delete(cache_key)  # with the cache down: retried as soon as it answers again
     with _local_lock:
         _local_cache.pop(cache_key, None)
 

@@ -141,6 +141,7 @@ INSTALLED_APPS = [
     "reviews",
     "training",
     "analytics",
+    "outbox",
 ]
 
 MIDDLEWARE = [
@@ -244,6 +245,11 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "revsent"),
             "TIMEOUT": 300,
+            # The cache is an optimisation: a dead or hanging Redis must cost a request little (project/cache.py).
+            "OPTIONS": {
+                "socket_connect_timeout": env_float("CACHE_SOCKET_TIMEOUT_SECONDS", 0.25),
+                "socket_timeout": env_float("CACHE_SOCKET_TIMEOUT_SECONDS", 0.25),
+            },
         }
     }
 else:
@@ -275,6 +281,10 @@ else:
     # Longer than the longest hard time limit, or Redis redelivers long tasks.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": TRAINING_TIME_LIMIT_SECONDS + 3600,
+        # A request that publishes must not hang on a dead or unreachable broker (the outbox keeps the
+        # task). The read timeout stays above the worker's 1 s BRPOP.
+        "socket_connect_timeout": env_float("BROKER_CONNECT_TIMEOUT_SECONDS", 1.0),
+        "socket_timeout": env_float("BROKER_SOCKET_TIMEOUT_SECONDS", 5.0),
     }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -287,6 +297,21 @@ CELERY_TASK_TIME_LIMIT = 900
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# One quick retry (a pooled connection to a restarted Redis is stale), then the publish fails and the
+# task waits in the outbox (outbox/services.py) instead of the request waiting for the broker.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+# Background work enqueued by a write is an outbox row in the same transaction, published after commit;
+# a row the broker refused is sent by the relay: a thread in each web process every OUTBOX_RELAY_SECONDS
+# (0: off; off in the in-process test run) and the `outbox.relay` beat task. After a failed publish the
+# web process stops trying the broker for OUTBOX_BROKER_RETRY_SECONDS; the relay leaves fresh rows to
+# their own after-commit publish for OUTBOX_RELAY_MIN_AGE_SECONDS. Sent rows are kept OUTBOX_KEEP_SENT_HOURS.
+OUTBOX_RELAY_SECONDS = env_float("OUTBOX_RELAY_SECONDS", 0 if RUNNING_TESTS else 5.0)
+OUTBOX_RELAY_MIN_AGE_SECONDS = env_float("OUTBOX_RELAY_MIN_AGE_SECONDS", 2.0)
+OUTBOX_BROKER_RETRY_SECONDS = env_float("OUTBOX_BROKER_RETRY_SECONDS", 5.0)
+OUTBOX_KEEP_SENT_HOURS = env_float("OUTBOX_KEEP_SENT_HOURS", 24.0)
+# After a cache error, requests skip the cache (a miss) for this long before trying it again.
+CACHE_RETRY_SECONDS = env_float("CACHE_RETRY_SECONDS", 5.0)
 
 # --- Auth, API ------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from outbox.services import outbox_enqueue
+from project.cache import cache_get_many, cache_set_many
 from project.observability import count_predictions, counts_predictions
 from reviews.models import LabelEvent, Prediction, Review
 from reviews.schemas import ReviewIn
@@ -67,7 +68,7 @@ def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPredicti
         results = scores_from_probabilities(deployed.model.predict_proba(texts))
         return BatchPrediction(deployed.version_id, deployed.name, results)
     keys = [_cache_key(deployed.version_id, text) for text in texts]
-    cached = cache.get_many(keys)
+    cached = cache_get_many(keys)  # {} while the cache is down (project/cache.py)
     missing = [i for i, key in enumerate(keys) if key not in cached]
     rows = np.zeros((len(texts), len(LABELS)))
     for i, key in enumerate(keys):
@@ -76,7 +77,7 @@ def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPredicti
     if missing:
         fresh = np.asarray(deployed.model.predict_proba([texts[i] for i in missing]))
         rows[missing] = fresh
-        cache.set_many(
+        cache_set_many(
             {keys[i]: [float(v) for v in fresh[j]] for j, i in enumerate(missing)}, settings.PREDICTION_CACHE_SECONDS
         )
     return BatchPrediction(deployed.version_id, deployed.name, scores_from_probabilities(rows))
@@ -139,6 +140,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
         with transaction.atomic():
             review.save()
             _record_ingest_predictions([review], batch)
+            _enqueue_aspect_extraction([review.pk])
     except IntegrityError:
         # Lost a race with an identical import: the other insert wins.
         existing = _existing(data)
@@ -146,7 +148,6 @@ def review_create(*, data: ReviewIn) -> CreateResult:
             raise
         return CreateResult(review=existing, created=False)
     review.refresh_from_db(fields=["effective_at", "created_at"])
-    transaction.on_commit(lambda: _enqueue_aspect_extraction([review.pk]), robust=True)
     return CreateResult(review=review, created=True)
 
 
@@ -184,13 +185,13 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
             with transaction.atomic():
                 Review.objects.bulk_create(reviews)
                 _record_ingest_predictions(reviews, batch)
+                _enqueue_aspect_extraction([review.pk for review in reviews])
         except IntegrityError:
             # A concurrent import stored some of the same external ids: fall back to one by one.
             for index, item in to_create:
                 results[index] = review_create(data=item)
         else:
             created_ids = [review.pk for review in reviews]
-            transaction.on_commit(lambda: _enqueue_aspect_extraction(created_ids), robust=True)
             fresh = Review.objects.in_bulk(created_ids)
             for (index, _), review_id in zip(to_create, created_ids):
                 results[index] = CreateResult(review=fresh[review_id], created=True)
@@ -202,10 +203,10 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
 
 
 def _enqueue_aspect_extraction(review_ids: list[int]) -> None:
-    """Aspects are extracted by a Celery task after commit, never in the request path."""
-    from reviews.tasks import extract_aspects
-
-    extract_aspects.delay(review_ids)
+    """Aspects are extracted by a Celery task after commit, never in the request path. Called inside the
+    transaction that stores the reviews: the outbox row commits with them, so a broker outage delays the
+    extraction but never loses it."""
+    outbox_enqueue("reviews.extract_aspects", args=[review_ids])
 
 
 def _record_ingest_predictions(reviews: Sequence[Review], batch: BatchPrediction) -> None:

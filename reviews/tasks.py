@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from outbox.services import outbox_enqueue
 from reviews.services import review_rescore_batch
 
 RESCORE_BATCH_SIZE = 2000
@@ -16,10 +17,11 @@ RESCORE_BATCH_SIZE = 2000
 )
 def rescore_unlabelled_reviews(model_version_id: int, after_id: int = 0) -> int:
     """Re-predict unlabelled reviews with a newly deployed model, one batch per task
-    run, then hand the rest to the next run (no task holds a worker for hours)."""
+    run, then hand the rest to the next run (no task holds a worker for hours; through the outbox, so a
+    broker hiccup between two runs does not end the walk)."""
     last_id = review_rescore_batch(model_version_id=model_version_id, after_id=after_id, size=RESCORE_BATCH_SIZE)
     if last_id is not None:
-        rescore_unlabelled_reviews.delay(model_version_id, last_id)
+        outbox_enqueue(rescore_unlabelled_reviews, args=[model_version_id, last_id])
     return last_id or 0
 
 
@@ -56,5 +58,5 @@ def reextract_all_aspects(after_id: int = 0) -> int:
 
     last_id = review_reextract_batch(after_id=after_id, size=ASPECT_BATCH_SIZE)
     if last_id is not None:
-        reextract_all_aspects.delay(last_id)
+        outbox_enqueue(reextract_all_aspects, args=[last_id])
     return last_id or 0

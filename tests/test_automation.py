@@ -41,6 +41,7 @@ class TestSchedules:
             "rebuild-rollups-nightly",
             "refresh-aspect-rollups",
             "rebuild-aspect-rollups-nightly",
+            "relay-outbox",
         }
         retrain = tasks["retrain-daily"].crontab
         assert (retrain.minute, retrain.hour, retrain.day_of_week) == ("0", "2", "*")

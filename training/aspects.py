@@ -222,7 +222,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
             Deployment.objects.create(
                 model_version=version, previous=champion, action=Deployment.Action.GATE, reason=reason
             )
-            transaction.on_commit(_reextract_all_aspects, robust=True)
+            _reextract_all_aspects()
         decision = f"promoted {name}: {reason}"
     else:
         ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.REJECTED)
@@ -242,10 +242,11 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
 
 
 def _reextract_all_aspects() -> None:
-    """Stored review aspects follow the deployed aspect model: re-extract them all, in batches."""
-    from reviews.tasks import reextract_all_aspects
+    """Stored review aspects follow the deployed aspect model: re-extract them all, in batches. Called in the
+    promotion's transaction: the outbox publishes the task after commit (or once the broker is back)."""
+    from outbox.services import outbox_enqueue
 
-    reextract_all_aspects.delay(0)
+    outbox_enqueue("reviews.reextract_all_aspects", args=[0])
 
 
 def _log_run(name: str, params: dict, metrics: dict, model_file: Path) -> str:

@@ -51,6 +51,13 @@ SCHEDULES = (
         description="Fail training jobs whose worker died",
     ),
     Schedule(
+        name="relay-outbox",
+        task="outbox.relay",
+        minute="*",
+        hour="*",
+        description="Send background tasks the broker could not take (the web processes also relay them)",
+    ),
+    Schedule(
         name="refresh-rollups",
         task="analytics.refresh_rollups",
         minute="*/5",

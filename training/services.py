@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from outbox.services import outbox_enqueue
 from training import storage, tracking
 from training.ml import lexicon, text_classifier
 from training.ml.gate import GateConfig, decide
@@ -126,18 +127,16 @@ def model_version_promote(
         Deployment.objects.create(
             model_version=version, previous=previous, action=action, user_id=user_id, reason=reason
         )
-        transaction.on_commit(lambda: _after_deployment(version.pk, previous.pk if previous else None))
+        _after_deployment(version.pk, previous.pk if previous else None)
     version.refresh_from_db()
     return version
 
 
 def _after_deployment(version_id: int, previous_id: int | None) -> None:
-    # Both on workers: web processes never import mlflow (~2 s, ~200 MB).
-    from reviews.tasks import rescore_unlabelled_reviews
-    from training.tasks import sync_registry_aliases
-
-    sync_registry_aliases.delay(version_id, previous_id)
-    rescore_unlabelled_reviews.delay(version_id)
+    # Both on workers (web processes never import mlflow, ~2 s, ~200 MB), through the outbox in the
+    # deployment's transaction: a broker outage delays them, never loses them.
+    outbox_enqueue("training.sync_registry_aliases", args=[version_id, previous_id])
+    outbox_enqueue("reviews.rescore_unlabelled_reviews", args=[version_id])
 
 
 def model_version_sync_aliases(*, version_id: int, previous_id: int | None) -> None:
@@ -189,10 +188,9 @@ def training_job_create(
 
 
 def training_job_enqueue(job: TrainingJob) -> None:
-    from training.tasks import run_training_job
-
-    # After commit, or a fast worker could look for a job it cannot see yet.
-    transaction.on_commit(lambda: run_training_job.delay(job.pk))
+    # Published after commit (or a fast worker could look for a job it cannot see yet), kept in the
+    # outbox while the broker is down. A duplicate send is harmless: only one run claims the job.
+    outbox_enqueue("training.run_training_job", args=[job.pk])
 
 
 def training_job_transition(*, job_id: int, to: str, **fields) -> bool:

@@ -1,0 +1,209 @@
+"""The transactional outbox and the cache bypass, in process (tests/test_faults.py fails real servers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerDown
+from redis.exceptions import ConnectionError as RedisDown
+
+from outbox import services
+from outbox.models import OutboxMessage
+from outbox.services import outbox_enqueue, outbox_prune, outbox_relay
+from project import cache as safe_cache
+from project.celery import app as celery_app
+from reviews.models import Review
+
+
+@pytest.fixture(autouse=True)
+def _closed_breakers():
+    services.broker.reset()
+    safe_cache.breaker.reset()
+    yield
+    services.broker.reset()
+    safe_cache.breaker.reset()
+
+
+class FakeBroker:
+    def __init__(self) -> None:
+        self.down = False
+        self.published: list[tuple[str, list]] = []
+        self.calls = 0
+
+    def send(self, task: str, args: list, kwargs: dict) -> None:
+        self.calls += 1
+        if self.down:
+            raise BrokerDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        self.published.append((task, args))
+
+
+@pytest.fixture
+def broker(monkeypatch) -> FakeBroker:
+    """Tasks are published (not run inline) to a broker the test can stop."""
+    fake = FakeBroker()
+    celery_app.conf.task_always_eager = False  # restored by the autouse fixture in conftest
+    monkeypatch.setattr(services, "_send", fake.send)
+    return fake
+
+
+def pending() -> list[OutboxMessage]:
+    return list(OutboxMessage.objects.filter(sent_at__isnull=True))
+
+
+class TestTheOutbox:
+    def test_it_publishes_after_commit_and_marks_the_row_sent(self, transactional_db, broker):
+        with transaction.atomic():
+            message = outbox_enqueue("reviews.extract_aspects", args=[[1, 2]])
+            assert broker.published == []  # nothing leaves before the commit
+        assert broker.published == [("reviews.extract_aspects", [[1, 2]])]
+        message.refresh_from_db()
+        assert message.sent_at is not None and message.attempts == 1
+
+    def test_a_rolled_back_write_leaves_no_row_and_sends_nothing(self, transactional_db, broker):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            outbox_enqueue("reviews.extract_aspects", args=[[1]])
+            raise RuntimeError("the write failed")
+        assert OutboxMessage.objects.count() == 0
+        assert broker.published == []
+
+    def test_it_refuses_a_task_name_nobody_registered(self, transactional_db, broker):
+        with pytest.raises(ValueError, match="reviews.no_such_task"):
+            outbox_enqueue("reviews.no_such_task")
+
+    def test_with_the_broker_down_rows_stay_pending_and_the_relay_sends_them_in_order_when_it_is_back(
+        self, transactional_db, broker
+    ):
+        broker.down = True
+        first = outbox_enqueue("reviews.extract_aspects", args=[[1]])
+        second = outbox_enqueue("reviews.extract_aspects", args=[[2]])
+        # The first publish failed; the breaker then spared the second one the attempt.
+        assert broker.calls == 1
+        assert [m.pk for m in pending()] == [first.pk, second.pk]
+        first.refresh_from_db()
+        assert first.attempts == 1 and "Connection refused" in first.last_error
+
+        assert outbox_relay(min_age_seconds=0).sent == 0  # still down (the breaker lets the relay probe)
+        broker.down = False
+        result = outbox_relay(min_age_seconds=0)
+        assert (result.sent, result.failed) == (2, 0)
+        assert broker.published == [("reviews.extract_aspects", [[1]]), ("reviews.extract_aspects", [[2]])]
+        assert pending() == []
+        assert not services.broker.is_open
+
+    def test_the_relay_leaves_fresh_rows_to_their_own_publish(self, transactional_db, broker):
+        broker.down = True
+        outbox_enqueue("reviews.extract_aspects", args=[[1]])
+        broker.down = False
+        services.broker.reset()
+        assert outbox_relay(min_age_seconds=60).sent == 0
+        assert outbox_relay(min_age_seconds=0).sent == 1
+
+    def test_a_row_claimed_by_one_relay_is_not_sent_by_another(self, transactional_db, broker, monkeypatch):
+        broker.down = True
+        outbox_enqueue("reviews.extract_aspects", args=[[1]])
+        broker.down = False
+        services.broker.reset()
+        nested: list[int] = []
+
+        def send_while_another_relay_runs(task, args, kwargs):
+            nested.append(outbox_relay(min_age_seconds=0).sent)
+            broker.send(task, args, kwargs)
+
+        monkeypatch.setattr(services, "_send", send_while_another_relay_runs)
+        assert outbox_relay(min_age_seconds=0).sent == 1
+        assert nested == [0]
+        assert len(broker.published) == 1
+
+    def test_the_relay_task_prunes_rows_sent_long_ago(self, transactional_db, broker):
+        old = outbox_enqueue("reviews.extract_aspects", args=[[1]])
+        recent = outbox_enqueue("reviews.extract_aspects", args=[[2]])
+        OutboxMessage.objects.filter(pk=old.pk).update(sent_at=timezone.now() - dt.timedelta(hours=25))
+        broker.down = True
+        unsent = outbox_enqueue("reviews.extract_aspects", args=[[3]])
+        OutboxMessage.objects.filter(pk=unsent.pk).update(created_at=timezone.now() - dt.timedelta(days=3))
+
+        assert outbox_prune(keep_hours=24) == 1
+        assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, unsent.pk}
+
+    def test_in_eager_mode_the_task_runs_at_commit(self, transactional_db):
+        review = Review.objects.create(text="The waiter was rude.")
+        with transaction.atomic():
+            message = outbox_enqueue("reviews.extract_aspects", args=[[review.pk]])
+            assert not review.aspects.exists()
+        assert review.aspects.exists()
+        message.refresh_from_db()
+        assert message.sent_at is not None
+
+
+class TestReviewCreationWithTheBrokerDown:
+    def test_the_review_is_stored_and_its_extraction_waits_in_the_outbox(self, api, manager_headers, broker):
+        broker.down = True
+        response = api.post("/api/reviews/", json={"text": "Cold soup, rude waiter."}, headers=manager_headers)
+        assert response.status_code == 201, response.text
+        review_id = response.json()["id"]
+        assert [(m.task, m.args) for m in pending()] == [("reviews.extract_aspects", [[review_id]])]
+
+        bulk = api.post(
+            "/api/reviews/bulk", json={"reviews": [{"text": "Fine."}, {"text": "Great."}]}, headers=manager_headers
+        )
+        assert bulk.status_code == 200, bulk.text
+        ids = [item["id"] for item in bulk.json()["results"]]
+        assert pending()[-1].args == [ids]
+
+
+class FailingCache:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            self.calls += 1
+            raise RedisDown("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        return fail
+
+
+class TestTheCacheBypass:
+    def test_an_unreachable_cache_is_a_miss_and_is_skipped_for_a_while(self, monkeypatch):
+        failing = FailingCache()
+        monkeypatch.setattr(safe_cache, "cache", failing)
+        assert safe_cache.cache_get("k", "default") == "default"
+        assert safe_cache.cache_get_many(["a", "b"]) == {}
+        safe_cache.cache_set("k", 1, 10)
+        safe_cache.cache_set_many({"k": 1}, 10)
+        assert failing.calls == 1  # the breaker spared the other calls their timeout
+
+        monkeypatch.setattr(safe_cache.breaker, "_retry_at", 0.0)  # the open period is over
+        monkeypatch.setattr(safe_cache, "cache", _DictCache({"k": "cached"}))
+        assert safe_cache.cache_get("k") == "cached"
+        assert not safe_cache.breaker.is_open
+
+    def test_an_invalidation_missed_during_the_outage_is_applied_first_when_the_cache_is_back(self, monkeypatch):
+        monkeypatch.setattr(safe_cache, "cache", FailingCache())
+        safe_cache.cache_delete("apitoken:revoked")
+        monkeypatch.setattr(safe_cache.breaker, "_retry_at", 0.0)
+        back = _DictCache({"apitoken:revoked": "stale principal"})
+        monkeypatch.setattr(safe_cache, "cache", back)
+        assert safe_cache.cache_get("apitoken:revoked") is None
+        assert "apitoken:revoked" not in back.data
+
+    def test_the_token_check_and_predictions_work_with_the_cache_down(self, api, labeller_headers, monkeypatch):
+        monkeypatch.setattr(safe_cache, "cache", FailingCache())
+        response = api.post("/api/reviews/predict", json={"texts": ["Lovely staff", "Awful"]}, headers=labeller_headers)
+        assert response.status_code == 200, response.text
+        assert [p["label"] for p in response.json()["predictions"]] == ["positive", "negative"]
+
+
+class _DictCache:
+    def __init__(self, data: dict) -> None:
+        self.data = dict(data)
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def delete_many(self, keys) -> None:
+        for key in keys:
+            self.data.pop(key, None)
