@@ -18,7 +18,6 @@ import os
 import re
 import socket
 import time
-import uuid
 from collections import Counter as _Tally
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
@@ -72,17 +71,23 @@ class RequestIdFilter(logging.Filter):
 
 # --- Metrics ---------------------------------------------------------------------------------------
 _HOST = re.sub(r"[^A-Za-z0-9.-]+", "-", socket.gethostname()) or "host"
-_process_identifiers: dict[int, str] = {}
+_identifier = ""
+
+
+def _reset_process_identifier() -> None:
+    global _identifier
+    _identifier = f"{_HOST}-{os.getpid()}"
 
 
 def _process_identifier() -> str:
     """Host name and pid: containers sharing one metrics folder (docker compose's app-var volume) reuse pids.
-    No underscore, which prometheus_client uses to split file names."""
-    pid = os.getpid()
-    identifier = _process_identifiers.get(pid)
-    if identifier is None:
-        identifier = _process_identifiers[pid] = f"{_HOST}-{pid}"
-    return identifier
+    No underscore, which prometheus_client uses to split file names. Kept in a variable that a fork
+    resets, because prometheus_client asks for it on every update and getpid() is a system call."""
+    return _identifier
+
+
+_reset_process_identifier()
+os.register_at_fork(after_in_child=_reset_process_identifier)
 
 
 # Before the first metric is made. prometheus_client calls the identifier on every update and starts
@@ -189,7 +194,7 @@ def counts_predictions(predict: Callable[P, R]) -> Callable[P, R]:
 
 # --- ASGI and Django middleware ----------------------------------------------------------------------
 class ObservabilityMiddleware:
-    """Pure ASGI: gives each HTTP request an id (the caller's X-Request-ID if sane, else a new uuid4 hex),
+    """Pure ASGI: gives each HTTP request an id (the caller's X-Request-ID if sane, else 32 random hex digits),
     keeps it in `request_id_var` for the request's logs (anyio and asgiref copy the context into the
     thread pools that run sync endpoints and views), echoes it as X-Request-ID, and counts and times
     the request by route template. Logs nothing itself: access logs are uvicorn's."""
@@ -201,7 +206,8 @@ class ObservabilityMiddleware:
         if scope["type"] != "http" or _SCOPE_REQUEST_ID in scope:
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope["headers"]) or uuid.uuid4().hex
+        # 32 random hex digits, like uuid4().hex without building a UUID (a third of the cost).
+        request_id = _incoming_request_id(scope["headers"]) or os.urandom(16).hex()
         scope[_SCOPE_REQUEST_ID] = request_id
         header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         status = 500  # if the application fails before it starts a response

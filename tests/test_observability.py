@@ -388,6 +388,24 @@ def test_counts_from_separate_processes_are_summed_in_one_scrape(tmp_path):
     assert metric(text, "revsent_predictions_total", model_version=version, label="negative") == 3
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_forked_child_counts_into_its_own_file_so_neither_process_overwrites_the_other():
+    version = f"forked-{uuid.uuid4().hex[:8]}"
+    count_predictions(version, ["positive"])
+
+    child = os.fork()  # as Celery's prefork pool does
+    if child == 0:
+        try:
+            count_predictions(version, ["positive", "positive"])
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    count_predictions(version, ["positive"])
+
+    assert metric(scrape(), "revsent_predictions_total", model_version=version, label="positive") == 4
+    assert list(settings.PROMETHEUS_MULTIPROC_DIR.glob(f"counter_*-{child}.db"))
+
+
 # --- Real processes ------------------------------------------------------------------------------------------
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
