@@ -65,14 +65,17 @@ class ExportFormat(str, Enum):
     jsonl = "jsonl"
 
 
-def review_out(review: Review) -> ReviewOut:
+def review_out(review: Review, *, model_version: str | None = None) -> ReviewOut:
+    """`model_version`: the predicting model's name when the caller knows it (saves a query)."""
     prediction = None
     if review.predicted_label:
+        if model_version is None and review.predicted_by_id and review.predicted_by:
+            model_version = review.predicted_by.name
         prediction = PredictionOut(
             label=review.predicted_label,
             confidence=review.predicted_confidence,
             scores=review.predicted_scores,
-            model_version=review.predicted_by.name if review.predicted_by_id and review.predicted_by else None,
+            model_version=model_version,
         )
     return ReviewOut(
         id=review.pk,
@@ -158,7 +161,7 @@ def create_review(
     result = services.review_create(data=body)
     if not result.created:
         response.status_code = status.HTTP_200_OK
-    return review_out(result.review)
+    return review_out(result.review, model_version=result.model_version)
 
 
 @router.post(

@@ -125,14 +125,16 @@ def _existing(data: ReviewIn) -> Review | None:
 class CreateResult:
     review: Review
     created: bool
+    model_version: str | None = None  # the predicting model's name, when this call predicted
 
 
 def review_create(*, data: ReviewIn) -> CreateResult:
     """Store a review with its ingest prediction. The same (source, external_id) twice
-    returns the stored review instead of a duplicate."""
-    existing = _existing(data)
-    if existing is not None:
-        return CreateResult(review=existing, created=False)
+    returns the stored review instead of a duplicate.
+
+    Insert first, look only on a unique-key clash: a new review (the common case) costs no
+    lookup, and the INSERT returns the generated effective_at with the id.
+    """
     batch = predict_texts([data.text])
     review = _review_from_input(data)
     _apply_prediction(review, batch.results[0], batch.model_version_id, timezone.now())
@@ -142,13 +144,12 @@ def review_create(*, data: ReviewIn) -> CreateResult:
             _record_ingest_predictions([review], batch)
             _enqueue_aspect_extraction([review.pk])
     except IntegrityError:
-        # Lost a race with an identical import: the other insert wins.
+        # Stored before (a retry, an import of the same review): the stored one wins.
         existing = _existing(data)
         if existing is None:
             raise
         return CreateResult(review=existing, created=False)
-    review.refresh_from_db(fields=["effective_at", "created_at"])
-    return CreateResult(review=review, created=True)
+    return CreateResult(review=review, created=True, model_version=batch.model_version)
 
 
 def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
