@@ -76,7 +76,9 @@ def parse_date(value: str | None, *, end: bool = False) -> dt.datetime | None:
 def clean_text(value: str | None, max_length: int = 200) -> str | None:
     """A free-text filter from a form: NUL dropped (PostgreSQL refuses it in text), trimmed, cut to
     max_length (the longest stored value); blank means no filter."""
-    return (value or "").replace("\x00", "").strip()[:max_length] or None
+    if not isinstance(value, str):  # from a JSON body
+        value = "" if value is None else str(value)
+    return value.replace("\x00", "").strip()[:max_length] or None
 
 
 def clean_decimal(value: str | None, lowest: Decimal, highest: Decimal) -> Decimal | None:
@@ -90,16 +92,17 @@ def clean_decimal(value: str | None, lowest: Decimal, highest: Decimal) -> Decim
     return number
 
 
-def clean_int(value: str | None, default: int) -> int:
+def clean_int(value, default: int) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: int(float("inf"))
         return default
 
 
 def clean_choice(value: str | None, choices) -> str | None:
     allowed = {choice[0] if isinstance(choice, tuple) else choice for choice in choices}
-    return value if value in allowed else None
+    # Only strings: a JSON body may send a list, which is not even hashable.
+    return value if isinstance(value, str) and value in allowed else None
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -59,13 +59,24 @@ def queue_filters(data) -> QueueFilters:
     )
 
 
+def _mapping(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+MAX_ID = 2**63 - 1  # a larger number is no id, and SQLite cannot even bind it
+
+
 def _ids(values, limit: int = 500) -> list[int]:
+    if not isinstance(values, (list, tuple)):  # from a JSON body: anything may come
+        return []
     result = []
-    for value in (values or [])[:limit]:
+    for value in values[:limit]:
         try:
-            result.append(int(value))
+            number = int(value)
         except (TypeError, ValueError):
             continue
+        if 0 < number <= MAX_ID:
+            result.append(number)
     return result
 
 
@@ -122,9 +133,9 @@ def labelling_label(request: HttpRequest) -> JsonResponse:
     if label is None or not review_ids:
         return JsonResponse({"status": "invalid", "detail": "review_id and a valid label are needed"}, status=400)
     status = labelling.review_vote(review_id=review_ids[0], label=label, user_id=request.user.pk)
-    filters = queue_filters(data.get("filters") or {})
+    filters = queue_filters(_mapping(data.get("filters")))
     exclude = _ids(data.get("exclude"))
-    want = min(max(int(data.get("want") or 0), 0), 10)
+    want = min(max(clean_int(data.get("want"), 0), 0), 10)
     # Keep the reservations the page still holds alive while the labeller works.
     labelling.queue_extend(user_id=request.user.pk, review_ids=exclude)
     return JsonResponse(
@@ -137,9 +148,9 @@ def labelling_label(request: HttpRequest) -> JsonResponse:
 def labelling_skip(request: HttpRequest) -> JsonResponse:
     data = json_body(request)
     released = labelling.queue_release(user_id=request.user.pk, review_ids=_ids([data.get("review_id")]))
-    filters = queue_filters(data.get("filters") or {})
+    filters = queue_filters(_mapping(data.get("filters")))
     exclude = _ids(data.get("exclude"))
-    want = min(max(int(data.get("want") or 0), 0), 10)
+    want = min(max(clean_int(data.get("want"), 0), 0), 10)
     return JsonResponse(
         {"status": "skipped", "released": released, "items": _queue_payload(request, filters, exclude, want)}
     )

@@ -675,6 +675,47 @@ def test_page_filters_never_fail_on_odd_input(stored, url):
     assert Review.objects.count() == stored
 
 
+ODD_JSON = [
+    {"review_id": "x", "label": "positive"},
+    {"review_id": 10**30, "label": "positive"},
+    {"review_id": [1], "label": ["positive"]},
+    {"review_id": None, "label": None},
+    {"want": "abc"},
+    {"want": [1]},
+    {"want": 1e309},
+    {"exclude": 5},
+    {"exclude": {"a": 1}},
+    {"exclude": "1,2"},
+    {"exclude": [10**30, "x", None, -1]},
+    {"filters": "x"},
+    {"filters": [1]},
+    {"filters": {"source": 5, "business": ["x"], "date_from": 7, "order": {}, "predicted_label": []}},
+    {"filters": {"source": "\x00", "business": "' OR 1=1 --"}},
+    {"review_ids": "1,2"},
+    {"review_ids": 7},
+    [],
+    None,
+    "text",
+]
+
+
+@pytest.mark.parametrize(
+    "url", ["/labelling/label.json", "/labelling/skip.json", "/labelling/undo.json", "/labelling/release.json"]
+)
+def test_the_labelling_json_views_never_fail_on_odd_bodies(stored, url):
+    client = Client(raise_request_exception=False)
+    client.force_login(UserFactory(role=LABELLER))
+    bodies = [json.dumps(body) for body in ODD_JSON] + ["{not json", "\x00", ""]
+
+    failures = [
+        (body, response.status_code)
+        for body in bodies
+        if (response := client.post(url, body, content_type="application/json")).status_code >= 500
+    ]
+
+    assert failures == []
+
+
 def test_the_staff_pages_look_a_literal_business_up_literally(stored):
     client = Client()
     client.force_login(UserFactory(is_staff=True))
