@@ -142,7 +142,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
         with transaction.atomic():
             review.save()
             _record_ingest_predictions([review], batch)
-            _enqueue_aspect_extraction([review.pk])
+            _enqueue_aspect_extraction([review.pk], batched=True)
     except IntegrityError:
         # Stored before (a retry, an import of the same review): the stored one wins.
         existing = _existing(data)
@@ -203,11 +203,12 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
     return results  # type: ignore[return-value]
 
 
-def _enqueue_aspect_extraction(review_ids: list[int]) -> None:
+def _enqueue_aspect_extraction(review_ids: list[int], *, batched: bool = False) -> None:
     """Aspects are extracted by a Celery task after commit, never in the request path. Called inside the
     transaction that stores the reviews: the outbox row commits with them, so a broker outage delays the
-    extraction but never loses it."""
-    outbox_enqueue("reviews.extract_aspects", args=[review_ids])
+    extraction but never loses it. batched: left to the outbox relay, which sends the reviews of many
+    requests as one task a few seconds later (single reviews arriving one per request)."""
+    outbox_enqueue("reviews.extract_aspects", args=[review_ids], publish_after_commit=not batched)
 
 
 def _record_ingest_predictions(reviews: Sequence[Review], batch: BatchPrediction) -> None:

@@ -89,9 +89,50 @@ class TestTheOutbox:
         broker.down = False
         result = outbox_relay(min_age_seconds=0)
         assert (result.sent, result.failed) == (2, 0)
-        assert broker.published == [("reviews.extract_aspects", [[1]]), ("reviews.extract_aspects", [[2]])]
+        # Both rows of this mergeable task went as one task for both reviews.
+        assert broker.published == [("reviews.extract_aspects", [[1, 2]])]
         assert pending() == []
         assert not services.broker.is_open
+
+    def test_a_row_left_to_the_relay_is_not_published_at_commit(self, transactional_db, broker):
+        with transaction.atomic():
+            outbox_enqueue("reviews.extract_aspects", args=[[7]], publish_after_commit=False)
+
+        assert broker.published == []
+        assert len(pending()) == 1
+        assert outbox_relay(min_age_seconds=0).sent == 1
+        assert broker.published == [("reviews.extract_aspects", [[7]])]
+
+    def test_the_relay_merges_runs_of_mergeable_rows_in_order_and_keeps_other_tasks_apart(
+        self, transactional_db, broker, monkeypatch
+    ):
+        monkeypatch.setattr(services, "COALESCE_MAX_IDS", 3)
+        for ids in ([1], [2, 3]):
+            outbox_enqueue("reviews.extract_aspects", args=[ids], publish_after_commit=False)
+        outbox_enqueue("training.run_training_job", args=[42], publish_after_commit=False)
+        for ids in ([4], [5], [6, 7]):
+            outbox_enqueue("reviews.extract_aspects", args=[ids], publish_after_commit=False)
+
+        result = outbox_relay(min_age_seconds=0)
+
+        assert result.sent == 6
+        assert broker.published == [
+            ("reviews.extract_aspects", [[1, 2, 3]]),
+            ("training.run_training_job", [42]),
+            ("reviews.extract_aspects", [[4, 5]]),  # a third row would pass COALESCE_MAX_IDS
+            ("reviews.extract_aspects", [[6, 7]]),
+        ]
+        assert pending() == []
+
+    def test_a_refused_merged_send_keeps_all_its_rows_pending(self, transactional_db, broker):
+        for ids in ([1], [2]):
+            outbox_enqueue("reviews.extract_aspects", args=[ids], publish_after_commit=False)
+        broker.down = True
+
+        assert outbox_relay(min_age_seconds=0).sent == 0
+
+        rows = pending()
+        assert len(rows) == 2 and all(row.attempts == 1 and row.last_error for row in rows)
 
     def test_the_relay_leaves_fresh_rows_to_their_own_publish(self, transactional_db, broker):
         broker.down = True
