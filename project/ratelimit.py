@@ -10,9 +10,11 @@ reaches 1 % of the limit, reading back the window's total over all processes. A 
 allowed when the last total seen plus this process's unflushed count stays within the limit.
 The count is therefore approximate: another process's requests reach this one's view at most one
 flush (100 ms of its traffic, or 1 % of the limit) late, so with N processes a token can exceed
-the limit by at most that much per other process. Small limits (< 200) flush on every request
-and are exact. A request that carries a flush is judged by the fresh total, so a refusal may be
-counted once; a refused request that carries no flush is not counted.
+the limit by at most that much per other process. Small limits (< 200) flush on every request,
+which is exact as long as a token's requests do not overlap (while one flush is under way, the
+token's other requests are judged locally). A request that carries a flush is judged by the fresh
+total, so a refusal may be counted once; a refused request that carries no flush is not counted.
+Measured with 2 uvicorn workers at ~2,100 req/s on one token and a limit of 5,000: 5,042 allowed.
 
 Without Redis the shared count lives in the Django cache (the file cache of the embedded default):
 its increments are a read and a write, so two processes flushing at the same instant can lose one
