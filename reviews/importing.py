@@ -22,6 +22,7 @@ from django.utils import timezone
 from reviews import services
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
+from reviews.sql import PREDICTION_COLUMNS, REVIEW_COLUMNS, checked_columns
 from training.ml.language import detect_language
 
 
@@ -31,23 +32,6 @@ class ImportedReview:
     created: bool
 
 
-def _columns(model: type[models.Model], supplied: Sequence[str]) -> list[str]:
-    """The COPY column list; fails loudly if the model gained a column COPY would leave unset."""
-    names = {field.attname: field for field in model._meta.concrete_fields}
-    for attname, field in names.items():
-        if attname in supplied or attname == "id" or field.generated or field.null:
-            continue
-        if field.db_default is not models.NOT_PROVIDED:
-            continue
-        raise RuntimeError(f"{model.__name__}.{attname} is NOT NULL without a database default: add it to the COPY")
-    return ["id", *supplied]
-
-
-REVIEW_COLUMNS = (
-    "text", "source", "rating", "business", "author", "external_id", "review_date", "created_at", "language",
-    "is_english", "predicted_label", "predicted_confidence", "predicted_scores", "predicted_by_id", "predicted_at",
-)  # fmt: skip
-PREDICTION_COLUMNS = ("review_id", "model_version_id", "label", "confidence", "scores", "is_ingest", "created_at")
 
 
 def _through_orm(items: Sequence[ReviewIn]) -> list[ImportedReview]:
@@ -124,8 +108,8 @@ def _copy_new(items: Sequence[ReviewIn]) -> list[int]:
                 prediction_rows.append(
                     (review_id, batch.model_version_id, prediction.label, prediction.confidence, scores, True, now)
                 )
-            _copy(cursor, Review, _columns(Review, REVIEW_COLUMNS), review_rows)
-            _copy(cursor, Prediction, _columns(Prediction, PREDICTION_COLUMNS)[1:], prediction_rows)
+            _copy(cursor, Review, ["id", *checked_columns(Review, REVIEW_COLUMNS)], review_rows)
+            _copy(cursor, Prediction, checked_columns(Prediction, PREDICTION_COLUMNS), prediction_rows)
         transaction.on_commit(lambda: services._enqueue_aspect_extraction(ids), robust=True)
     return ids
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from reviews import importing, services
+from reviews import importing, services, sql
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
 
@@ -104,4 +104,43 @@ def test_every_imported_batch_queues_its_aspect_extraction(queued, django_captur
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
 def test_a_new_required_column_cannot_be_forgotten_by_the_copy():
     with pytest.raises(RuntimeError, match="NOT NULL without a database default"):
-        importing._columns(Review, [c for c in importing.REVIEW_COLUMNS if c != "language"])
+        sql.checked_columns(Review, [c for c in sql.REVIEW_COLUMNS if c != "language"])
+
+
+class TestASingleReviewInOneStatement:
+    """POST /api/reviews/ stores a review with one SQL statement on PostgreSQL when tasks go to a broker."""
+
+    pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path is PostgreSQL's")
+
+    def create(self, source: str, *, inline: bool) -> services.CreateResult:
+        from project.celery import app
+
+        app.conf.task_always_eager = inline  # restored by the autouse fixture in conftest
+        item = items(source)[0]
+        return services.review_create(data=item)
+
+    def test_it_stores_what_the_orm_stores(self):
+        one_statement = self.create("one", inline=False)
+        through_orm = self.create("orm", inline=True)
+
+        assert one_statement.created and through_orm.created
+        assert stored("one") == stored("orm")
+        assert ingest_predictions("one") == ingest_predictions("orm")
+        review = Review.objects.get(source="one")
+        assert (one_statement.review.pk, one_statement.review.effective_at) == (review.pk, review.effective_at)
+
+    def test_its_aspect_extraction_waits_for_the_relay(self):
+        from outbox.models import OutboxMessage
+
+        result = self.create("queued", inline=False)
+
+        message = OutboxMessage.objects.get(args=[[result.review.pk]])
+        assert (message.task, message.kwargs, message.sent_at) == ("reviews.extract_aspects", {}, None)
+        assert message.attempts == 0
+
+    def test_the_same_external_id_again_returns_the_stored_review(self):
+        first = self.create("twice", inline=False)
+        second = self.create("twice", inline=False)
+
+        assert not second.created and second.review.pk == first.review.pk
+        assert Review.objects.filter(source="twice").count() == 1

@@ -1,0 +1,58 @@
+"""Review writes that skip the ORM's per-row Python work, on PostgreSQL (the hot paths).
+
+Both the import's COPY (reviews/importing.py) and the single-review INSERT of
+POST /api/reviews/ (reviews.services.review_create) name their columns here, and
+`checked_columns` fails loudly if a model gains a NOT NULL column without a database
+default that these statements would leave unset. tests/test_importing.py and
+tests/test_reviews_api.py check the rows equal what the ORM stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import models
+
+REVIEW_COLUMNS = (
+    "text", "source", "rating", "business", "author", "external_id", "review_date", "created_at", "language",
+    "is_english", "predicted_label", "predicted_confidence", "predicted_scores", "predicted_by_id", "predicted_at",
+)  # fmt: skip
+PREDICTION_COLUMNS = ("review_id", "model_version_id", "label", "confidence", "scores", "is_ingest", "created_at")
+OUTBOX_COLUMNS = ("task", "args", "kwargs", "created_at", "attempts", "last_error")
+
+
+def checked_columns(model: type[models.Model], supplied: Sequence[str]) -> list[str]:
+    """`supplied`, after checking that every other column is nullable, generated or has a database default."""
+    for field in model._meta.concrete_fields:
+        if field.attname in supplied or field.primary_key or field.generated or field.null:
+            continue
+        if field.db_default is not models.NOT_PROVIDED:
+            continue
+        raise RuntimeError(f"{model.__name__}.{field.attname} is NOT NULL without a database default: add it here")
+    return list(supplied)
+
+
+def insert_review_statement(connection) -> str:
+    """One statement: the review, its ingest prediction and the outbox row of its aspect extraction.
+
+    Parameters: the REVIEW_COLUMNS values, then model_version_id, label, confidence, scores,
+    created_at for the prediction, then task and created_at for the outbox row. Returns
+    (id, effective_at). One round trip and no transaction block: a single statement is atomic.
+    """
+    from outbox.models import OutboxMessage
+    from reviews.models import Prediction, Review
+
+    quote = connection.ops.quote_name
+    review_columns = ", ".join(quote(c) for c in checked_columns(Review, REVIEW_COLUMNS))
+    prediction_columns = ", ".join(quote(c) for c in checked_columns(Prediction, PREDICTION_COLUMNS))
+    outbox_columns = ", ".join(quote(c) for c in checked_columns(OutboxMessage, OUTBOX_COLUMNS))
+    placeholders = ", ".join(["%s"] * len(REVIEW_COLUMNS))
+    return (
+        f"WITH new_review AS (INSERT INTO {quote(Review._meta.db_table)} ({review_columns}) "
+        f"VALUES ({placeholders}) RETURNING id, effective_at), "
+        f"ingest AS (INSERT INTO {quote(Prediction._meta.db_table)} ({prediction_columns}) "
+        "SELECT id, %s, %s, %s, %s, true, %s FROM new_review), "
+        f"queued AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} ({outbox_columns}) "
+        "SELECT %s, jsonb_build_array(jsonb_build_array(id)), '{}'::jsonb, %s, 0, '' FROM new_review) "
+        "SELECT id, effective_at FROM new_review"
+    )
