@@ -6,6 +6,7 @@ Django site; `project.asgi` routes /api to it in the combined process.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -57,6 +58,9 @@ async def lifespan(app: FastAPI):
         await run_in_threadpool(_warm_model)
     except Exception:  # a missing migration must not stop /api/health from reporting it
         logger.exception("Could not load the deployed model at start-up")
+    # Everything loaded so far (Django, scikit-learn, the model) lives as long as the process: moved out
+    # of the collector's generations, full collections stop walking it on the request path.
+    gc.freeze()
     # Sends background work the broker could not take (outbox/relay.py); its first pass runs now.
     from outbox.relay import start_relay, stop_relay
 
