@@ -296,6 +296,8 @@ def stack():
             "REDIS_URL": private_redis.url(0),
             "CELERY_BROKER_URL": "",  # the broker is the private Redis too
             "CACHE_KEY_PREFIX": "revsent",
+            "DATABASE_REPLICA_URL": "",  # nothing of the stack may reach the machine's shared servers
+            "MODEL_S3_BUCKET": "",
             "VAR_DIR": str(folder / "var"),
             "MLFLOW_ENABLED": "false",
             "DB_POOL_TIMEOUT_SECONDS": "5",
