@@ -98,14 +98,21 @@ def parse_date_filter(value: str | None, *, field: str, end_of_day: bool = False
 
 
 def aware_datetime(value: dt.datetime | dt.date | None) -> dt.datetime | None:
-    """Dates become midnight, naive times are read in the configured TIME_ZONE."""
+    """Dates become midnight, naive times are read in the configured TIME_ZONE; the result is in UTC.
+
+    UTC because PostgreSQL refuses UTC offsets beyond 15:59, which ISO 8601 (and pydantic) allow up
+    to 23:59: "2026-05-15T04:11:00-22:06" is a valid instant that PostgreSQL cannot read as written.
+    """
     if value is None:
         return None
     if not isinstance(value, dt.datetime):
         value = dt.datetime.combine(value, dt.time())
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
-    return value
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by the offset
+        raise ValueError("date-time out of range") from None
 
 
 class ReviewIn(BaseModel):

@@ -172,11 +172,11 @@ def _insert_in_one_statement(review: Review, batch: BatchPrediction) -> None:
     if _insert_statement is None:
         _insert_statement = insert_review_statement(connection)
     prediction = batch.results[0]
-    scores = Jsonb(prediction.scores)
     now = review.created_at = timezone.now()
-    values = [getattr(review, column) for column in REVIEW_COLUMNS]
-    values[REVIEW_COLUMNS.index("predicted_scores")] = scores
-    values += [batch.model_version_id, prediction.label, prediction.confidence, scores, now]
+    # The fields' own conversion, as the ORM does it (aware datetimes to UTC: PostgreSQL refuses
+    # offsets beyond 15:59, which an ISO date may carry; JSON; decimals).
+    values = [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _review_fields()]
+    values += [batch.model_version_id, prediction.label, prediction.confidence, Jsonb(prediction.scores), now]
     values += ["reviews.extract_aspects", now]
     # Inside someone's transaction, a savepoint keeps a duplicate-key failure from aborting it.
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
@@ -186,6 +186,11 @@ def _insert_in_one_statement(review: Review, batch: BatchPrediction) -> None:
 
 
 _insert_statement: str | None = None
+
+
+def _review_fields() -> list:
+    by_column = {field.attname: field for field in Review._meta.concrete_fields}
+    return [by_column[column] for column in REVIEW_COLUMNS]
 
 
 def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -113,6 +114,20 @@ class TestCreatingAReview:
 
         assert response.status_code == 201
         assert Review.objects.get().text == "Good food"
+
+    def test_a_utc_offset_postgresql_cannot_read_is_stored_as_the_same_instant(self, api, manager_headers):
+        # Found by the fuzzer: ISO 8601 allows offsets up to 23:59, PostgreSQL up to 15:59 (was a 500).
+        response = create(api, manager_headers, review_date="2026-05-15T04:11:00-22:06")
+
+        assert response.status_code == 201
+        stored = Review.objects.get().review_date
+        assert stored == dt.datetime(2026, 5, 16, 2, 17, tzinfo=dt.UTC)
+
+    def test_a_date_time_pushed_past_the_calendar_by_its_offset_is_422(self, api, manager_headers):
+        response = create(api, manager_headers, review_date="0001-01-01T00:30:00+22:00")
+
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "body.review_date"
 
 
 class TestBulkCreate:
