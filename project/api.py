@@ -10,6 +10,7 @@ import gc
 import logging
 import os
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import django
 
@@ -21,7 +22,7 @@ import anyio.to_thread  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.db import OperationalError, connection  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
+from fastapi import FastAPI, Query, Request  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 from pydantic import BaseModel, Field  # noqa: E402
@@ -214,15 +215,28 @@ def _run_checks() -> dict[str, str]:
     response_model=HealthOut,
     tags=["health"],
     summary="Reachability of the database, broker and cache (public)",
-    responses={503: {"model": HealthOut, "description": "Something is unreachable"}},
+    description="200 `ok` when all three answer; 200 `degraded` when only the cache or the broker is down "
+    "(predictions and review creation go on, background work waits in the outbox); 503 `unavailable` "
+    "when the database is down. With `strict=true`, anything unreachable is a 503.",
+    responses={503: {"model": HealthOut, "description": "The database (or, with strict, anything) is unreachable"}},
 )
-async def health() -> JSONResponse:
+async def health(
+    strict: Annotated[bool, Query(description="Answer 503 when the cache or the broker is down too")] = False,
+) -> JSONResponse:
     checks = await run_in_threadpool(_run_checks)
-    healthy = all(value == "ok" for value in checks.values())
+    if all(value == "ok" for value in checks.values()):
+        status = "ok"
+    elif checks["database"] == "ok" and not strict:
+        # A web process without Redis still serves (project/cache.py, outbox/): a load balancer or
+        # compose health check must not take it out of service for that.
+        status = "degraded"
+    else:
+        status = "unavailable"
     return JSONResponse(
-        status_code=200 if healthy else 503,
-        content={"status": "ok" if healthy else "unavailable", "checks": checks, "database_pool": _pool_stats()},
+        status_code=503 if status == "unavailable" else 200,
+        content={"status": status, "checks": checks, "database_pool": _pool_stats()},
     )
+
 
 app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 # Request ids and request metrics when this app is served on its own; in project.asgi the whole site is

@@ -183,6 +183,33 @@ class TestPublicEndpoints:
             "broker": "ok",
         }
 
+    def test_health_with_the_cache_or_broker_down_is_degraded_but_serving(self, api, monkeypatch):
+        import project.api
+
+        def unreachable():
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+        monkeypatch.setattr(project.api, "_check_cache", unreachable)
+
+        relaxed = api.get("/api/health")
+        strict = api.get("/api/health", params={"strict": "true"})
+
+        assert (relaxed.status_code, relaxed.json()["status"]) == (200, "degraded")
+        assert relaxed.json()["checks"]["cache"].startswith("error: ConnectionError")
+        assert (strict.status_code, strict.json()["status"]) == (503, "unavailable")
+
+    def test_health_with_the_database_down_is_unavailable(self, api, monkeypatch):
+        import project.api
+
+        def unreachable():
+            raise ConnectionError("connection refused")
+
+        monkeypatch.setattr(project.api, "_check_database", unreachable)
+
+        response = api.get("/api/health")
+
+        assert (response.status_code, response.json()["status"]) == (503, "unavailable")
+
     @pytest.mark.parametrize("path", ["/api/docs", "/api/openapi.json"])
     def test_the_documentation_is_public(self, api, path):
         assert api.get(path).status_code == 200
