@@ -218,7 +218,10 @@ def _run_checks() -> dict[str, str]:
     description="200 `ok` when all three answer; 200 `degraded` when only the cache or the broker is down "
     "(predictions and review creation go on, background work waits in the outbox); 503 `unavailable` "
     "when the database is down. With `strict=true`, anything unreachable is a 503.",
-    responses={503: {"model": HealthOut, "description": "The database (or, with strict, anything) is unreachable"}},
+    responses={
+        **error_responses(422),
+        503: {"model": HealthOut, "description": "The database (or, with strict, anything) is unreachable"},
+    },
 )
 async def health(
     strict: Annotated[bool, Query(description="Answer 503 when the cache or the broker is down too")] = False,
