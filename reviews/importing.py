@@ -110,7 +110,7 @@ def _copy_new(items: Sequence[ReviewIn]) -> list[int]:
                 )
             _copy(cursor, Review, ["id", *checked_columns(Review, REVIEW_COLUMNS)], review_rows)
             _copy(cursor, Prediction, checked_columns(Prediction, PREDICTION_COLUMNS), prediction_rows)
-        transaction.on_commit(lambda: services._enqueue_aspect_extraction(ids), robust=True)
+        services._enqueue_aspect_extraction(ids)  # the outbox row commits with the reviews
     return ids
 
 

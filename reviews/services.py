@@ -168,14 +168,16 @@ def _insert_in_one_statement(review: Review, batch: BatchPrediction) -> None:
     """What the ORM branch of review_create stores (review, ingest prediction, outbox row of the
     batched aspect extraction), as one statement: the ORM's three INSERTs and their transaction cost
     a third of a create's CPU. With tasks running inline (tests) the ORM branch runs them at commit."""
-    global _insert_statement
+    global _insert_statement, _insert_fields
     if _insert_statement is None:
         _insert_statement = insert_review_statement(connection)
+        by_column = {field.attname: field for field in Review._meta.concrete_fields}
+        _insert_fields = [by_column[column] for column in REVIEW_COLUMNS]
     prediction = batch.results[0]
     now = review.created_at = timezone.now()
     # The fields' own conversion, as the ORM does it (aware datetimes to UTC: PostgreSQL refuses
     # offsets beyond 15:59, which an ISO date may carry; JSON; decimals).
-    values = [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _review_fields()]
+    values = [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _insert_fields]
     values += [batch.model_version_id, prediction.label, prediction.confidence, Jsonb(prediction.scores), now]
     values += ["reviews.extract_aspects", now]
     # Inside someone's transaction, a savepoint keeps a duplicate-key failure from aborting it.
@@ -186,11 +188,7 @@ def _insert_in_one_statement(review: Review, batch: BatchPrediction) -> None:
 
 
 _insert_statement: str | None = None
-
-
-def _review_fields() -> list:
-    by_column = {field.attname: field for field in Review._meta.concrete_fields}
-    return [by_column[column] for column in REVIEW_COLUMNS]
+_insert_fields: list = []
 
 
 def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from django.core.cache import caches
 
 from project import cache as safe_cache
 
@@ -14,11 +13,6 @@ async def _backends_seen_by_pool_threads(get_backend, calls: int = 5) -> set[int
     for _ in range(calls):
         seen.add(await anyio.to_thread.run_sync(lambda: id(get_backend())))
     return seen
-
-
-def test_djangos_own_cache_object_differs_per_request_context():
-    # Why project/cache.py keeps its own: each copied context builds a new backend (and connection pool).
-    assert len(anyio.run(_backends_seen_by_pool_threads, lambda: caches["default"])) > 1
 
 
 def test_every_pool_thread_gets_the_same_backend():
