@@ -28,6 +28,15 @@ def _celery_runs_inline():
 
 
 @pytest.fixture
+def broker():
+    """Tasks go to the real broker (run by a live worker, if the test starts one), which starts and ends empty."""
+    celery_app.conf.task_always_eager = False  # restored by _celery_runs_inline
+    celery_app.control.purge()
+    yield
+    celery_app.control.purge()
+
+
+@pytest.fixture
 def api(transactional_db) -> TestClient:
     """An HTTP client for the whole ASGI app. Endpoints run on other threads, so the
     database is transactional (committed data, flushed after the test)."""

@@ -24,14 +24,6 @@ from training.models import TrainingJob
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def broker():
-    celery_app.conf.task_always_eager = False  # restored by the autouse fixture in conftest
-    celery_app.control.purge()
-    yield
-    celery_app.control.purge()
-
-
 def test_beat_sends_the_database_schedule_to_a_worker_and_answers_its_health_check(broker, settings):
     # A job whose worker died long ago: the stuck-job sweep, due every second here, fails it.
     long_ago = timezone.now() - dt.timedelta(seconds=settings.JOB_STUCK_AFTER_SECONDS + 60)

@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from project.celery import app as celery_app
 from project.observability import ObservabilityMiddleware, RequestIdFilter, count_predictions, request_id_var
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import ReviewFactory, TokenFactory, TrainingJobFactory, UserFactory
@@ -325,15 +324,6 @@ def test_predictions_are_counted_by_label_and_model_version():
             before, "revsent_predictions_total", model_version=version, label=label
         )
         assert counted == labels.count(label), label
-
-
-@pytest.fixture
-def broker():
-    """Tasks go to the real broker (no worker here), which starts and ends empty."""
-    celery_app.conf.task_always_eager = False  # restored by the autouse fixture in conftest
-    celery_app.control.purge()
-    yield
-    celery_app.control.purge()
 
 
 @pytest.mark.django_db(transaction=True)

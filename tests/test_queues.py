@@ -27,15 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 TASK_LINE = re.compile(r"Task ([\w.]+)\[[0-9a-f-]+\] (received|succeeded)")
 
 
-@pytest.fixture
-def broker():
-    """Tasks go to the real broker, which starts empty."""
-    celery_app.conf.task_always_eager = False  # restored by the autouse fixture in conftest
-    celery_app.control.purge()
-    yield
-    celery_app.control.purge()
-
-
 def queue_of(task_name: str) -> str:
     return celery_app.conf.task_routes.get(task_name, {}).get("queue", DEFAULT_QUEUE)
 
