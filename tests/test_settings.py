@@ -199,3 +199,19 @@ def test_sqlite_runs_in_wal_mode():
         (mode,) = cursor.fetchone()
 
     assert mode.lower() == "wal"
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [({}, [True, 10, 15 * 60]), ({"LOGIN_FAILURE_LIMIT": "5", "LOGIN_LOCKOUT_MINUTES": "60"}, [True, 5, 3600]),
+     ({"LOGIN_FAILURE_LIMIT": "0"}, [False, 1, 15 * 60])],
+)  # fmt: skip
+def test_the_login_throttle_follows_its_two_variables(tmp_path, environment, expected):
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        "print(json.dumps([settings.AXES_ENABLED, settings.AXES_FAILURE_LIMIT, "
+        "settings.AXES_COOLOFF_TIME.total_seconds()]))"
+    )
+    result = run_python(tmp_path, "-c", code, **environment)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == expected
