@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from analytics.aspect_report import AspectFilters
 from analytics.selectors import ScopeFilters
+from project.spreadsheet import spreadsheet_safe
 from reviews.schemas import DATE_FILTER_MESSAGE, parse_date_text
 
 RATING_LOWEST, RATING_HIGHEST = 1.0, 5.0
@@ -120,18 +121,11 @@ def parse_report_query(query: Mapping[str, str]) -> tuple[AspectFilters, list[Fi
     )
 
 
-def _csv_cell(value) -> str | float | int:
-    """Spreadsheets run cells starting with = + - @ as formulas: neutralise text ones (numbers stay)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
-
-
 def report_csv(report: dict) -> str:
     """The report's per-aspect table as CSV (one row per aspect, CSV_COLUMNS)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for aspect in report["aspects"]:
-        writer.writerow({column: _csv_cell(aspect.get(column)) for column in CSV_COLUMNS})
+        writer.writerow({column: spreadsheet_safe(aspect.get(column)) for column in CSV_COLUMNS})
     return buffer.getvalue()

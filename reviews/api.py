@@ -20,6 +20,7 @@ from project.auth import Principal, require
 from project.db import releases_db_connection
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
+from project.spreadsheet import spreadsheet_safe
 from reviews import aspects as aspect_services
 from reviews import selectors, services
 from reviews.models import Review, ReviewAspect
@@ -331,7 +332,7 @@ def _export_lines(filters: selectors.ReviewFilters, export_format: ExportFormat)
         if export_format is ExportFormat.csv:
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=_EXPORT_FIELDS)
-            writer.writerows(rows)
+            writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
             yield buffer.getvalue()
         else:
             yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)

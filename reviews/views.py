@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from project.spreadsheet import spreadsheet_safe
 from project.views import (
     can,
     clean_choice,
@@ -435,12 +436,6 @@ EXPORT_FIELDS = [
 ]
 
 
-def _csv_safe(value) -> str:
-    """Spreadsheets run cells starting with = + - @ as formulas: neutralise them."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _csv_lines(filters: ReviewFilters):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -453,12 +448,12 @@ def _csv_lines(filters: ReviewFilters):
             writer.writerow(
                 [
                     review.pk,
-                    _csv_safe(review.text),
-                    _csv_safe(review.source),
+                    spreadsheet_safe(review.text),
+                    spreadsheet_safe(review.source),
                     review.rating if review.rating is not None else "",
-                    _csv_safe(review.business),
-                    _csv_safe(review.author),
-                    _csv_safe(review.external_id),
+                    spreadsheet_safe(review.business),
+                    spreadsheet_safe(review.author),
+                    spreadsheet_safe(review.external_id),
                     review.review_date.isoformat() if review.review_date else "",
                     review.created_at.isoformat(),
                     review.predicted_label or "",

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -321,6 +323,22 @@ class TestExport:
         rows = [json.loads(line) for line in jsonl_response.text.strip().splitlines()]
         assert [row["text"] for row in rows] == ["Awful"]
         assert rows[0]["predicted_label"] == "negative"
+
+    def test_csv_cells_a_spreadsheet_would_run_are_defused_and_jsonl_stays_as_stored(self, api, manager_headers):
+        formula = '=HYPERLINK("http://evil.example","click")'
+        create(api, manager_headers, text=formula, source="yelp", business="+Bistro", author="@chef")
+        create(api, manager_headers, text="-1 star, awful", source="yelp")
+
+        csv_response = api.get("/api/reviews/export", params={"format": "csv"}, headers=manager_headers)
+        jsonl_response = api.get("/api/reviews/export", params={"format": "jsonl"}, headers=manager_headers)
+
+        rows = list(csv.DictReader(io.StringIO(csv_response.text)))
+        assert [row["text"] for row in rows] == ["'" + formula, "'-1 star, awful"]
+        assert (rows[0]["business"], rows[0]["author"]) == ("'+Bistro", "'@chef")
+        assert float(rows[0]["score_negative"]) >= 0  # numbers stay numbers
+        stored = [json.loads(line) for line in jsonl_response.text.strip().splitlines()]
+        assert [row["text"] for row in stored] == [formula, "-1 star, awful"]
+        assert stored[0]["business"] == "+Bistro"
 
     def test_it_streams_more_than_one_batch(self, api, manager_headers):
         for start in (0, 1000):
