@@ -13,6 +13,12 @@ pairs (SemEval-2014 subtask 4 definition: polarity predicted for the gold catego
 one-vs-rest LR (reference), AspectModel (trained on the train side of 2014, plus 2016-only train sentences mapped to
 the 2014 categories), ColdStartAspectModel (no labels; seed terms expanded over unlabelled Yelp/Zomato text).
 
+Sentiment features (the product default, ASPECT_SENTIMENT_FEATURES): the polarity model also reads the probabilities
+of the deployed review sentiment model. Here that model is the default sentiment model trained on the train side of
+the Yelp + Zomato rated reviews (bench/quality.py's split), as `train` would build it from stored rated reviews; it
+never sees SemEval. `--no-sentiment-features` leaves it out; otherwise "ours, without sentiment features" is measured
+beside it.
+
 Product taxonomy: evaluated on the 2016 sentences of the test side, on the categories that 2016 annotation can express
 (food, service, price/value, ambience, drinks, location, menu/variety); trained on 2016 train-side sentences.
 cleanliness, wait time/speed, staff and portion size have no gold and are cold-start only.
@@ -107,6 +113,14 @@ def unlabelled_reviews(data_dir: Path, limit: int = 8000) -> list[str]:
     return texts
 
 
+def rated_reviews_sentiment_model(data_dir: Path):
+    """The default sentiment model fitted on the train side of the rated Yelp + Zomato reviews."""
+    from training.ml import datasets, text_classifier
+
+    train, _ = datasets.split(datasets.load_yelp(data_dir) + datasets.load_zomato(data_dir))
+    return text_classifier.fit([e.text for e in train], [e.label for e in train])
+
+
 def timed_fit(model, texts, aspects):
     t0 = time.perf_counter()
     model.fit(texts, aspects)
@@ -118,6 +132,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--validate", action="store_true", help="evaluate on a split of the train side only")
     parser.add_argument("--no-2016", action="store_true", help="train the 2014-scheme model on 2014 sentences only")
+    parser.add_argument("--no-sentiment-features", action="store_true", help="no sentiment model in the polarity")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -154,6 +169,7 @@ def main(argv=None) -> int:
     test_y = [s.aspects for s in test14]
 
     unlabelled = unlabelled_reviews(args.data_dir)
+    sentiment_model = None if args.no_sentiment_features else rated_reviews_sentiment_model(args.data_dir)
     results: dict = {
         "split": {
             "train14": len(train14),
@@ -174,12 +190,18 @@ def main(argv=None) -> int:
     # variant is measured too, to show what the embeddings buy and cost.
     embeddings = encoder.is_available()
     if embeddings:
-        tfidf_only = AspectModel(taxonomy=cats14)
+        tfidf_only = AspectModel(taxonomy=cats14, sentiment_model=sentiment_model)
         tfidf_fit = timed_fit(tfidf_only, x14, y14)
         results["semeval2014"]["ours_tfidf_only"] = evaluate(tfidf_only, test_x, test_y, cats14) | {
             "fit_s": round(tfidf_fit, 2)
         }
-    ours = AspectModel(taxonomy=cats14, embeddings=embeddings)
+    if sentiment_model is not None:
+        without = AspectModel(taxonomy=cats14, embeddings=embeddings)
+        without_fit = timed_fit(without, x14, y14)
+        results["semeval2014"]["ours_without_sentiment"] = evaluate(without, test_x, test_y, cats14) | {
+            "fit_s": round(without_fit, 2)
+        }
+    ours = AspectModel(taxonomy=cats14, embeddings=embeddings, sentiment_model=sentiment_model)
     ours_fit = timed_fit(ours, x14, y14)
     results["semeval2014"]["ours"] = evaluate(ours, test_x, test_y, cats14) | {
         "fit_s": round(ours_fit, 2),
@@ -198,7 +220,9 @@ def main(argv=None) -> int:
     py = [to_product_scheme(s) for s in train16]
     tx = [s.text for s in test16]
     ty = [to_product_scheme(s) for s in test16]
-    product = AspectModel(taxonomy=list(DEFAULT_PRODUCT_TAXONOMY), embeddings=embeddings)
+    product = AspectModel(
+        taxonomy=list(DEFAULT_PRODUCT_TAXONOMY), embeddings=embeddings, sentiment_model=sentiment_model
+    )
     product_fit = timed_fit(product, px, py)
     results["product"]["ours"] = evaluate(product, tx, ty, gold_cats) | {"fit_s": round(product_fit, 2)}
     cold_p = ColdStartAspectModel().fit(unlabelled + px)
@@ -222,6 +246,7 @@ def main(argv=None) -> int:
     for name, key in (
         ("TF-IDF+OvR LR (ref)", "reference"),
         ("ours, TF-IDF only", "ours_tfidf_only"),
+        ("ours, no sentiment", "ours_without_sentiment"),
         ("AspectModel (ours)", "ours"),
         ("cold start", "cold_start"),
     ):

@@ -92,6 +92,37 @@ def test_the_aspect_model_trains_through_the_lifecycle_and_serves_predict_file(t
     assert categories.get("service") == "negative"
 
 
+def test_the_aspect_model_keeps_the_deployed_sentiment_model_for_its_polarity(tmp_path, settings):
+    from reviews.services import review_bulk_create
+    from tests.test_lifecycle import rated_corpus, train_now
+
+    review_bulk_create(items=rated_corpus(240))
+    train_now()
+    sentiment = ModelVersion.objects.get(kind="sentiment", stage="champion")
+    assert sentiment.algorithm != "baseline-lexicon"
+    (tmp_path / "a.xml").write_text(semeval2014_xml())
+    run("import_aspect_annotations", str(tmp_path / "a.xml"))
+
+    run("train", "--wait", "--model", "aspects")
+    settings.ASPECT_SENTIMENT_FEATURES = False
+    run("train", "--wait", "--model", "aspects")
+
+    informed, plain = ModelVersion.objects.filter(kind="aspects").order_by("id")
+    assert informed.parameters["sentiment_features"] == sentiment.name
+    assert informed.algorithm.endswith("+sentiment")
+    assert plain.parameters["sentiment_features"] is None
+    assert not plain.algorithm.endswith("+sentiment")
+
+
+def test_with_only_the_lexicon_baseline_deployed_the_aspect_model_has_no_sentiment_features(tmp_path):
+    (tmp_path / "a.xml").write_text(semeval2014_xml())
+    run("import_aspect_annotations", str(tmp_path / "a.xml"))
+
+    run("train", "--wait", "--model", "aspects")
+
+    assert ModelVersion.objects.get(kind="aspects").parameters["sentiment_features"] is None
+
+
 def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"text": "Great food but the service could be faster!"}) + "\n")

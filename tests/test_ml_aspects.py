@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 
 import joblib
+import numpy as np
 import pytest
 
 from training.ml import encoder
@@ -147,6 +149,48 @@ def test_trained_model_pickles(tiny_model):
     loaded = joblib.load(buffer)
     texts = ["Great food but service could be faster!", "Prices are too high."]
     assert loaded.predict(texts) == tiny_model.predict(texts)
+
+
+class KeywordSentiment:
+    """A stand-in for the review sentiment model: it knows two words the aspect data never shows."""
+
+    WORDS = {"zorbly": (0.05, 0.05, 0.9), "blurgy": (0.9, 0.05, 0.05), "good": (0.1, 0.1, 0.8), "bad": (0.8, 0.1, 0.1)}
+
+    def predict_proba(self, texts):
+        rows = []
+        for text in texts:
+            found = [self.WORDS[w] for w in re.findall(r"\w+", text.lower()) if w in self.WORDS]
+            rows.append(np.mean(found, axis=0) if found else (0.3, 0.4, 0.3))
+        return np.array(rows)
+
+
+SENTIMENT_TRAIN = [
+    (f"The {dish} was {word} {tail}.", [("food", polarity)])
+    for dish in ("soup", "pasta", "steak", "salad", "curry", "bread")
+    for word, polarity in (("good", "positive"), ("bad", "negative"))
+    for tail in ("tonight", "as usual", "again")
+]
+
+
+def test_the_sentiment_model_carries_polarity_to_words_the_annotations_never_had():
+    sentences, aspects = [t for t, _ in SENTIMENT_TRAIN], [a for _, a in SENTIMENT_TRAIN]
+    unseen = ["The soup was zorbly tonight.", "The pasta was blurgy again."]
+    plain = AspectModel(folds=1, min_examples=2, vader_features=False).fit(sentences, aspects)
+    informed = AspectModel(folds=1, min_examples=2, vader_features=False, sentiment_model=KeywordSentiment())
+    informed.fit(sentences, aspects)
+
+    assert [p for p, _ in informed.predict_polarity(unseen, ["food", "food"])] == ["positive", "negative"]
+    assert len({p for p, _ in plain.predict_polarity(unseen, ["food", "food"])}) == 1  # it cannot tell them apart
+    assert informed.algorithm.endswith("+sentiment") and not plain.algorithm.endswith("+sentiment")
+
+
+def test_a_model_with_sentiment_features_pickles_with_its_sentiment_model():
+    model = AspectModel(folds=1, min_examples=2, sentiment_model=KeywordSentiment())
+    model.fit([t for t, _ in SENTIMENT_TRAIN], [a for _, a in SENTIMENT_TRAIN])
+    loaded = joblib.load(_dump(model))
+    texts = ["The steak was zorbly.", "The bread was blurgy and bad."]
+    assert isinstance(loaded.sentiment_model, KeywordSentiment)
+    assert loaded.predict(texts) == model.predict(texts)
 
 
 def test_taxonomy_categories_without_labels_use_cold_start():

@@ -132,6 +132,27 @@ def _score(model, sentences: list[str], gold: list[list[tuple[str, str]]]) -> di
     }
 
 
+def _sentiment_features_model() -> tuple[str | None, object | None]:
+    """The deployed sentiment model whose probabilities feed the aspect polarity model, with its name.
+
+    None when ASPECT_SENTIMENT_FEATURES is off or only the lexicon baseline is deployed (its scores
+    would repeat the VADER features). Of an accurate-kind champion only its fast TF-IDF part is
+    used: extraction scores every sentence and clause, and MiniLM there would cost more than it adds.
+    """
+    if not settings.ASPECT_SENTIMENT_FEATURES:
+        return None, None
+    from training.ml import lexicon
+    from training.registry import load_model
+
+    # From the database, not the process's deployed-model cache: a sentiment job may have promoted
+    # a model moments ago on this worker.
+    version = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
+    if version is None or version.algorithm == lexicon.ALGORITHM:
+        return None, None
+    model = load_model(version)
+    return version.name, getattr(model, "base", model)
+
+
 def current_aspect_champion() -> ModelVersion | None:
     return ModelVersion.objects.filter(kind=ModelVersion.Kind.ASPECTS, stage=ModelVersion.Stage.CHAMPION).first()
 
@@ -150,9 +171,11 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     test = [e for e in examples if _held_out(e[1])]
     progress(0.1, f"Fitting the aspect model on {len(train)} sentences")
     started = time.monotonic()
+    sentiment_version, sentiment_model = _sentiment_features_model()
     model = AspectModel(
         taxonomy=list(aspect_data.SEMEVAL14_CATEGORIES),
         embeddings=settings.ASPECT_EMBEDDINGS and encoder.is_available(),
+        sentiment_model=sentiment_model,
     )
     model.fit(
         [e[1] for e in train],
@@ -184,7 +207,13 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         "log the aspect training run",
         _log_run,
         name,
-        {"algorithm": model.algorithm, "train_size": len(train), "job_id": job.pk, "fit_seconds": fit_seconds},
+        {
+            "algorithm": model.algorithm,
+            "train_size": len(train),
+            "job_id": job.pk,
+            "fit_seconds": fit_seconds,
+            "sentiment_features": sentiment_version or "",
+        },
         {**candidate_metrics, "champion_micro_f1": champion_metrics["micro_f1"]},
         scratch / "model.joblib",
     )
@@ -194,7 +223,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         kind=ModelVersion.Kind.ASPECTS,
         algorithm=model.algorithm,
         artifact_path=f"{name}.joblib",
-        parameters={"scheme": SEMEVAL2014, "train_size": len(train)},
+        parameters={"scheme": SEMEVAL2014, "train_size": len(train), "sentiment_features": sentiment_version},
         metrics={"evaluation": candidate_metrics, "evaluation_set": evaluation_set},
         mlflow_run_id=run_id or "",
         training_job=job,
