@@ -54,12 +54,22 @@ class AspectFilters:
     rating_max: float | None = None
 
 
+# A period reaching back to year 1 has no earlier period of the same length: the comparison period
+# then starts here instead of overflowing Python's calendar (a day's margin for time-zone shifts).
+EARLIEST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
+
+
+def _minus(moment: dt.datetime, span: dt.timedelta) -> dt.datetime:
+    return moment - span if moment - EARLIEST > span else min(moment, EARLIEST)
+
+
 def _period(filters: AspectFilters, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """(start of the comparison period, start, end): the comparison period is as long as the period
+    and ends where it starts."""
     end = filters.date_to or now
-    start = filters.date_from or (end - dt.timedelta(days=DEFAULT_PERIOD_DAYS))
-    if start > end:
-        start = end
-    return start - (end - start), start, end
+    start = filters.date_from or _minus(end, dt.timedelta(days=DEFAULT_PERIOD_DAYS))
+    start = max(min(start, end), min(EARLIEST, end))
+    return _minus(start, end - start), start, end
 
 
 @dataclass(frozen=True)

@@ -258,6 +258,21 @@ class TestConstructiveFeedback:
         assert body["analysed_reviews"] == 1
         assert [group["business"] for group in body["businesses"]] == ["Spice Garden"]
 
+    @pytest.mark.parametrize(
+        "period",
+        [{"date_from": "1000-01-01"}, {"date_from": "0001-01-01", "date_to": "9999-12-31"},
+         {"date_to": "0001-01-02"}],
+    )  # fmt: skip
+    @pytest.mark.parametrize("export", [{}, {"format": "csv"}])
+    def test_a_period_reaching_back_to_year_one_is_answered(self, api, labeller_headers, stored, period, export):
+        response = api.get(
+            "/api/analytics/constructive-feedback", params={**period, **export}, headers=labeller_headers
+        )
+
+        assert response.status_code == 200, response.text
+        if not export and "date_to" not in period:
+            assert response.json()["analysed_reviews"] == 5  # everything stored lies inside
+
     def test_a_malformed_date_is_422_naming_the_parameter(self, api, labeller_headers):
         response = api.get("/api/analytics/constructive-feedback", params={"date_from": "x"}, headers=labeller_headers)
 

@@ -117,6 +117,17 @@ def test_filters_leave_out_other_businesses_sources_and_ratings(staff):
     assert "Blue Fin was quick." in by_source and "was slow." not in by_source
 
 
+@pytest.mark.parametrize(
+    "period",
+    [{"date_from": "1000-01-01"}, {"date_from": "0001-01-01", "date_to": "9999-12-31"}, {"date_to": "0001-01-02"}],
+)
+def test_a_period_reaching_back_to_year_one_shows_the_page(staff, period):
+    reviewed(("food", "negative", "Cold soup."), business="Blue Fin")
+
+    assert staff.get("/insights/", period).status_code == 200
+    assert staff.get("/insights/export.csv", period).status_code == 200
+
+
 def test_dates_outside_the_period_are_left_out(staff):
     reviewed(("price", "negative", "Far too expensive."), days_ago=2)
     reviewed(("price", "negative", "Expensive last winter."), days_ago=200)
