@@ -1,4 +1,8 @@
-"""Reading and writing review files: CSV (with a header row) or JSON lines, by extension."""
+"""Reading and writing review files: CSV (with a header row) or JSON lines, by extension.
+
+A .json file may also hold one JSON array of objects (what most tools export): it is read whole,
+so very large files are better as JSON lines, which stream.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,49 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 csv.field_size_limit(sys.maxsize)
 
 
+class UnreadableFile(ValueError):
+    """The file as a whole cannot be read (a JSON array that is not valid JSON)."""
+
+
 def is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in JSONL_SUFFIXES
 
 
+def _holds_a_json_array(path: Path) -> bool:
+    with path.open(encoding="utf-8-sig") as handle:
+        while chunk := handle.read(4096):
+            if stripped := chunk.lstrip():
+                return stripped[0] == "["
+    return False
+
+
+def _json_array_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
+    with path.open(encoding="utf-8-sig") as handle:
+        try:
+            document = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise UnreadableFile(
+                f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+        except RecursionError:
+            raise UnreadableFile(f"{path.name} is nested too deeply to read") from None
+    if not isinstance(document, list):
+        raise UnreadableFile(f"{path.name} holds a JSON {type(document).__name__}, not an array of objects")
+    first = next((item for item in document if isinstance(item, dict)), {})
+
+    def array_rows() -> Iterator[dict]:
+        for number, item in enumerate(document, start=1):
+            yield item if isinstance(item, dict) else {"__error__": f"item {number}: not a JSON object"}
+
+    return list(first), array_rows()
+
+
 def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
-    """Columns and rows of a CSV (header row) or JSON-lines file, chosen by extension."""
+    """Columns and rows of a CSV (header row), JSON-lines or JSON-array file, chosen by extension.
+
+    Raises UnreadableFile when a JSON array file is not valid JSON as a whole."""
+    if is_jsonl(path) and _holds_a_json_array(path):
+        return _json_array_rows(path)
     if is_jsonl(path):
         first_keys: list[str] = []
         with path.open(encoding="utf-8-sig") as handle:

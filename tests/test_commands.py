@@ -97,6 +97,42 @@ class TestImportReviews:
             run("import_reviews", str(reviews_csv), "--text-col", "words")
 
 
+    @pytest.mark.parametrize("rating", ['"Infinity"', '"-Infinity"', '"NaN"', '"sNaN"', "1e400", '"1e999999999"'])
+    def test_a_rating_that_is_no_usable_number_is_ignored_and_the_review_kept(self, tmp_path, rating):
+        path = tmp_path / "odd.jsonl"
+        path.write_text(
+            f'{{"text": "Odd rating here", "rating": {rating}, "id": "odd"}}\n'
+            '{"text": "A normal one", "rating": 4, "id": "normal"}\n'
+        )
+
+        out, _ = run("import_reviews", str(path), "--id-col", "id")
+
+        assert "2 imported" in out and "1 rating ignored" in out
+        assert Review.objects.get(external_id="odd").rating is None
+        assert Review.objects.get(external_id="normal").rating == 4
+
+    def test_a_json_array_file_is_read_like_json_lines(self, tmp_path):
+        path = tmp_path / "export.json"
+        rows = [{"Comentario": "Great tacos", "stars": 5, "id": "a"}, "not an object",
+                {"Comentario": "Cold soup", "stars": 1, "id": "b"}]  # fmt: skip
+        path.write_text(json.dumps(rows, indent=2))
+
+        out, _ = run("import_reviews", str(path), "--text-col", "Comentario", "--id-col", "id")
+
+        assert "2 imported" in out and "1 invalid" in out and "not a JSON object" in out
+        assert sorted(Review.objects.values_list("text", "rating")) == [("Cold soup", 1), ("Great tacos", 5)]
+
+    def test_a_json_array_that_is_not_valid_json_is_a_clear_error(self, tmp_path):
+        path = tmp_path / "broken.json"
+        path.write_text('[{"text": "cut off"')
+
+        with pytest.raises(CommandError, match=r"broken.json is not valid JSON \(line 1"):
+            run("import_reviews", str(path))
+        with pytest.raises(CommandError, match=r"broken.json is not valid JSON \(line 1"):
+            run("predict_file", str(path), "--out", str(tmp_path / "out.jsonl"))
+        assert not Review.objects.exists()
+
+
 class TestTrainAndPredict:
     def test_train_wait_runs_here_and_prints_the_decision_last(self, reviews_csv):
         import_csv(reviews_csv)

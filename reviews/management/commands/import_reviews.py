@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from reviews.files import read_rows
+from reviews.files import UnreadableFile, read_rows
 from reviews.importing import reviews_import
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_label
@@ -64,6 +64,10 @@ def parse_rating(raw) -> Decimal | None:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
         raise ValueError(f"rating {str(raw)[:20]!r} is not a number") from None
+    if not value.is_finite():
+        raise ValueError(f"rating {str(raw)[:20]!r} is not a finite number")
+    if value.copy_abs() > 1000:  # far off any scale; quantizing 1e999999999 would overflow
+        raise ValueError(f"rating {str(raw)[:20]!r} is out of range")
     # Half stars are the finest grain we keep: 4.3 is read as 4.5, as a person would.
     return (value * 2).quantize(Decimal("1")) / 2
 
@@ -90,7 +94,10 @@ class Command(BaseCommand):
         path = Path(options["path"])
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
-        columns, rows = read_rows(path)
+        try:
+            columns, rows = read_rows(path)
+        except UnreadableFile as exc:
+            raise CommandError(str(exc)) from None
         text_col = pick_column(columns, options["text_col"], TEXT_COLUMNS, "--text-col")
         if text_col is None:
             raise CommandError(f"No text column found; pass --text-col (columns: {', '.join(columns)})")

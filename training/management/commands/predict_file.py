@@ -10,7 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.files import is_jsonl, read_rows
+from reviews.files import UnreadableFile, is_jsonl, read_rows
 from reviews.services import predict_texts
 
 BATCH_SIZE = 2000
@@ -42,7 +42,10 @@ class Command(BaseCommand):
         source = Path(input)
         if not source.is_file():
             raise CommandError(f"No such file: {source}")
-        columns, rows = read_rows(source)
+        try:
+            columns, rows = read_rows(source)
+        except UnreadableFile as exc:
+            raise CommandError(str(exc)) from None
         if columns and text_col not in columns:
             raise CommandError(f"Column {text_col!r} is not in the file; columns: {', '.join(columns)}")
         target = Path(out)
