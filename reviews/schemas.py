@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from django.utils import timezone
 from fastapi.exceptions import RequestValidationError
@@ -205,11 +205,13 @@ class ReviewPage(BaseModel):
 
 class BulkReviewsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    # Items are validated one by one so a bad item does not reject the good ones.
-    reviews: list[dict] = Field(
+    # Items are validated one by one so a bad item (even one that is not an object) does not reject
+    # the good ones.
+    reviews: list[Any] = Field(
         min_length=1,
         max_length=1000,
         description="Up to 1,000 reviews, each shaped like the body of POST /api/reviews/",
+        json_schema_extra={"items": {"type": "object"}},
     )
 
 

@@ -157,6 +157,18 @@ class TestBulkCreate:
         assert Review.objects.count() == 2
         assert Prediction.objects.filter(is_ingest=True).count() == 2
 
+    @pytest.mark.parametrize("odd_item", ["not an object", 42, None, ["a", "list"]])
+    def test_an_item_that_is_not_an_object_is_reported_alone(self, api, manager_headers, odd_item):
+        response = api.post(
+            "/api/reviews/bulk", json={"reviews": [odd_item, {"text": "Lovely"}]}, headers=manager_headers
+        )
+
+        assert response.status_code == 200
+        first, second = response.json()["results"]
+        assert first["status"] == "invalid" and first["errors"][0]["message"]
+        assert second["status"] == "created"
+        assert Review.objects.count() == 1
+
     def test_it_refuses_more_than_1000_items(self, api, manager_headers):
         response = api.post("/api/reviews/bulk", json={"reviews": [{"text": "x"}] * 1001}, headers=manager_headers)
 
