@@ -210,8 +210,8 @@ class BulkReviewsIn(BaseModel):
     reviews: list[Any] = Field(
         min_length=1,
         max_length=1000,
-        description="Up to 1,000 reviews, each shaped like the body of POST /api/reviews/",
-        json_schema_extra={"items": {"type": "object"}},
+        description="Up to 1,000 reviews, each shaped like the body of POST /api/reviews/ (an item that is not "
+        "is reported invalid in `results`)",
     )
 
 
