@@ -123,6 +123,29 @@ def test_with_only_the_lexicon_baseline_deployed_the_aspect_model_has_no_sentime
     assert ModelVersion.objects.get(kind="aspects").parameters["sentiment_features"] is None
 
 
+@pytest.mark.parametrize(
+    ("candidate", "champion", "promoted"),
+    [
+        ((0.85, 0.74), (0.84, 0.74), True),  # better detection, same polarity
+        ((0.85, 0.725), (0.84, 0.74), True),  # better detection, polarity within 0.02
+        ((0.85, 0.71), (0.84, 0.74), False),  # better detection bought with polarity
+        ((0.84, 0.745), (0.84, 0.74), True),  # same detection, better polarity (sentiment features)
+        ((0.839, 0.80), (0.84, 0.74), False),  # better polarity bought with detection
+        ((0.842, 0.742), (0.84, 0.74), False),  # better on both, by less than the margin
+        ((0.84, 0.74), (0.84, 0.74), False),  # the same model again
+    ],
+)
+def test_the_aspect_gate_wants_one_measure_better_and_the_other_no_worse(candidate, champion, promoted):
+    from training.aspects import aspect_gate
+
+    def metrics(values):
+        return {"micro_f1": values[0], "polarity_accuracy": values[1]}
+
+    decision, reason = aspect_gate(metrics(candidate), metrics(champion), "champion")
+    assert decision is promoted
+    assert f"micro-F1 {candidate[0]} vs {champion[0]} (champion)" in reason
+
+
 def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"text": "Great food but the service could be faster!"}) + "\n")
