@@ -213,6 +213,10 @@ def main(argv=None) -> int:
     cold.fit(unlabelled + x14)
     cold_fit = time.perf_counter() - t0
     results["semeval2014"]["cold_start"] = evaluate(cold, test_x, test_y, cats14) | {"fit_s": round(cold_fit, 2)}
+    if sentiment_model is not None:  # what serves before any aspect training once a sentiment model is trained
+        cold.sentiment_model = sentiment_model
+        results["semeval2014"]["cold_start_sentiment"] = evaluate(cold, test_x, test_y, cats14) | {"fit_s": 0.0}
+        cold.sentiment_model = None
 
     # product taxonomy where gold exists (2016 mapping)
     gold_cats = product_categories_with_gold("semeval2016")
@@ -227,6 +231,10 @@ def main(argv=None) -> int:
     results["product"]["ours"] = evaluate(product, tx, ty, gold_cats) | {"fit_s": round(product_fit, 2)}
     cold_p = ColdStartAspectModel().fit(unlabelled + px)
     results["product"]["cold_start"] = evaluate(cold_p, tx, ty, gold_cats)
+    if sentiment_model is not None:
+        cold_p.sentiment_model = sentiment_model
+        results["product"]["cold_start_sentiment"] = evaluate(cold_p, tx, ty, gold_cats)
+        cold_p.sentiment_model = None
     results["product"]["categories_with_gold"] = gold_cats
     results["product"]["cold_start_only"] = [c for c in DEFAULT_PRODUCT_TAXONOMY if c not in gold_cats]
     results["product"]["ours_model_categories"] = {
@@ -249,6 +257,7 @@ def main(argv=None) -> int:
         ("ours, no sentiment", "ours_without_sentiment"),
         ("AspectModel (ours)", "ours"),
         ("cold start", "cold_start"),
+        ("cold start + sentiment", "cold_start_sentiment"),
     ):
         if key not in r:
             continue
@@ -265,7 +274,10 @@ def main(argv=None) -> int:
     )
     p = results["product"]
     print(f"\nProduct taxonomy on 2016 test sentences ({len(test16)}), categories with gold: {', '.join(gold_cats)}")
-    for name, key in (("AspectModel (ours)", "ours"), ("cold start", "cold_start")):
+    rows = (("AspectModel (ours)", "ours"), ("cold start", "cold_start"), ("cold + sentiment", "cold_start_sentiment"))
+    for name, key in rows:
+        if key not in p:
+            continue
         m = p[key]
         print(
             f"{name:<22}micro-F1 {m['micro_f1']:.4f}  pol-acc {m['polarity_accuracy']:.4f}  "

@@ -114,6 +114,22 @@ def test_the_aspect_model_keeps_the_deployed_sentiment_model_for_its_polarity(tm
     assert not plain.algorithm.endswith("+sentiment")
 
 
+def test_before_any_aspect_training_the_cold_start_model_uses_the_trained_sentiment_model(settings):
+    from reviews.services import review_bulk_create
+    from tests.test_lifecycle import rated_corpus, train_now
+    from training.aspects import get_aspect_model
+
+    assert get_aspect_model().sentiment_model is None  # only the lexicon baseline is deployed
+    review_bulk_create(items=rated_corpus(240))
+    train_now()
+
+    cold_start = get_aspect_model()
+    assert cold_start.sentiment_model is not None
+    assert cold_start.predict_polarity(["We found cold food, rude waiter"], ["food"])[0][0] == "negative"
+    settings.ASPECT_SENTIMENT_FEATURES = False
+    assert get_aspect_model().sentiment_model is None
+
+
 def test_with_only_the_lexicon_baseline_deployed_the_aspect_model_has_no_sentiment_features(tmp_path):
     (tmp_path / "a.xml").write_text(semeval2014_xml())
     run("import_aspect_annotations", str(tmp_path / "a.xml"))

@@ -154,7 +154,8 @@ def test_trained_model_pickles(tiny_model):
 class KeywordSentiment:
     """A stand-in for the review sentiment model: it knows two words the aspect data never shows."""
 
-    WORDS = {"zorbly": (0.05, 0.05, 0.9), "blurgy": (0.9, 0.05, 0.05), "good": (0.1, 0.1, 0.8), "bad": (0.8, 0.1, 0.1)}
+    # (positive, neutral, negative), the order of training.ml.labels.LABELS
+    WORDS = {"zorbly": (0.9, 0.05, 0.05), "blurgy": (0.05, 0.05, 0.9), "good": (0.8, 0.1, 0.1), "bad": (0.1, 0.1, 0.8)}
 
     def predict_proba(self, texts):
         rows = []
@@ -191,6 +192,17 @@ def test_a_model_with_sentiment_features_pickles_with_its_sentiment_model():
     texts = ["The steak was zorbly.", "The bread was blurgy and bad."]
     assert isinstance(loaded.sentiment_model, KeywordSentiment)
     assert loaded.predict(texts) == model.predict(texts)
+
+
+def test_the_cold_start_model_reads_clause_polarity_from_a_sentiment_model_when_given_one():
+    sentences = ["The soup was zorbly.", "Our waiter was blurgy but the pasta was good."]
+    with_vader = ColdStartAspectModel(scheme="semeval2014")
+    informed = ColdStartAspectModel(scheme="semeval2014", sentiment_model=KeywordSentiment())
+
+    assert with_vader.predict_polarity(sentences[:1], ["food"])[0][0] == "neutral"  # VADER does not know it
+    assert informed.predict_polarity(sentences[:1], ["food"])[0][0] == "positive"
+    found = {category: polarity for category, polarity, _ in informed.predict(sentences[1:])[0]}
+    assert found == {"service": "negative", "food": "positive"}
 
 
 def test_taxonomy_categories_without_labels_use_cold_start():

@@ -132,25 +132,32 @@ def _score(model, sentences: list[str], gold: list[list[tuple[str, str]]]) -> di
     }
 
 
-def _sentiment_features_model() -> tuple[str | None, object | None]:
-    """The deployed sentiment model whose probabilities feed the aspect polarity model, with its name.
-
-    None when ASPECT_SENTIMENT_FEATURES is off or only the lexicon baseline is deployed (its scores
-    would repeat the VADER features). Of an accurate-kind champion only its fast TF-IDF part is
-    used: extraction scores every sentence and clause, and MiniLM there would cost more than it adds.
-    """
+def _sentiment_features_version() -> ModelVersion | None:
+    """The sentiment champion whose probabilities the aspect models read, or None when
+    ASPECT_SENTIMENT_FEATURES is off or only the lexicon baseline is deployed (its scores would repeat
+    the VADER ones). From the database, not the process's deployed-model cache: a sentiment job may
+    have promoted a model moments ago on this worker."""
     if not settings.ASPECT_SENTIMENT_FEATURES:
-        return None, None
+        return None
     from training.ml import lexicon
+
+    version = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
+    return None if version is None or version.algorithm == lexicon.ALGORITHM else version
+
+
+def _fast_sentiment_model(version: ModelVersion):
+    """The version's model; of an accurate-kind model only its fast TF-IDF part: extraction scores every
+    sentence and clause, and MiniLM there would cost more than it adds."""
     from training.registry import load_model
 
-    # From the database, not the process's deployed-model cache: a sentiment job may have promoted
-    # a model moments ago on this worker.
-    version = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
-    if version is None or version.algorithm == lexicon.ALGORITHM:
-        return None, None
     model = load_model(version)
-    return version.name, getattr(model, "base", model)
+    return getattr(model, "base", model)
+
+
+def _sentiment_features_model() -> tuple[str | None, object | None]:
+    """The name and fast model of the sentiment champion that feeds the aspect polarity (or Nones)."""
+    version = _sentiment_features_version()
+    return (None, None) if version is None else (version.name, _fast_sentiment_model(version))
 
 
 def aspect_gate(candidate: dict, champion: dict, champion_label: str) -> tuple[bool, str]:
@@ -203,7 +210,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     sentences, gold = [e[1] for e in test], [e[2] for e in test]
     candidate_metrics = _score(model, sentences, gold)
     champion = current_aspect_champion()
-    champion_model = load_aspect_model(champion) if champion else ColdStartAspectModel(scheme="semeval2014")
+    champion_model = load_aspect_model(champion) if champion else get_aspect_model()  # what serves now
     champion_metrics = _score(champion_model, sentences, gold)
     delta = candidate_metrics["micro_f1"] - champion_metrics["micro_f1"]
     promote, reason = aspect_gate(candidate_metrics, champion_metrics, "champion" if champion else "cold start")
@@ -303,13 +310,19 @@ def load_aspect_model(version: ModelVersion):
 
 
 def get_aspect_model():
-    """The deployed aspect model, or the cold-start model when none has been trained."""
+    """The deployed aspect model, or the cold-start model when none has been trained (its clause
+    polarity from the sentiment champion when there is a trained one, else from VADER)."""
     champion = current_aspect_champion()
-    key = champion.name if champion else "cold-start"
+    sentiment = None if champion else _sentiment_features_version()
+    key = champion.name if champion else f"cold-start+{sentiment.name if sentiment else 'vader'}"
     with _lock:
         if key not in _cache:
             _cache.clear()
-            _cache[key] = load_aspect_model(champion) if champion else ColdStartAspectModel(scheme="semeval2014")
+            if champion:
+                _cache[key] = load_aspect_model(champion)
+            else:
+                sentiment_model = _fast_sentiment_model(sentiment) if sentiment else None
+                _cache[key] = ColdStartAspectModel(scheme="semeval2014", sentiment_model=sentiment_model)
         return _cache[key]
 
 
