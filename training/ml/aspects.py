@@ -21,8 +21,8 @@ Method (ALGORITHM):
   polarity accuracy in validation, at the cost of encoding every sentence once. Clauses are then chosen by
   TF-IDF-only copies of the detectors, so they need no encoding (``clause_embeddings=True`` also encodes the chosen
   clause: 2.5x the encoder work for no gain in validation).
-- With a ``sentiment_model`` (any object whose ``predict_proba(texts)`` gives (negative, neutral, positive)-style class
-  probabilities, e.g. the deployed review sentiment model), the polarity model also gets its probabilities for the
+- With a ``sentiment_model`` (any object whose ``predict_proba(texts)`` gives class probabilities in the order of
+  training.ml.labels.LABELS, e.g. the deployed review sentiment model), the polarity model also gets them for the
   sentence and for the chosen clause, crossed with the category. The sentiment model learned from thousands of rated
   reviews, the polarity model from a few thousand annotated sentences: +0.024 polarity accuracy in validation and
   +0.016 on the test split (bench/aspects.py). It is stored with the aspect model, so predictions use the same one.
