@@ -344,9 +344,11 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
     from training.models import ModelVersion
     from training.registry import load_model
 
-    version = ModelVersion.objects.filter(pk=model_version_id, stage=ModelVersion.Stage.CHAMPION).first()
+    version = ModelVersion.objects.filter(
+        pk=model_version_id, kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION
+    ).first()
     if version is None:
-        return None  # superseded: a newer deployment has its own re-scoring run
+        return None  # superseded (a newer deployment has its own re-scoring run), or not a sentiment model
     deployed = get_deployed_model()
     if deployed.version_id == version.pk:
         model = deployed.model

@@ -238,6 +238,18 @@ class TestPromotionAndRollback:
         assert not Prediction.objects.filter(is_ingest=True, model_version=new_version).exists()
         assert Prediction.objects.filter(is_ingest=False, model_version=new_version).count() == unlabelled.count()
 
+    def test_a_trained_sentiment_model_reextracts_the_cold_start_aspects_it_now_feeds(self, corpus):
+        from reviews.models import ReviewAspect
+
+        review = corpus[0].review
+        ReviewAspect.objects.filter(review=review).delete()
+        ReviewAspect.objects.bulk_create([ReviewAspect(review=review, category="price", polarity="conflict")])
+
+        assert train_now().metrics["promoted"]  # no aspect model was trained: the cold start serves
+
+        assert not ReviewAspect.objects.filter(review=review, category="price", polarity="conflict").exists()
+        assert ReviewAspect.objects.filter(review=review).exists()
+
 
 class TestServing:
     def test_predictions_keep_succeeding_while_a_promotion_happens(self, api, manager_headers, corpus):

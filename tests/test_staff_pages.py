@@ -231,6 +231,42 @@ def test_promotion_needs_the_confirmation_and_is_recorded_with_the_user():
     assert Deployment.objects.order_by("-id").first().user == user
 
 
+def test_the_models_page_rolls_back_each_kind_of_model_on_its_own(manager):
+    from training import services
+
+    services.model_version_ensure_baseline()
+    for version in (
+        ModelVersionFactory(name="sentiment-1", algorithm="tfidf-logreg"),
+        ModelVersionFactory(name="aspects-1", kind="aspects", algorithm="aspects"),
+        ModelVersionFactory(name="aspects-2", kind="aspects", algorithm="aspects"),
+    ):
+        services.model_version_promote(version=version)
+
+    page = manager.get("/models/").content.decode()
+    assert "I want to roll back to baseline-lexicon" in page
+    assert "I want to roll back to aspects-1" in page
+    assert '<input type="hidden" name="kind" value="aspects">' in page
+
+    manager.post("/models/rollback/", {"confirm": "yes"})  # no kind: the sentiment model, as before
+    assert services.current_champion().name == "baseline-lexicon"
+    assert services.current_champion("aspects").name == "aspects-2"
+    manager.post("/models/rollback/", {"confirm": "yes", "kind": "aspects"})
+    assert services.current_champion("aspects").name == "aspects-1"
+    assert services.current_champion().name == "baseline-lexicon"
+
+
+def test_an_unknown_rollback_kind_is_refused_with_a_message(manager):
+    from training import services
+
+    services.model_version_ensure_baseline()
+    services.model_version_promote(version=ModelVersionFactory(name="sentiment-1"))
+
+    response = manager.post("/models/rollback/", {"confirm": "yes", "kind": "everything"}, follow=True)
+
+    assert "Unknown model kind &#x27;everything&#x27;; use one of sentiment, aspects" in response.content.decode()
+    assert services.current_champion().name == "sentiment-1"
+
+
 def test_the_model_page_shows_metrics_gate_and_the_mlflow_link(staff, settings):
     settings.MLFLOW_UI_URL = "http://mlflow.local:5000"
     version = ModelVersionFactory(

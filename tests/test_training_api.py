@@ -222,6 +222,43 @@ class TestModelsAndReadiness:
         assert rolled.json()["name"] == "baseline-lexicon"
         assert api.post("/api/training/models/nope/promote", headers=manager_headers).status_code == 404
 
+    def test_rollback_rolls_back_the_sentiment_model_unless_told_the_kind(self, api, manager_headers):
+        from tests.factories import ModelVersionFactory
+
+        sentiment = ModelVersionFactory(name="sentiment-manual", algorithm="tfidf-logreg")
+        first, second = (ModelVersionFactory(name=f"aspects-{n}", kind="aspects", algorithm="aspects") for n in (1, 2))
+        for version in (sentiment, first, second):  # the aspect models last, as `train --model aspects` after `train`
+            assert api.post(f"/api/training/models/{version.name}/promote", headers=manager_headers).status_code == 200
+
+        sentiment_rollback = api.post("/api/training/rollback", json={"reason": "bad week"}, headers=manager_headers)
+        aspect_rollback = api.post("/api/training/rollback", json={"kind": "aspects"}, headers=manager_headers)
+        again = api.post("/api/training/rollback", json={"kind": "aspects"}, headers=manager_headers)
+
+        assert sentiment_rollback.status_code == 200
+        assert [sentiment_rollback.json()[key] for key in ("name", "kind")] == ["baseline-lexicon", "sentiment"]
+        assert [aspect_rollback.json()[key] for key in ("name", "kind")] == ["aspects-1", "aspects"]
+        assert again.status_code == 200 and again.json()["name"] == "aspects-2"  # a rollback of the rollback
+        assert ModelVersion.objects.get(name="baseline-lexicon").stage == "champion"
+
+    def test_rolling_back_a_kind_without_an_earlier_champion_is_a_conflict_saying_so(self, api, manager_headers):
+        from tests.factories import ModelVersionFactory
+
+        ModelVersionFactory(name="aspects-1", kind="aspects", algorithm="aspects")
+        api.post("/api/training/models/aspects-1/promote", headers=manager_headers)
+
+        response = api.post("/api/training/rollback", json={"kind": "aspects"}, headers=manager_headers)
+
+        assert response.status_code == 409
+        assert response.json()["detail"] == "There is no earlier champion to roll back to among the aspects models"
+
+    def test_an_unknown_rollback_kind_is_422_naming_the_kinds(self, api, manager_headers):
+        response = api.post("/api/training/rollback", json={"kind": "everything"}, headers=manager_headers)
+
+        assert response.status_code == 422
+        [error] = response.json()["errors"]
+        assert error["field"] == "body.kind"
+        assert "'sentiment' or 'aspects'" in error["message"]
+
     def test_readiness_counts_new_data_since_the_last_training(self, api, manager_headers, settings):
         settings.RETRAIN_MIN_NEW_RATED = 3
         for text in ["Great", "Bad", "Fine"]:

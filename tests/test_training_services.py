@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.db import IntegrityError, transaction
 
-from tests.factories import TrainingJobFactory
-from training import services
-from training.models import TrainingJob
+from outbox.models import OutboxMessage
+from tests.factories import ModelVersionFactory, ReviewFactory, TrainingJobFactory
+from training import services, tracking
+from training.models import Deployment, ModelVersion, TrainingJob
 
 Status = TrainingJob.Status
 
@@ -137,3 +140,170 @@ class TestOneActiveJob:
             services.training_job_create(parameters={})
 
         assert raised.value.job.pk == active.pk
+
+
+# --- Deployments are per kind of model -----------------------------------------------------------------
+
+Kind = ModelVersion.Kind
+SYNC_ALIASES, RESCORE, REEXTRACT = (
+    "training.sync_registry_aliases",
+    "reviews.rescore_unlabelled_reviews",
+    "reviews.reextract_all_aspects",
+)
+
+
+def trained_sentiment_model(name: str) -> ModelVersion:
+    return ModelVersionFactory(name=name, algorithm="tfidf-logreg")
+
+
+def aspect_model(name: str) -> ModelVersion:
+    return ModelVersionFactory(name=name, kind=Kind.ASPECTS, algorithm="aspects-tfidf-ovr-lr-tuned")
+
+
+def deploy(version: ModelVersion, action: str = Deployment.Action.GATE) -> ModelVersion:
+    return services.model_version_promote(version=version, action=action)
+
+
+def tasks_queued_by(deployment: Callable[[], object]) -> list[str]:
+    """The background tasks a deployment put in the outbox (the test's transaction never commits: none runs)."""
+    already = set(OutboxMessage.objects.values_list("id", flat=True))
+    deployment()
+    return list(OutboxMessage.objects.exclude(id__in=already).order_by("id").values_list("task", flat=True))
+
+
+class TestRollingBackOneKindOfModel:
+    def test_rolling_back_the_sentiment_model_ignores_a_later_aspect_deployment(self, db):
+        baseline = services.model_version_ensure_baseline()
+        sentiment = deploy(trained_sentiment_model("sentiment-1"))
+        aspects = deploy(aspect_model("aspects-1"))  # what the aspect gate does after `train --model aspects`
+
+        rolled_back = services.model_version_rollback(reason="bad week")
+
+        assert rolled_back == baseline
+        assert services.current_champion() == baseline
+        assert services.current_champion(Kind.ASPECTS) == aspects
+        rollback = Deployment.objects.first()
+        assert (rollback.action, rollback.previous, rollback.reason) == ("rollback", sentiment, "bad week")
+
+    def test_rolling_back_the_aspect_model_redeploys_the_previous_aspect_champion(self, db):
+        services.model_version_ensure_baseline()
+        first = deploy(aspect_model("aspects-1"))
+        deploy(aspect_model("aspects-2"))
+        sentiment = deploy(trained_sentiment_model("sentiment-1"))
+
+        rolled_back = services.model_version_rollback(kind=Kind.ASPECTS)
+
+        assert rolled_back == first
+        assert services.current_champion(Kind.ASPECTS) == first
+        assert services.current_champion() == sentiment
+
+    def test_the_first_aspect_model_cannot_be_rolled_back_even_when_the_sentiment_model_can(self, db):
+        services.model_version_ensure_baseline()
+        sentiment = deploy(trained_sentiment_model("sentiment-1"))
+        aspects = deploy(aspect_model("aspects-1"))
+
+        with pytest.raises(services.DeploymentError, match="no earlier champion to roll back to among the aspects"):
+            services.model_version_rollback(kind=Kind.ASPECTS)
+        assert services.current_champion(Kind.ASPECTS) == aspects
+        assert services.current_champion() == sentiment
+
+    def test_an_unknown_kind_is_refused_by_name(self, db):
+        with pytest.raises(services.DeploymentError, match="Unknown model kind 'everything'"):
+            services.model_version_rollback(kind="everything")
+
+
+class TestWhatADeploymentSetsOff:
+    def test_an_aspect_promotion_reextracts_aspects_and_neither_rescores_nor_moves_sentiment_aliases(self, db):
+        services.model_version_ensure_baseline()
+        aspects = aspect_model("aspects-1")
+
+        assert tasks_queued_by(lambda: deploy(aspects, Deployment.Action.MANUAL)) == [REEXTRACT]
+
+    def test_rolling_back_an_aspect_model_reextracts_aspects_too(self, db):
+        services.model_version_ensure_baseline()
+        deploy(aspect_model("aspects-1"))
+        deploy(aspect_model("aspects-2"))
+
+        assert tasks_queued_by(lambda: services.model_version_rollback(kind=Kind.ASPECTS)) == [REEXTRACT]
+
+    def test_promoting_a_sentiment_model_under_a_trained_aspect_model_rescores_and_moves_the_aliases(self, db):
+        services.model_version_ensure_baseline()
+        deploy(aspect_model("aspects-1"))
+
+        assert tasks_queued_by(lambda: deploy(trained_sentiment_model("sentiment-1"))) == [SYNC_ALIASES, RESCORE]
+
+    def test_without_an_aspect_champion_a_sentiment_deployment_reextracts_the_cold_start_aspects(self, db):
+        # The cold-start aspect model reads clause polarity from the sentiment champion (unless that is the
+        # lexicon baseline): every stored model-made aspect polarity may change with it.
+        services.model_version_ensure_baseline()
+        first = trained_sentiment_model("sentiment-1")
+
+        assert tasks_queued_by(lambda: deploy(first)) == [SYNC_ALIASES, RESCORE, REEXTRACT]
+        second = trained_sentiment_model("sentiment-2")
+        assert tasks_queued_by(lambda: deploy(second, Deployment.Action.MANUAL)) == [SYNC_ALIASES, RESCORE, REEXTRACT]
+        assert tasks_queued_by(lambda: services.model_version_rollback()) == [SYNC_ALIASES, RESCORE, REEXTRACT]
+
+    def test_rolling_back_to_the_baseline_reextracts_the_cold_start_aspects_with_vader_again(self, db):
+        services.model_version_ensure_baseline()
+        deploy(trained_sentiment_model("sentiment-1"))
+
+        assert tasks_queued_by(lambda: services.model_version_rollback()) == [SYNC_ALIASES, RESCORE, REEXTRACT]
+
+    def test_a_lexicon_model_replacing_the_baseline_leaves_the_cold_start_aspects_alone(self, db):
+        services.model_version_ensure_baseline()
+
+        assert tasks_queued_by(lambda: deploy(ModelVersionFactory(algorithm="vader-lexicon"))) == [
+            SYNC_ALIASES,
+            RESCORE,
+        ]
+
+    def test_without_sentiment_features_the_cold_start_aspects_ignore_the_sentiment_model(self, db, settings):
+        settings.ASPECT_SENTIMENT_FEATURES = False
+        services.model_version_ensure_baseline()
+
+        assert tasks_queued_by(lambda: deploy(trained_sentiment_model("sentiment-1"))) == [SYNC_ALIASES, RESCORE]
+
+    def test_rescoring_ignores_a_version_that_is_not_a_sentiment_model(self, db, monkeypatch):
+        from reviews.services import review_rescore_batch
+        from training import registry
+
+        review = ReviewFactory()
+        services.model_version_ensure_baseline()
+        aspects = aspect_model("aspects-1")
+        ModelVersion.objects.filter(pk=aspects.pk).update(stage=ModelVersion.Stage.CHAMPION)
+        loaded, load_model = [], registry.load_model
+        monkeypatch.setattr(registry, "load_model", lambda version: loaded.append(version.name) or load_model(version))
+
+        assert review_rescore_batch(model_version_id=aspects.pk, after_id=0, size=10) is None
+        assert "aspects-1" not in loaded
+        review.refresh_from_db()
+        assert review.predicted_by is None
+
+
+class TestMlflowAliases:
+    @pytest.fixture
+    def mlflow_calls(self, settings, monkeypatch) -> list[tuple]:
+        settings.MLFLOW_ENABLED = True
+        calls: list[tuple] = []
+        monkeypatch.setattr(tracking, "set_alias", lambda alias, version: calls.append(("alias", alias, version)))
+        monkeypatch.setattr(
+            tracking, "log_model_version", lambda **kw: calls.append(("register", kw["version_name"])) or ("run", "9")
+        )
+        return calls
+
+    def test_an_aspect_model_never_gets_the_sentiment_models_aliases_or_a_version_of_it(self, db, mlflow_calls):
+        older, newer = aspect_model("aspects-1"), aspect_model("aspects-2")
+        ModelVersion.objects.filter(pk=newer.pk).update(stage=ModelVersion.Stage.CHAMPION)
+
+        services.model_version_sync_aliases(version_id=newer.pk, previous_id=older.pk)
+
+        assert mlflow_calls == []
+        assert ModelVersion.objects.get(pk=newer.pk).mlflow_version == ""
+
+    def test_a_sentiment_champion_gets_champion_and_its_predecessor_challenger(self, db, mlflow_calls):
+        older = ModelVersionFactory(name="sentiment-1", mlflow_version="3")
+        newer = deploy(ModelVersionFactory(name="sentiment-2", mlflow_version="4"))
+
+        services.model_version_sync_aliases(version_id=newer.pk, previous_id=older.pk)
+
+        assert mlflow_calls == [("alias", "champion", "4"), ("alias", "challenger", "3")]

@@ -195,6 +195,13 @@ class DeploymentIn(BaseModel):
     reason: str = Field(default="", max_length=1000)
 
 
+class RollbackIn(DeploymentIn):
+    kind: Literal["sentiment", "aspects"] = Field(
+        default="sentiment",
+        description="Which model to roll back: sentiment (default) or aspects; each kind has its own champions",
+    )
+
+
 class RetrainingNeedOut(BaseModel):
     last_training_at: dt.datetime | None
     new_labels: int
@@ -296,14 +303,15 @@ def promote_model_version(
 @router.post(
     "/rollback",
     response_model=ModelVersionOut,
-    summary="Redeploy the previous champion (recorded)",
+    summary="Redeploy the previous champion of a model kind (recorded)",
     responses=error_responses(401, 403, 409, 422),
 )
 def rollback(
-    body: DeploymentIn | None = None, principal: Principal = require("training.rollback_modelversion")
+    body: RollbackIn | None = None, principal: Principal = require("training.rollback_modelversion")
 ) -> ModelVersionOut:
+    body = body or RollbackIn()
     try:
-        row = services.model_version_rollback(user_id=principal.user_id, reason=body.reason if body else "")
+        row = services.model_version_rollback(kind=body.kind, user_id=principal.user_id, reason=body.reason)
     except services.DeploymentError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     return model_version_out(row)

@@ -256,17 +256,11 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         reason=reason,
     )
     if promote:
-        with transaction.atomic():
-            ModelVersion.objects.filter(kind=ModelVersion.Kind.ASPECTS, stage=ModelVersion.Stage.CHAMPION).update(
-                stage=ModelVersion.Stage.ARCHIVED
-            )
-            ModelVersion.objects.filter(pk=version.pk).update(
-                stage=ModelVersion.Stage.CHAMPION, deployed_at=timezone.now()
-            )
-            Deployment.objects.create(
-                model_version=version, previous=champion, action=Deployment.Action.GATE, reason=reason
-            )
-            _reextract_all_aspects()
+        from training.services import model_version_promote
+
+        # The same path as a manual promotion or a rollback: archives the champion, records the deployment and
+        # re-extracts every review's aspects (through the outbox, in the deployment's transaction).
+        model_version_promote(version=version, action=Deployment.Action.GATE, reason=reason)
         decision = f"promoted {name}: {reason}"
     else:
         ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.REJECTED)
@@ -286,8 +280,9 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
 
 
 def _reextract_all_aspects() -> None:
-    """Stored review aspects follow the deployed aspect model: re-extract them all, in batches. Called in the
-    promotion's transaction: the outbox publishes the task after commit (or once the broker is back)."""
+    """Stored review aspects follow the deployed aspect model (the cold start's also the sentiment champion):
+    re-extract them all, in batches. Called in the promotion's transaction: the outbox publishes the task
+    after commit (or once the broker is back)."""
     from outbox.services import outbox_enqueue
 
     outbox_enqueue("reviews.reextract_all_aspects", args=[0])

@@ -81,8 +81,11 @@ def model_version_ensure_baseline() -> ModelVersion:
 
 
 def model_version_register_in_mlflow(*, version: ModelVersion) -> None:
-    """Register a version that has no MLflow entry yet (the baseline, created by migrate)."""
-    if version.mlflow_version:
+    """Register a sentiment version that has no MLflow entry yet (the baseline, created by migrate).
+
+    The registered model MLFLOW_MODEL_NAME and its aliases hold sentiment models only; an aspect model
+    is tracked as a run (training/aspects.py), never registered there."""
+    if version.mlflow_version or version.kind != ModelVersion.Kind.SENTIMENT:
         return
     file = storage.local_path(version.artifact_path) if version.artifact_path else None
     result = tracking.safely(
@@ -114,8 +117,8 @@ def model_version_promote(
     user_id: int | None = None,
     reason: str = "",
 ) -> ModelVersion:
-    """Make `version` the champion (the previous one is archived), record the
-    deployment, then move the MLflow aliases and re-score unlabelled reviews."""
+    """Make `version` the champion of its kind (the previous one is archived), record the
+    deployment, then do what a new champion of that kind needs (see _after_deployment)."""
     if version.stage == ModelVersion.Stage.CHAMPION:
         raise DeploymentError(f"{version.name} is already deployed")
     with transaction.atomic():
@@ -127,36 +130,78 @@ def model_version_promote(
         Deployment.objects.create(
             model_version=version, previous=previous, action=action, user_id=user_id, reason=reason
         )
-        _after_deployment(version.pk, previous.pk if previous else None)
+        _after_deployment(version, previous)
     version.refresh_from_db()
     return version
 
 
-def _after_deployment(version_id: int, previous_id: int | None) -> None:
-    # Both on workers (web processes never import mlflow, ~2 s, ~200 MB), through the outbox in the
+def _after_deployment(version: ModelVersion, previous: ModelVersion | None) -> None:
+    # On workers (web processes never import mlflow, ~2 s, ~200 MB), through the outbox in the
     # deployment's transaction: a broker outage delays them, never loses them.
-    outbox_enqueue("training.sync_registry_aliases", args=[version_id, previous_id])
-    outbox_enqueue("reviews.rescore_unlabelled_reviews", args=[version_id])
+    if version.kind == ModelVersion.Kind.ASPECTS:
+        # Stored aspects follow the aspect model. Sentiment re-scoring and the MLflow aliases (of the
+        # sentiment registered model) have nothing to do with it.
+        outbox_enqueue("reviews.reextract_all_aspects", args=[0])
+        return
+    outbox_enqueue("training.sync_registry_aliases", args=[version.pk, previous.pk if previous else None])
+    outbox_enqueue("reviews.rescore_unlabelled_reviews", args=[version.pk])
+    if _cold_start_polarity_source(version) != _cold_start_polarity_source(previous):
+        outbox_enqueue("reviews.reextract_all_aspects", args=[0])
+
+
+def _cold_start_polarity_source(sentiment: ModelVersion | None) -> int | None:
+    """The sentiment version the cold-start aspect model would read clause polarity from with `sentiment` as the
+    sentiment champion (None: VADER, or a trained aspect model serves and reads no champion at all). Mirrors
+    training.aspects.get_aspect_model: when this changes, every stored model-made aspect polarity may change."""
+    if not settings.ASPECT_SENTIMENT_FEATURES or sentiment is None or sentiment.algorithm == lexicon.ALGORITHM:
+        return None
+    if current_champion(ModelVersion.Kind.ASPECTS) is not None:
+        return None
+    return sentiment.pk
 
 
 def model_version_sync_aliases(*, version_id: int, previous_id: int | None) -> None:
-    """MLflow follows the database: `champion` on the deployed version, `challenger` on the one it replaced."""
-    version = ModelVersion.objects.filter(pk=version_id, stage=ModelVersion.Stage.CHAMPION).first()
+    """MLflow follows the database: `champion` on the deployed sentiment version, `challenger` on the one it
+    replaced. Only sentiment versions: the registered model holds no aspect model (a message queued before
+    deployments were told apart by kind could still name one)."""
+    sentiment = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT)
+    version = sentiment.filter(pk=version_id, stage=ModelVersion.Stage.CHAMPION).first()
     if version is None:
-        return  # superseded by a later deployment, whose own task sets the aliases
+        return  # superseded by a later deployment, whose own task sets the aliases (or not a sentiment model)
     model_version_register_in_mlflow(version=version)
     tracking.safely("set the champion alias", tracking.set_alias, "champion", version.mlflow_version)
-    previous = ModelVersion.objects.filter(pk=previous_id).first() if previous_id else None
+    previous = sentiment.filter(pk=previous_id).first() if previous_id else None
     if previous is not None:
         model_version_register_in_mlflow(version=previous)
         tracking.safely("set the challenger alias", tracking.set_alias, "challenger", previous.mlflow_version)
 
 
-def model_version_rollback(*, user_id: int | None = None, reason: str = "") -> ModelVersion:
-    """Deploy the champion that was deployed before the current one."""
-    last = Deployment.objects.select_related("previous").order_by("-id").first()
-    if last is None or last.previous is None:
-        raise DeploymentError("There is no earlier champion to roll back to")
+def _check_kind(kind: str) -> None:
+    if kind not in ModelVersion.Kind.values:
+        raise DeploymentError(f"Unknown model kind {kind[:50]!r}; use one of {', '.join(ModelVersion.Kind.values)}")
+
+
+def model_version_rollback_target(kind: str = ModelVersion.Kind.SENTIMENT) -> Deployment | None:
+    """The deployment of the current champion of `kind` if it replaced an earlier champion of that kind
+    (its `previous` is what a rollback deploys again), else None. Each kind has its own history: an aspect
+    model promoted after a sentiment model does not hide the sentiment model's previous champion."""
+    _check_kind(kind)
+    last = (
+        Deployment.objects.filter(model_version__kind=kind)
+        .select_related("model_version", "previous")
+        .order_by("-id")
+        .first()
+    )
+    return last if last is not None and last.previous is not None else None
+
+
+def model_version_rollback(
+    *, kind: str = ModelVersion.Kind.SENTIMENT, user_id: int | None = None, reason: str = ""
+) -> ModelVersion:
+    """Deploy the champion of `kind` that was deployed before the current one."""
+    last = model_version_rollback_target(kind)
+    if last is None:
+        raise DeploymentError(f"There is no earlier champion to roll back to among the {kind} models")
     return model_version_promote(
         version=last.previous,
         action=Deployment.Action.ROLLBACK,

@@ -59,7 +59,10 @@ def models_page(request: HttpRequest) -> HttpResponse:
         {"version": v, "evaluation": _evaluation(v), "gate": decisions.get(v.pk), "mlflow_url": mlflow_run_url(v)}
         for v in versions
     ]
-    last = Deployment.objects.select_related("previous", "model_version").order_by("-id").first()
+    rollbacks = [
+        {"kind": kind, "label": label, "deployment": services.model_version_rollback_target(kind)}
+        for kind, label in ModelVersion.Kind.choices
+    ]
     return render(
         request,
         "training/models.html",
@@ -68,7 +71,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "series": _macro_f1_series(versions),
             "reports": _evaluation_reports(),
             "deployments": Deployment.objects.select_related("model_version", "previous", "user").order_by("-id")[:20],
-            "rollback_to": last.previous if last else None,
+            "rollbacks": rollbacks,
             "can_promote": can(request.user, "training.promote_modelversion"),
             "can_rollback": can(request.user, "training.rollback_modelversion"),
             "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
@@ -125,9 +128,10 @@ def rollback(request: HttpRequest) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the confirmation box to roll back.")
         return redirect("models")
+    kind = request.POST.get("kind") or ModelVersion.Kind.SENTIMENT  # the service refuses an unknown kind
     reason = (request.POST.get("reason") or "").strip()[:500]
     try:
-        version = services.model_version_rollback(user_id=request.user.pk, reason=reason)
+        version = services.model_version_rollback(kind=kind, user_id=request.user.pk, reason=reason)
     except services.DeploymentError as exc:
         messages.error(request, str(exc))
     else:
