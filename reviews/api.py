@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from project.auth import Principal, require
+from project.coalesce import Coalescer
 from project.db import releases_db_connection
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
@@ -156,13 +157,33 @@ Filters = Annotated[selectors.ReviewFilters, Depends(review_filters)]
         **error_responses(*AUTH_ERRORS, 422),
     },
 )
-def create_review(
+async def create_review(
     body: ReviewIn, response: Response, principal: Principal = require("reviews.add_review")
 ) -> ReviewOut:
-    result = services.review_create(data=body)
-    if not result.created:
+    # Concurrent requests' reviews are stored together (one prediction call, one statement, one
+    # commit: project/coalesce.py); each request answers only once its own row has committed.
+    review, created = await _single_creates.submit(body)
+    if not created:
         response.status_code = status.HTTP_200_OK
-    return review_out(result.review, model_version=result.model_version)
+    return review
+
+
+def _create_many(items: list[ReviewIn]) -> list[tuple[ReviewOut, bool] | Exception]:
+    # The answers are built here, on the ORM thread: a stored review's answer may need queries.
+    return [
+        outcome
+        if isinstance(outcome, Exception)
+        else (review_out(outcome.review, model_version=outcome.model_version), outcome.created)
+        for outcome in services.review_create_many(items=items)
+    ]
+
+
+# One batch at a time per process, the next gathering while it commits. Measured with bench/api.py
+# (16 connections, 2 workers): 1 in flight 922-1,076 req/s, p99 38-43 ms; 2: 763-815, p99 49-55;
+# 3: 893, p99 46-50; one request per call as before: 378-648 req/s, p99 70-97 ms.
+_single_creates: Coalescer[ReviewIn, tuple[ReviewOut, bool]] = Coalescer(
+    releases_db_connection(_create_many), max_batch=64, max_in_flight=1
+)
 
 
 @router.post(

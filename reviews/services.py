@@ -10,16 +10,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from outbox.services import outbox_enqueue
 from project.cache import cache_get_many, cache_set_many
+from project.db import discard_dead_pooled_connections
 from project.observability import count_predictions, counts_predictions
 from reviews.models import LabelEvent, Prediction, Review
 from reviews.schemas import ReviewIn
-from reviews.sql import REVIEW_COLUMNS, insert_review_statement
+from reviews.sql import REVIEW_COLUMNS, insert_review_statement, insert_reviews_statement
 from training.ml.labels import LABELS
 from training.ml.language import detect_language
 from training.ml.predictor import LabelScores, scores_from_probabilities
@@ -189,6 +190,68 @@ def _insert_in_one_statement(review: Review, batch: BatchPrediction) -> None:
 
 _insert_statement: str | None = None
 _insert_fields: list = []
+
+
+def review_create_many(*, items: Sequence[ReviewIn]) -> list[CreateResult | Exception]:
+    """review_create for each item (the single creates of concurrent requests, gathered by
+    reviews.api), each with its own outcome: the result, or the exception to answer that request with.
+
+    On PostgreSQL one prediction call and one statement store them all (reviews, ingest predictions,
+    one outbox row for their aspect extraction), in one commit. If that statement fails (a retried
+    external id, two requests with the same one), each item is stored on its own, exactly as
+    review_create does: one request's failure or duplicate is never another's.
+    """
+    if len(items) == 1 or connection.vendor != "postgresql" or _tasks_run_inline():
+        return [_create_outcome(item) for item in items]
+    batch = predict_texts([item.text for item in items])
+    now = timezone.now()
+    reviews = []
+    for item, prediction in zip(items, batch.results):
+        review = _review_from_input(item)
+        _apply_prediction(review, prediction, batch.model_version_id, now)
+        review.created_at = now
+        reviews.append(review)
+    try:
+        _insert_many_in_one_statement(reviews, now)
+    except DatabaseError:
+        logger.info("A batch of %d creates failed as one statement; storing them one by one", len(items))
+        discard_dead_pooled_connections()
+        return [_create_outcome(item) for item in items]
+    return [CreateResult(review=review, created=True, model_version=batch.model_version) for review in reviews]
+
+
+def _create_outcome(item: ReviewIn) -> CreateResult | Exception:
+    try:
+        return review_create(data=item)
+    except Exception as exc:
+        if isinstance(exc, DatabaseError):
+            discard_dead_pooled_connections()
+        return exc
+
+
+def _insert_many_in_one_statement(reviews: list[Review], now) -> None:
+    global _insert_fields
+    if not _insert_fields:
+        by_column = {field.attname: field for field in Review._meta.concrete_fields}
+        _insert_fields = [by_column[column] for column in REVIEW_COLUMNS]
+    statement = _many_statements.get(len(reviews))
+    if statement is None:
+        statement = _many_statements[len(reviews)] = insert_reviews_statement(connection, len(reviews))
+    values: list = []
+    for review in reviews:
+        values += [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _insert_fields]
+    values += ["reviews.extract_aspects", now]
+    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+        cursor.execute(statement, values)
+        rows = cursor.fetchall()
+    if len(rows) != len(reviews):
+        raise RuntimeError(f"{len(rows)} rows came back from an INSERT of {len(reviews)} reviews")
+    for review, (review_id, effective_at) in zip(reviews, rows):
+        review.pk, review.effective_at = review_id, effective_at
+        review._state.adding = False
+
+
+_many_statements: dict[int, str] = {}
 
 
 def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:

@@ -56,3 +56,35 @@ def insert_review_statement(connection) -> str:
         "SELECT %s, jsonb_build_array(jsonb_build_array(id)), '{}'::jsonb, %s, 0, '' FROM new_review) "
         "SELECT id, effective_at FROM new_review"
     )
+
+
+def insert_reviews_statement(connection, rows: int) -> str:
+    """Like insert_review_statement, for `rows` reviews at once (several requests' creates, see
+    reviews.services.review_create_many): the REVIEW_COLUMNS values of each review in turn, then the
+    task and created_at of the one outbox row that queues all their aspect extractions. Each ingest
+    prediction repeats its review's predicted_* columns. Returns (id, effective_at) per review, in
+    the order given: PostgreSQL returns a multi-row INSERT's rows in VALUES order, which Django's
+    bulk_create relies on too (the caller checks the count).
+    """
+    from outbox.models import OutboxMessage
+    from reviews.models import Prediction, Review
+
+    if rows < 1:
+        raise ValueError("rows must be at least 1")
+    quote = connection.ops.quote_name
+    review_columns = ", ".join(quote(c) for c in checked_columns(Review, REVIEW_COLUMNS))
+    prediction_columns = ", ".join(quote(c) for c in checked_columns(Prediction, PREDICTION_COLUMNS))
+    outbox_columns = ", ".join(quote(c) for c in checked_columns(OutboxMessage, OUTBOX_COLUMNS))
+    row = "(" + ", ".join(["%s"] * len(REVIEW_COLUMNS)) + ")"
+    predicted = ", ".join(
+        quote(c) for c in ("predicted_by_id", "predicted_label", "predicted_confidence", "predicted_scores")
+    )
+    return (
+        f"WITH new_review AS (INSERT INTO {quote(Review._meta.db_table)} ({review_columns}) "
+        f"VALUES {', '.join([row] * rows)} RETURNING id, effective_at, {predicted}, {quote('created_at')}), "
+        f"ingest AS (INSERT INTO {quote(Prediction._meta.db_table)} ({prediction_columns}) "
+        f"SELECT id, {predicted}, true, {quote('created_at')} FROM new_review), "
+        f"queued AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} ({outbox_columns}) "
+        "SELECT %s, jsonb_build_array(jsonb_agg(id ORDER BY id)), '{}'::jsonb, %s, 0, '' FROM new_review) "
+        "SELECT id, effective_at FROM new_review"
+    )
