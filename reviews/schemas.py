@@ -115,6 +115,10 @@ def aware_datetime(value: dt.datetime | dt.date | None) -> dt.datetime | None:
         raise ValueError("date-time out of range") from None
 
 
+# How far ahead of the server's clock a review date may be: time zones and clock skew, not more.
+REVIEW_DATE_MAX_AHEAD = dt.timedelta(days=1)
+
+
 class ReviewIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -146,13 +150,19 @@ class ReviewIn(BaseModel):
         default=None, description="The source's own id; unique per source, so re-imports do not duplicate"
     )
     review_date: FlexibleDateTime | None = Field(
-        default=None, description="When the customer wrote it (date or date-time; naive = server time zone)"
+        default=None,
+        description="When the customer wrote it (date or date-time; naive = server time zone); "
+        "at most one day in the future",
     )
 
     @field_validator("review_date", mode="after")
     @classmethod
     def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        return aware_datetime(value)
+        value = aware_datetime(value)
+        if value is not None and value > timezone.now() + REVIEW_DATE_MAX_AHEAD:
+            # A future date would sit on top of every "latest" view and trend until that day came.
+            raise ValueError("is in the future (more than one day ahead of the server's clock)")
+        return value
 
     @model_validator(mode="after")
     def _empty_external_id_is_none(self) -> ReviewIn:

@@ -90,6 +90,16 @@ class TestImportReviews:
         assert Review.objects.count() == 2
         assert "0 imported" in second
 
+    def test_a_review_dated_in_the_future_is_reported_invalid_and_the_rest_imported(self, tmp_path):
+        path = tmp_path / "dated.jsonl"
+        rows = [{"review": "Lovely lunch", "date": "2026-01-05"}, {"review": "From the future", "date": "9999-01-01"}]
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+        out, _ = run("import_reviews", str(path), "--date-col", "date")
+
+        assert "1 imported" in out and "1 invalid" in out and "in the future" in out
+        assert list(Review.objects.values_list("text", flat=True)) == ["Lovely lunch"]
+
     def test_a_missing_file_or_column_fails(self, reviews_csv, tmp_path):
         with pytest.raises(CommandError, match="No such file"):
             run("import_reviews", str(tmp_path / "nope.csv"))

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from django.utils import timezone
 
 from reviews.models import LabelEvent, Prediction, Review
 
@@ -124,6 +125,21 @@ class TestCreatingAReview:
         assert response.status_code == 201
         stored = Review.objects.get().review_date
         assert stored == dt.datetime(2026, 5, 16, 2, 17, tzinfo=dt.UTC)
+
+    def test_a_review_date_in_the_future_is_422_and_nothing_is_stored(self, api, manager_headers):
+        tomorrow_evening = (timezone.now() + dt.timedelta(hours=30)).isoformat()
+        for date in ["9999-12-31", tomorrow_evening]:
+            response = create(api, manager_headers, review_date=date)
+
+            assert response.status_code == 422
+            assert response.json()["errors"][0]["field"] == "body.review_date"
+            assert "in the future" in response.json()["detail"]
+        assert Review.objects.count() == 0
+
+    def test_a_review_date_a_few_hours_ahead_is_clock_skew_and_accepted(self, api, manager_headers):
+        in_a_few_hours = (timezone.now() + dt.timedelta(hours=5)).isoformat()
+
+        assert create(api, manager_headers, review_date=in_a_few_hours).status_code == 201
 
     def test_a_date_time_pushed_past_the_calendar_by_its_offset_is_422(self, api, manager_headers):
         response = create(api, manager_headers, review_date="0001-01-01T00:30:00+22:00")
