@@ -59,6 +59,8 @@ class Coalescer(Generic[Item, Outcome]):
         if state is None:
             state = self._states[loop] = _LoopState()
         future: asyncio.Future = loop.create_future()
+        # Marks an error as seen even when its request has gone (no "exception never retrieved" noise).
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
         state.pending.append((item, future))
         self._start_batches(state)
         # Shielded: a client that goes away does not cancel the batch its item is part of (the

@@ -83,6 +83,22 @@ class TestTheCoalescer:
         assert results[:2] == ["FIRST", "A"] and results[3] == "C"
         assert isinstance(results[2], ValueError) and str(results[2]) == "odd-b is odd"
 
+    def test_a_caller_that_goes_away_leaves_its_batch_running_for_the_others(self):
+        handler = RecordingHandler(hold_first=True)
+        coalescer = Coalescer(handler, max_in_flight=1)
+
+        async def scenario():
+            first = asyncio.ensure_future(coalescer.submit("first"))
+            await asyncio.to_thread(handler.started.wait, 10)
+            gone, stays = asyncio.ensure_future(coalescer.submit("gone")), asyncio.ensure_future(coalescer.submit("b"))
+            await asyncio.sleep(0)
+            gone.cancel()  # its client disconnected
+            handler.release.set()
+            return await first, await stays, gone.cancelled()
+
+        assert asyncio.run(scenario()) == ("FIRST", "B", True)
+        assert handler.batches == [["first"], ["gone", "b"]]  # still stored, as a plain def endpoint's would be
+
     def test_a_batch_call_that_fails_fails_only_the_items_in_it(self):
         def handler(batch: list[str]) -> list[str]:
             if "boom" in batch:
