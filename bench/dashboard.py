@@ -300,6 +300,7 @@ def main() -> None:
     with conn.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE reviews_review")
         cursor.execute("VACUUM ANALYZE reviews_prediction")
+        cursor.execute("VACUUM ANALYZE reviews_reviewaspect")  # the constructive-feedback figures read it
         cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('reviews_review')), version()")
         table_size, pg_version = cursor.fetchone()
         cursor.execute("SELECT business FROM reviews_review GROUP BY business ORDER BY count(*) DESC LIMIT 1")

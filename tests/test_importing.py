@@ -144,3 +144,16 @@ class TestASingleReviewInOneStatement:
 
         assert not second.created and second.review.pk == first.review.pk
         assert Review.objects.filter(source="twice").count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE is PostgreSQL's")
+def test_a_large_bulk_load_leaves_the_planner_fresh_statistics():
+    from tests.factories import ReviewFactory
+
+    ReviewFactory.create_batch(3)
+
+    assert not sql.analyze_after_bulk_load(connection, ["reviews_review"], rows=sql.ANALYZE_AFTER_ROWS - 1)
+    assert sql.analyze_after_bulk_load(connection, ["reviews_review"], rows=sql.ANALYZE_AFTER_ROWS)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'reviews_review'")
+        assert cursor.fetchone()[0] == 3

@@ -43,6 +43,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from reviews.sql import analyze_after_bulk_load
+
 SOURCES = ["google", "yelp", "tripadvisor", "zomato", "website"]
 SOURCE_WEIGHTS = [0.35, 0.25, 0.15, 0.15, 0.10]
 BUSINESS_COUNT = 2000
@@ -395,6 +397,8 @@ class Command(BaseCommand):
                 pool.close()
                 pool.join()
 
+        tables = ["reviews_review", "reviews_prediction"] + (["reviews_reviewaspect"] if aspects is not None else [])
+        analyze_after_bulk_load(connection, tables, done)
         elapsed = time.perf_counter() - loop_started
         self.stdout.write(
             self.style.SUCCESS(
@@ -444,6 +448,7 @@ class Command(BaseCommand):
             if aspects.pool is not None:
                 aspects.pool.close()
                 aspects.pool.join()
+        analyze_after_bulk_load(connection, ["reviews_reviewaspect"], stored)
         elapsed = time.perf_counter() - started
         self.stdout.write(
             self.style.SUCCESS(

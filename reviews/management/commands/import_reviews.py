@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dateutil import parser as date_parser
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from pydantic import ValidationError
 from tqdm import tqdm
 
@@ -23,6 +24,7 @@ from reviews.files import UnreadableFile, read_rows
 from reviews.importing import reviews_import
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_label
+from reviews.sql import analyze_after_bulk_load
 
 BATCH_SIZE = 1000
 TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
@@ -184,6 +186,7 @@ class Command(BaseCommand):
                 flush()
         flush()
         progress.close()
+        analyze_after_bulk_load(connection, ["reviews_review", "reviews_prediction"], counts["imported"])
 
         summary = ", ".join(
             f"{counts[key]} {key}"
