@@ -52,11 +52,15 @@ def extract_aspects(review_ids: list[int]) -> int:
     soft_time_limit=540,
     time_limit=600,
 )
-def reextract_all_aspects(after_id: int = 0) -> int:
-    """Re-extract every review's aspects with a newly promoted aspect model, one batch per run."""
+def reextract_all_aspects(after_id: int = 0, model_key: str | None = None) -> int:
+    """Re-extract every review's aspects with a newly promoted aspect model, one batch per run. A pass
+    for a model that no longer serves stops: the deployment that replaced it started its own pass."""
     from reviews.aspects import review_reextract_batch
+    from training.aspects import serving_aspect_model_key
 
+    if model_key is not None and model_key != serving_aspect_model_key():
+        return 0
     last_id = review_reextract_batch(after_id=after_id, size=ASPECT_BATCH_SIZE)
     if last_id is not None:
-        outbox_enqueue(reextract_all_aspects, args=[last_id])
+        outbox_enqueue(reextract_all_aspects, args=[last_id, model_key])
     return last_id or 0

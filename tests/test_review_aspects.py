@@ -283,4 +283,22 @@ def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, mon
     with transaction.atomic():
         aspects._reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
         assert calls == []
-    assert calls == [[0]]
+    assert calls == [[0, "cold-start+vader"]]
+
+
+def test_a_reextraction_pass_for_a_model_that_no_longer_serves_stops(transactional_db, monkeypatch):
+    from reviews import tasks
+    from training.aspects import serving_aspect_model_key
+
+    monkeypatch.setattr(tasks, "ASPECT_BATCH_SIZE", 2)
+    reviews = Review.objects.bulk_create([Review(text="The waiter was rude.") for _ in range(3)])
+    stale = [ReviewAspect(review=r, category="price", polarity="positive", sentence="old") for r in reviews]
+    ReviewAspect.objects.bulk_create(stale)
+
+    tasks.reextract_all_aspects.delay(0, "aspects-superseded-by-a-later-deployment")
+    for review in reviews:
+        assert aspects_of(review.pk) == {("price", "positive")}  # left to the current model's own pass
+
+    tasks.reextract_all_aspects.delay(0, serving_aspect_model_key())
+    for review in reviews:
+        assert aspects_of(review.pk) == {("service", "negative")}

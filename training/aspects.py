@@ -279,13 +279,25 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     }
 
 
+def _serving_key(champion: ModelVersion | None, sentiment: ModelVersion | None) -> str:
+    return champion.name if champion else f"cold-start+{sentiment.name if sentiment else 'vader'}"
+
+
+def serving_aspect_model_key() -> str:
+    """Names the aspect model get_aspect_model serves now: the champion, or the cold start and the sentiment
+    champion it reads clause polarity from."""
+    champion = current_aspect_champion()
+    return _serving_key(champion, None if champion else _sentiment_features_version())
+
+
 def _reextract_all_aspects() -> None:
     """Stored review aspects follow the deployed aspect model (the cold start's also the sentiment champion):
     re-extract them all, in batches. Called in the promotion's transaction: the outbox publishes the task
-    after commit (or once the broker is back)."""
+    after commit (or once the broker is back). The pass carries the model it is for, so a later deployment's
+    pass supersedes it instead of running beside it."""
     from outbox.services import outbox_enqueue
 
-    outbox_enqueue("reviews.reextract_all_aspects", args=[0])
+    outbox_enqueue("reviews.reextract_all_aspects", args=[0, serving_aspect_model_key()])
 
 
 def _log_run(name: str, params: dict, metrics: dict, model_file: Path) -> str:
@@ -309,7 +321,7 @@ def get_aspect_model():
     polarity from the sentiment champion when there is a trained one, else from VADER)."""
     champion = current_aspect_champion()
     sentiment = None if champion else _sentiment_features_version()
-    key = champion.name if champion else f"cold-start+{sentiment.name if sentiment else 'vader'}"
+    key = _serving_key(champion, sentiment)
     with _lock:
         if key not in _cache:
             _cache.clear()

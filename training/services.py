@@ -141,12 +141,18 @@ def _after_deployment(version: ModelVersion, previous: ModelVersion | None) -> N
     if version.kind == ModelVersion.Kind.ASPECTS:
         # Stored aspects follow the aspect model. Sentiment re-scoring and the MLflow aliases (of the
         # sentiment registered model) have nothing to do with it.
-        outbox_enqueue("reviews.reextract_all_aspects", args=[0])
+        _reextract_all_aspects()
         return
     outbox_enqueue("training.sync_registry_aliases", args=[version.pk, previous.pk if previous else None])
     outbox_enqueue("reviews.rescore_unlabelled_reviews", args=[version.pk])
     if _cold_start_polarity_source(version) != _cold_start_polarity_source(previous):
-        outbox_enqueue("reviews.reextract_all_aspects", args=[0])
+        _reextract_all_aspects()
+
+
+def _reextract_all_aspects() -> None:
+    from training.aspects import _reextract_all_aspects as enqueue
+
+    enqueue()
 
 
 def _cold_start_polarity_source(sentiment: ModelVersion | None) -> int | None:
