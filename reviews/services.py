@@ -12,7 +12,6 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from outbox.services import outbox_enqueue
 from project.cache import cache_get_many, cache_set_many
@@ -20,7 +19,7 @@ from project.db import discard_dead_pooled_connections
 from project.observability import count_predictions, counts_predictions
 from reviews.models import LabelEvent, Prediction, Review
 from reviews.schemas import ReviewIn
-from reviews.sql import REVIEW_COLUMNS, insert_review_statement, insert_reviews_statement
+from reviews.sql import REVIEW_COLUMNS, insert_reviews_statement
 from training.ml.labels import LABELS
 from training.ml.language import detect_language
 from training.ml.predictor import LabelScores, scores_from_probabilities
@@ -144,7 +143,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
     _apply_prediction(review, batch.results[0], batch.model_version_id, timezone.now())
     try:
         if connection.vendor == "postgresql" and not _tasks_run_inline():
-            _insert_in_one_statement(review, batch)
+            _insert_in_one_statement([review])
         else:
             with transaction.atomic():
                 review.save()
@@ -165,33 +164,6 @@ def _tasks_run_inline() -> bool:
     return bool(app.conf.task_always_eager)
 
 
-def _insert_in_one_statement(review: Review, batch: BatchPrediction) -> None:
-    """What the ORM branch of review_create stores (review, ingest prediction, outbox row of the
-    batched aspect extraction), as one statement: the ORM's three INSERTs and their transaction cost
-    a third of a create's CPU. With tasks running inline (tests) the ORM branch runs them at commit."""
-    global _insert_statement, _insert_fields
-    if _insert_statement is None:
-        _insert_statement = insert_review_statement(connection)
-        by_column = {field.attname: field for field in Review._meta.concrete_fields}
-        _insert_fields = [by_column[column] for column in REVIEW_COLUMNS]
-    prediction = batch.results[0]
-    now = review.created_at = timezone.now()
-    # The fields' own conversion, as the ORM does it (aware datetimes to UTC: PostgreSQL refuses
-    # offsets beyond 15:59, which an ISO date may carry; JSON; decimals).
-    values = [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _insert_fields]
-    values += [batch.model_version_id, prediction.label, prediction.confidence, Jsonb(prediction.scores), now]
-    values += ["reviews.extract_aspects", now]
-    # Inside someone's transaction, a savepoint keeps a duplicate-key failure from aborting it.
-    with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
-        cursor.execute(_insert_statement, values)
-        review.pk, review.effective_at = cursor.fetchone()
-    review._state.adding = False
-
-
-_insert_statement: str | None = None
-_insert_fields: list = []
-
-
 def review_create_many(*, items: Sequence[ReviewIn]) -> list[CreateResult | Exception]:
     """review_create for each item (the single creates of concurrent requests, gathered by
     reviews.api), each with its own outcome: the result, or the exception to answer that request with.
@@ -209,10 +181,9 @@ def review_create_many(*, items: Sequence[ReviewIn]) -> list[CreateResult | Exce
     for item, prediction in zip(items, batch.results):
         review = _review_from_input(item)
         _apply_prediction(review, prediction, batch.model_version_id, now)
-        review.created_at = now
         reviews.append(review)
     try:
-        _insert_many_in_one_statement(reviews, now)
+        _insert_in_one_statement(reviews)
     except DatabaseError:
         logger.info("A batch of %d creates failed as one statement; storing them one by one", len(items))
         discard_dead_pooled_connections()
@@ -229,18 +200,27 @@ def _create_outcome(item: ReviewIn) -> CreateResult | Exception:
         return exc
 
 
-def _insert_many_in_one_statement(reviews: list[Review], now) -> None:
+def _insert_in_one_statement(reviews: list[Review]) -> None:
+    """What the ORM branch of review_create stores for each review (the review, its ingest prediction) and
+    one outbox row for their batched aspect extraction, as one statement: the ORM's three INSERTs and their
+    transaction cost a third of a create's CPU. With tasks running inline (tests) the ORM branch runs them
+    at commit."""
     global _insert_fields
     if not _insert_fields:
         by_column = {field.attname: field for field in Review._meta.concrete_fields}
         _insert_fields = [by_column[column] for column in REVIEW_COLUMNS]
-    statement = _many_statements.get(len(reviews))
+    statement = _insert_statements.get(len(reviews))
     if statement is None:
-        statement = _many_statements[len(reviews)] = insert_reviews_statement(connection, len(reviews))
+        statement = _insert_statements[len(reviews)] = insert_reviews_statement(connection, len(reviews))
+    now = timezone.now()
     values: list = []
     for review in reviews:
+        review.created_at = now
+        # The fields' own conversion, as the ORM does it (aware datetimes to UTC: PostgreSQL refuses
+        # offsets beyond 15:59, which an ISO date may carry; JSON; decimals).
         values += [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _insert_fields]
     values += ["reviews.extract_aspects", now]
+    # Inside someone's transaction, a savepoint keeps a duplicate-key failure from aborting it.
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
         cursor.execute(statement, values)
         rows = cursor.fetchall()
@@ -251,7 +231,8 @@ def _insert_many_in_one_statement(reviews: list[Review], now) -> None:
         review._state.adding = False
 
 
-_many_statements: dict[int, str] = {}
+_insert_statements: dict[int, str] = {}  # by number of reviews
+_insert_fields: list = []
 
 
 def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:

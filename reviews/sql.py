@@ -1,7 +1,7 @@
 """Review writes that skip the ORM's per-row Python work, on PostgreSQL (the hot paths).
 
-Both the import's COPY (reviews/importing.py) and the single-review INSERT of
-POST /api/reviews/ (reviews.services.review_create) name their columns here, and
+Both the import's COPY (reviews/importing.py) and the INSERT of POST /api/reviews/
+(reviews.services.review_create and review_create_many) name their columns here, and
 `checked_columns` fails loudly if a model gains a NOT NULL column without a database
 default that these statements would leave unset. tests/test_importing.py and
 tests/test_reviews_api.py check the rows equal what the ORM stores.
@@ -32,39 +32,16 @@ def checked_columns(model: type[models.Model], supplied: Sequence[str]) -> list[
     return list(supplied)
 
 
-def insert_review_statement(connection) -> str:
-    """One statement: the review, its ingest prediction and the outbox row of its aspect extraction.
-
-    Parameters: the REVIEW_COLUMNS values, then model_version_id, label, confidence, scores,
-    created_at for the prediction, then task and created_at for the outbox row. Returns
-    (id, effective_at). One round trip and no transaction block: a single statement is atomic.
-    """
-    from outbox.models import OutboxMessage
-    from reviews.models import Prediction, Review
-
-    quote = connection.ops.quote_name
-    review_columns = ", ".join(quote(c) for c in checked_columns(Review, REVIEW_COLUMNS))
-    prediction_columns = ", ".join(quote(c) for c in checked_columns(Prediction, PREDICTION_COLUMNS))
-    outbox_columns = ", ".join(quote(c) for c in checked_columns(OutboxMessage, OUTBOX_COLUMNS))
-    placeholders = ", ".join(["%s"] * len(REVIEW_COLUMNS))
-    return (
-        f"WITH new_review AS (INSERT INTO {quote(Review._meta.db_table)} ({review_columns}) "
-        f"VALUES ({placeholders}) RETURNING id, effective_at), "
-        f"ingest AS (INSERT INTO {quote(Prediction._meta.db_table)} ({prediction_columns}) "
-        "SELECT id, %s, %s, %s, %s, true, %s FROM new_review), "
-        f"queued AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} ({outbox_columns}) "
-        "SELECT %s, jsonb_build_array(jsonb_build_array(id)), '{}'::jsonb, %s, 0, '' FROM new_review) "
-        "SELECT id, effective_at FROM new_review"
-    )
-
-
 def insert_reviews_statement(connection, rows: int) -> str:
-    """Like insert_review_statement, for `rows` reviews at once (several requests' creates, see
-    reviews.services.review_create_many): the REVIEW_COLUMNS values of each review in turn, then the
-    task and created_at of the one outbox row that queues all their aspect extractions. Each ingest
-    prediction repeats its review's predicted_* columns. Returns (id, effective_at) per review, in
-    the order given: PostgreSQL returns a multi-row INSERT's rows in VALUES order, which Django's
-    bulk_create relies on too (the caller checks the count).
+    """One statement for `rows` reviews (one create, or several requests' creates gathered by
+    reviews.services.review_create_many): the reviews, their ingest predictions and one outbox row that
+    queues all their aspect extractions. One round trip and no transaction block: a single statement
+    is atomic.
+
+    Parameters: the REVIEW_COLUMNS values of each review in turn, then the task and created_at of the
+    outbox row. Each ingest prediction repeats its review's predicted_* columns. Returns (id,
+    effective_at) per review, in the order given: PostgreSQL returns a multi-row INSERT's rows in VALUES
+    order, which Django's bulk_create relies on too (the caller checks the count).
     """
     from outbox.models import OutboxMessage
     from reviews.models import Prediction, Review
