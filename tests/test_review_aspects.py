@@ -281,7 +281,7 @@ def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, mon
     calls = []
     monkeypatch.setattr(tasks.reextract_all_aspects, "apply_async", lambda args, kwargs: calls.append(args))
     with transaction.atomic():
-        aspects._reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
+        aspects.reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
         assert calls == []
     assert calls == [[0, "cold-start+vader"]]
 

@@ -290,7 +290,7 @@ def serving_aspect_model_key() -> str:
     return _serving_key(champion, None if champion else _sentiment_features_version())
 
 
-def _reextract_all_aspects() -> None:
+def reextract_all_aspects() -> None:
     """Stored review aspects follow the deployed aspect model (the cold start's also the sentiment champion):
     re-extract them all, in batches. Called in the promotion's transaction: the outbox publishes the task
     after commit (or once the broker is back). The pass carries the model it is for, so a later deployment's

@@ -121,7 +121,10 @@ def model_version_promote(
     deployment, then do what a new champion of that kind needs (see _after_deployment)."""
     if version.stage == ModelVersion.Stage.CHAMPION:
         raise DeploymentError(f"{version.name} is already deployed")
+    from training.aspects import reextract_all_aspects, serving_aspect_model_key
+
     with transaction.atomic():
+        aspects_served_before = serving_aspect_model_key()
         previous = current_champion(version.kind)
         ModelVersion.objects.filter(kind=version.kind, stage=ModelVersion.Stage.CHAMPION).update(
             stage=ModelVersion.Stage.ARCHIVED
@@ -131,39 +134,21 @@ def model_version_promote(
             model_version=version, previous=previous, action=action, user_id=user_id, reason=reason
         )
         _after_deployment(version, previous)
+        # Stored aspects follow the aspect model that serves: a new aspect champion, or a sentiment champion
+        # that the cold-start aspect model reads clause polarity from.
+        if serving_aspect_model_key() != aspects_served_before:
+            reextract_all_aspects()
     version.refresh_from_db()
     return version
 
 
 def _after_deployment(version: ModelVersion, previous: ModelVersion | None) -> None:
     # On workers (web processes never import mlflow, ~2 s, ~200 MB), through the outbox in the
-    # deployment's transaction: a broker outage delays them, never loses them.
-    if version.kind == ModelVersion.Kind.ASPECTS:
-        # Stored aspects follow the aspect model. Sentiment re-scoring and the MLflow aliases (of the
-        # sentiment registered model) have nothing to do with it.
-        _reextract_all_aspects()
-        return
-    outbox_enqueue("training.sync_registry_aliases", args=[version.pk, previous.pk if previous else None])
-    outbox_enqueue("reviews.rescore_unlabelled_reviews", args=[version.pk])
-    if _cold_start_polarity_source(version) != _cold_start_polarity_source(previous):
-        _reextract_all_aspects()
-
-
-def _reextract_all_aspects() -> None:
-    from training.aspects import _reextract_all_aspects as enqueue
-
-    enqueue()
-
-
-def _cold_start_polarity_source(sentiment: ModelVersion | None) -> int | None:
-    """The sentiment version the cold-start aspect model would read clause polarity from with `sentiment` as the
-    sentiment champion (None: VADER, or a trained aspect model serves and reads no champion at all). Mirrors
-    training.aspects.get_aspect_model: when this changes, every stored model-made aspect polarity may change."""
-    if not settings.ASPECT_SENTIMENT_FEATURES or sentiment is None or sentiment.algorithm == lexicon.ALGORITHM:
-        return None
-    if current_champion(ModelVersion.Kind.ASPECTS) is not None:
-        return None
-    return sentiment.pk
+    # deployment's transaction: a broker outage delays them, never loses them. Sentiment re-scoring and
+    # the MLflow aliases (of the sentiment registered model) have nothing to do with an aspect model.
+    if version.kind == ModelVersion.Kind.SENTIMENT:
+        outbox_enqueue("training.sync_registry_aliases", args=[version.pk, previous.pk if previous else None])
+        outbox_enqueue("reviews.rescore_unlabelled_reviews", args=[version.pk])
 
 
 def model_version_sync_aliases(*, version_id: int, previous_id: int | None) -> None:
