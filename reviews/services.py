@@ -25,6 +25,9 @@ from training.ml.language import detect_language
 from training.ml.predictor import LabelScores, scores_from_probabilities
 from training.registry import DeployedModel, get_deployed_model
 
+# Aspect extraction of reviews created one per request; imports use "reviews.extract_aspects" (bulk queue).
+FRESH_ASPECTS_TASK = "reviews.extract_fresh_aspects"
+
 logger = logging.getLogger(__name__)
 
 
@@ -148,7 +151,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
             with transaction.atomic():
                 review.save()
                 _record_ingest_predictions([review], batch)
-                _enqueue_aspect_extraction([review.pk], batched=True)
+                _enqueue_aspect_extraction([review.pk], fresh=True)
     except IntegrityError:
         # Stored before (a retry, an import of the same review): the stored one wins.
         existing = _existing(data)
@@ -219,7 +222,7 @@ def _insert_in_one_statement(reviews: list[Review]) -> None:
         # The fields' own conversion, as the ORM does it (aware datetimes to UTC: PostgreSQL refuses
         # offsets beyond 15:59, which an ISO date may carry; JSON; decimals).
         values += [field.get_db_prep_save(getattr(review, field.attname), connection) for field in _insert_fields]
-    values += ["reviews.extract_aspects", now]
+    values += [FRESH_ASPECTS_TASK, now]
     # Inside someone's transaction, a savepoint keeps a duplicate-key failure from aborting it.
     with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
         cursor.execute(statement, values)
@@ -286,12 +289,14 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
     return results  # type: ignore[return-value]
 
 
-def _enqueue_aspect_extraction(review_ids: list[int], *, batched: bool = False) -> None:
+def _enqueue_aspect_extraction(review_ids: list[int], *, fresh: bool = False) -> None:
     """Aspects are extracted by a Celery task after commit, never in the request path. Called inside the
     transaction that stores the reviews: the outbox row commits with them, so a broker outage delays the
-    extraction but never loses it. batched: left to the outbox relay, which sends the reviews of many
-    requests as one task a few seconds later (single reviews arriving one per request)."""
-    outbox_enqueue("reviews.extract_aspects", args=[review_ids], publish_after_commit=not batched)
+    extraction but never loses it. fresh: reviews created one per request; their rows are left to the
+    outbox relay, which sends the reviews of many requests as one task a few seconds later, on the default
+    queue (not behind a running import's batches on the bulk queue)."""
+    task = FRESH_ASPECTS_TASK if fresh else "reviews.extract_aspects"
+    outbox_enqueue(task, args=[review_ids], publish_after_commit=not fresh)
 
 
 def _record_ingest_predictions(reviews: Sequence[Review], batch: BatchPrediction) -> None:

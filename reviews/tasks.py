@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from outbox.services import outbox_enqueue
-from reviews.services import review_rescore_batch
+from reviews.services import FRESH_ASPECTS_TASK, review_rescore_batch
 
 RESCORE_BATCH_SIZE = 2000
 
@@ -36,13 +36,27 @@ ASPECT_BATCH_SIZE = 500
     time_limit=600,
 )
 def extract_aspects(review_ids: list[int]) -> int:
-    """Aspects and suggestions of freshly ingested reviews (large imports are split into batches)."""
+    """Aspects and suggestions of imported reviews (large imports are split into batches)."""
     from reviews.aspects import review_extract_aspects
 
     stored = 0
     for start in range(0, len(review_ids), ASPECT_BATCH_SIZE):
         stored += review_extract_aspects(review_ids[start : start + ASPECT_BATCH_SIZE])
     return stored
+
+
+@shared_task(
+    name=FRESH_ASPECTS_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=540,
+    time_limit=600,
+)
+def extract_fresh_aspects(review_ids: list[int]) -> int:
+    """The same extraction for reviews created one at a time (POST /api/reviews/). It has its own name so it
+    is routed to the default queue: on the bulk queue it waited behind every batch of a running import, and
+    a review posted during a 100,000-row import got its aspects only once the import's were done."""
+    return extract_aspects(review_ids)
 
 
 @shared_task(

@@ -164,7 +164,7 @@ class TestManyCreatesInOneStatement:
         outcomes = services.review_create_many(items=items("queued"))
 
         message = OutboxMessage.objects.get(
-            task="reviews.extract_aspects", args=[sorted(o.review.pk for o in outcomes)]
+            task="reviews.extract_fresh_aspects", args=[sorted(o.review.pk for o in outcomes)]
         )
         assert (message.kwargs, message.sent_at, message.attempts) == ({}, None, 0)
 

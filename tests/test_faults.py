@@ -392,7 +392,7 @@ def test_with_redis_stopped_predictions_and_reviews_go_on_and_their_background_w
         pending = {
             review_id
             for task, args in stack.pending_outbox()
-            if task == "reviews.extract_aspects"
+            if task == "reviews.extract_fresh_aspects"
             for review_id in args[0]
         }
         assert set(created) <= pending

@@ -23,7 +23,7 @@ from training.ml.aspect_data import (
     to_product_scheme,
     to_semeval2014_scheme,
 )
-from training.ml.aspects import AspectModel
+from training.ml.aspects import AspectModel, ReferenceAspectModel
 from training.ml.datasets import default_data_dir
 
 XML14 = """<?xml version="1.0" encoding="UTF-8"?>
@@ -281,3 +281,16 @@ def test_with_embeddings_each_sentence_is_encoded_once_and_clauses_not_at_all(mo
     assert encoded == [sentence]
     by_cat = {c: p for c, p, _ in found}
     assert by_cat.get("food") == "positive" and by_cat.get("service") == "negative"
+
+
+def test_the_balanced_reference_finds_a_rare_category_that_default_weights_miss():
+    common = [(f"The {dish} was tasty.", [("food", "positive")]) for dish in ("pasta", "soup", "steak", "salad")] * 10
+    rare = [("The waiter was rude.", [("service", "negative")]), ("Our waiter was slow.", [("service", "negative")])]
+    sentences = [text for text, _ in common + rare]
+    aspects = [a for _, a in common + rare]
+
+    def found(model) -> list[str]:
+        return [c for c, _, _ in model.fit(sentences, aspects).predict(["The waiter was rude and slow."])[0]]
+
+    assert "service" not in found(ReferenceAspectModel())
+    assert "service" in found(ReferenceAspectModel(balanced=True))

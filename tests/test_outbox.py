@@ -185,7 +185,7 @@ class TestReviewCreationWithTheBrokerDown:
         response = api.post("/api/reviews/", json={"text": "Cold soup, rude waiter."}, headers=manager_headers)
         assert response.status_code == 201, response.text
         review_id = response.json()["id"]
-        assert [(m.task, m.args) for m in pending()] == [("reviews.extract_aspects", [[review_id]])]
+        assert [(m.task, m.args) for m in pending()] == [("reviews.extract_fresh_aspects", [[review_id]])]
 
         bulk = api.post(
             "/api/reviews/bulk", json={"reviews": [{"text": "Fine."}, {"text": "Great."}]}, headers=manager_headers

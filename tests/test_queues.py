@@ -16,7 +16,7 @@ from analytics.tasks import refresh_rollups
 from project.celery import BULK_QUEUE, DEFAULT_QUEUE, TRAINING_QUEUE
 from project.celery import app as celery_app
 from reviews.models import Review
-from reviews.tasks import extract_aspects, rescore_unlabelled_reviews
+from reviews.tasks import extract_aspects, extract_fresh_aspects, rescore_unlabelled_reviews
 from tests import live
 from tests.live import Worker, running_worker
 from training.models import TrainingJob
@@ -98,6 +98,17 @@ def test_a_training_worker_and_an_ingest_worker_run_only_their_queues_and_ingest
             assert {queue_of(name) for name in tasks(ingest, "received")} <= {DEFAULT_QUEUE, BULK_QUEUE}
     finally:
         lock.close()
+
+
+def test_a_posted_review_gets_its_aspects_while_an_imports_batches_still_wait(broker):
+    review_ids = rated_reviews(4)
+    extract_aspects.delay(review_ids[:2])  # an import's batch: bulk queue
+    extract_fresh_aspects.delay(review_ids[2:])  # reviews posted one by one: default queue
+    # A worker on the default queue alone stands for the moment the bulk queue is still busy with an import.
+    with running_worker(queues=DEFAULT_QUEUE, name="default-only") as worker:
+        wait_until(lambda: "reviews.extract_fresh_aspects" in tasks(worker, "succeeded"), "the fresh reviews", worker)
+        assert "reviews.extract_aspects" not in tasks(worker, "received")
+    assert set(Review.objects.filter(aspects__isnull=False).values_list("id", flat=True)) == set(review_ids[2:])
 
 
 def test_a_plain_worker_consumes_every_declared_queue(broker):
