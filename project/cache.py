@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - redis is a dependency, but the file ca
 else:
     CACHE_ERRORS = (RedisError, OSError)
 
+
 class ProcessCache:
     """The default cache backend, one per process.
 

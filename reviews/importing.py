@@ -32,8 +32,6 @@ class ImportedReview:
     created: bool
 
 
-
-
 def _through_orm(items: Sequence[ReviewIn]) -> list[ImportedReview]:
     return [ImportedReview(result.review.pk, result.created) for result in services.review_bulk_create(items=items)]
 

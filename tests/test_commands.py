@@ -106,7 +106,6 @@ class TestImportReviews:
         with pytest.raises(CommandError, match="'words'"):
             run("import_reviews", str(reviews_csv), "--text-col", "words")
 
-
     @pytest.mark.parametrize("rating", ['"Infinity"', '"-Infinity"', '"NaN"', '"sNaN"', "1e400", '"1e999999999"'])
     def test_a_rating_that_is_no_usable_number_is_ignored_and_the_review_kept(self, tmp_path, rating):
         path = tmp_path / "odd.jsonl"

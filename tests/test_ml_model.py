@@ -102,7 +102,6 @@ class TestSyntheticCorpus:
         text = ["The burger was horrible."]
         assert np.allclose(loaded.predict_proba(text), model.predict_proba(text))
 
-
     def test_few_texts_are_scored_like_a_batch(self, model):
         """Up to LEAN_BATCH_MAX texts take the plain-numpy path; it must agree with scikit-learn's."""
         texts = ["The pizza was great.", "The soup was okay, nothing special.", "", "!!!", "not good not good"]

@@ -297,9 +297,11 @@ def test_requests_are_counted_by_route_template_not_by_raw_path():
     assert "999999999" not in after
     assert f"/api/reviews/{reviews[0].pk}" not in after
     histogram_count = "revsent_http_request_duration_seconds_count"
-    assert metric(after, histogram_count, route="/api/reviews/{review_id}") - metric(
-        before, histogram_count, route="/api/reviews/{review_id}"
-    ) == 4
+    assert (
+        metric(after, histogram_count, route="/api/reviews/{review_id}")
+        - metric(before, histogram_count, route="/api/reviews/{review_id}")
+        == 4
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -409,9 +411,10 @@ def test_two_uvicorn_workers_are_counted_together():
         after = httpx.get(f"{base_url}/metrics").text
 
     labels = {"method": "GET", "route": "/api/health", "status": "2xx"}
-    assert metric(after, "revsent_http_requests_total", **labels) - metric(
-        before, "revsent_http_requests_total", **labels
-    ) == 20
+    assert (
+        metric(after, "revsent_http_requests_total", **labels) - metric(before, "revsent_http_requests_total", **labels)
+        == 20
+    )
 
 
 @pytest.mark.e2e
@@ -442,4 +445,3 @@ def test_settings_create_the_metrics_folder_and_export_it_to_child_processes():
     assert settings.PROMETHEUS_MULTIPROC_DIR.is_dir()
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(settings.PROMETHEUS_MULTIPROC_DIR)
     assert service_env()["PROMETHEUS_MULTIPROC_DIR"] == str(settings.PROMETHEUS_MULTIPROC_DIR)
-
