@@ -23,6 +23,7 @@ from analytics.selectors import ScopeFilters
 from project.db_router import reads_from_replica
 from project.views import (
     can,
+    check_range,
     clean_choice,
     clean_text,
     json_permission_required,
@@ -53,13 +54,15 @@ def plotly_js(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def scope_filters(data) -> ScopeFilters:
-    return ScopeFilters(
+def scope_filters(data, problems: list[str] | None = None) -> ScopeFilters:
+    filters = ScopeFilters(
         business=clean_text(data.get("business")),
         source=clean_text(data.get("source"), 50),
-        date_from=parse_date(data.get("date_from")),
-        date_to=parse_date(data.get("date_to"), end=True),
+        date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
+        date_to=parse_date(data.get("date_to"), end=True, field="date_to", problems=problems),
     )
+    check_range(filters.date_from, filters.date_to, problems, "date")
+    return filters
 
 
 def _scope_query(data) -> str:
@@ -81,7 +84,10 @@ def _choices() -> dict:
 @require_GET
 @reads_from_replica
 def dashboard_page(request: HttpRequest) -> HttpResponse:
-    filters = scope_filters(request.GET)
+    problems: list[str] = []
+    filters = scope_filters(request.GET, problems)
+    for problem in problems:
+        messages.error(request, problem)
     granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or "day"
     data, timings = charts.dashboard_charts(filters, granularity, with_themes=False)
     champion = current_champion()
@@ -99,6 +105,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
             **_choices(),
         },
+        status=400 if problems else 200,
     )
 
 
@@ -106,8 +113,12 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 @reads_from_replica
 def themes_json(request: HttpRequest) -> JsonResponse:
+    problems: list[str] = []
+    filters = scope_filters(request.GET, problems)
+    if problems:
+        return JsonResponse({"status": "invalid", "detail": " ".join(problems)}, status=400)
     timed = charts.Timed()
-    data = timed.run("themes", charts.themes, scope_filters(request.GET))
+    data = timed.run("themes", charts.themes, filters)
     return JsonResponse({"status": "ok", "themes": data, "timings": timed.timings})
 
 

@@ -60,17 +60,39 @@ def json_body(request: HttpRequest) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def parse_date(value: str | None, *, end: bool = False) -> dt.datetime | None:
-    """A yyyy-mm-dd from a form as an aware datetime; `end` gives the start of the next day."""
+# Years a date filter is held within. To a user 0001-01-01 or 9999-12-31 means "no bound"; taken literally they
+# overflow the date arithmetic done on a bound (the day after 9999-12-31, 90 days before 0001-01-01).
+FILTER_DATE_FLOOR = dt.date(1000, 1, 1)
+FILTER_DATE_CEILING = dt.date(9000, 1, 1)
+
+
+def parse_date(
+    value: str | None, *, end: bool = False, field: str = "date", problems: list[str] | None = None
+) -> dt.datetime | None:
+    """A yyyy-mm-dd from a form as an aware datetime; `end` gives the start of the next day. Anything else
+    is no filter, and is reported in `problems` (when given) so the page can say it was left out."""
     if not value:
         return None
     try:
         day = dt.date.fromisoformat(str(value)[:10])
     except ValueError:
+        report(problems, f"{field}: {str(value)[:40]!r} is not a date (YYYY-MM-DD); it was left out.")
         return None
+    day = min(max(day, FILTER_DATE_FLOOR), FILTER_DATE_CEILING)
     if end:
         day += dt.timedelta(days=1)
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def report(problems: list[str] | None, message: str) -> None:
+    if problems is not None:
+        problems.append(message)
+
+
+def check_range(low, high, problems: list[str] | None, what: str) -> None:
+    """A reversed range matches nothing: say so instead of showing an empty list without a reason."""
+    if low is not None and high is not None and low > high:
+        report(problems, f"The {what} range is reversed (from after to): nothing can match.")
 
 
 def clean_text(value: str | None, max_length: int = 200) -> str | None:
@@ -81,13 +103,19 @@ def clean_text(value: str | None, max_length: int = 200) -> str | None:
     return value.replace("\x00", "").strip()[:max_length] or None
 
 
-def clean_decimal(value: str | None, lowest: Decimal, highest: Decimal) -> Decimal | None:
-    """A number from a form within [lowest, highest]; anything else (text, NaN, infinities) means no filter."""
+def clean_decimal(
+    value: str | None, lowest: Decimal, highest: Decimal, *, field: str = "number", problems: list[str] | None = None
+) -> Decimal | None:
+    """A number from a form within [lowest, highest]; anything else (text, NaN, infinities) means no filter,
+    reported in `problems` when given."""
     try:
         number = Decimal(value) if value not in (None, "") else None
-    except (InvalidOperation, TypeError):
+    except (InvalidOperation, TypeError, ValueError):
+        number = Decimal("NaN")
+    if number is None:
         return None
-    if number is None or not number.is_finite() or not lowest <= number <= highest:
+    if not number.is_finite() or not lowest <= number <= highest:
+        report(problems, f"{field}: {str(value)[:40]!r} is not a number from {lowest} to {highest}; it was left out.")
         return None
     return number
 

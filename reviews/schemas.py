@@ -81,7 +81,11 @@ def parse_date_text(value: str | None, *, end_of_day: bool = False) -> dt.dateti
             parsed += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
     else:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return aware_datetime(parsed)
+    # Held within years 1000-9000: 0001-01-01 or 9999-12-31 mean "no bound" to a user, and taken literally they
+    # overflow the arithmetic done on a bound (a trend's 90 days before it, a time zone's offset).
+    floor = dt.datetime(1000, 1, 1, tzinfo=parsed.tzinfo)
+    ceiling = dt.datetime(9000, 1, 1, tzinfo=parsed.tzinfo)
+    return aware_datetime(min(max(parsed, floor), ceiling))
 
 
 DATE_FILTER_MESSAGE = "Input should be a date (YYYY-MM-DD) or an ISO 8601 date-time"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from project.spreadsheet import spreadsheet_safe
 from project.views import (
     can,
+    check_range,
     clean_choice,
     clean_decimal,
     clean_int,
@@ -49,15 +51,24 @@ def _businesses() -> list[str]:
     )
 
 
-def queue_filters(data) -> QueueFilters:
-    return QueueFilters(
+def queue_filters(data, problems: list[str] | None = None) -> QueueFilters:
+    filters = QueueFilters(
         order=clean_choice(data.get("order"), Order.CHOICES) or Order.UNCERTAIN,
         source=clean_text(data.get("source"), 50),
         business=clean_text(data.get("business")),
         predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
-        date_from=parse_date(data.get("date_from")),
-        date_to=parse_date(data.get("date_to"), end=True),
+        date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
+        date_to=parse_date(data.get("date_to"), end=True, field="date_to", problems=problems),
     )
+    check_range(filters.date_from, filters.date_to, problems, "date")
+    return filters
+
+
+def _show(request: HttpRequest, problems: list[str]) -> int:
+    """Each filter problem as a message on the page; the status the page answers with."""
+    for problem in problems:
+        messages.error(request, problem)
+    return 400 if problems else 200
 
 
 def _mapping(value) -> dict:
@@ -87,7 +98,9 @@ def _ids(values, limit: int = 500) -> list[int]:
 @permission_required("reviews.label_review")
 @require_GET
 def labelling_page(request: HttpRequest) -> HttpResponse:
-    filters = queue_filters(request.GET)
+    problems: list[str] = []
+    filters = queue_filters(request.GET, problems)
+    status = _show(request, problems)
     return render(
         request,
         "reviews/labelling.html",
@@ -102,6 +115,7 @@ def labelling_page(request: HttpRequest) -> HttpResponse:
             "query": urlencode(filters.as_query()),
             "double_share": labelling.double_label_share(),
         },
+        status=status,
     )
 
 
@@ -115,7 +129,10 @@ def _queue_payload(request: HttpRequest, filters: QueueFilters, exclude: list[in
 @json_permission_required("reviews.label_review")
 @require_GET
 def labelling_next(request: HttpRequest) -> JsonResponse:
-    filters = queue_filters(request.GET)
+    problems: list[str] = []
+    filters = queue_filters(request.GET, problems)
+    if problems:
+        return JsonResponse({"status": "invalid", "detail": " ".join(problems)}, status=400)
     exclude = _ids(request.GET.get("exclude", "").split(",") if request.GET.get("exclude") else [])
     want = min(max(clean_int(request.GET.get("count", QUEUE_BUFFER) or 0, QUEUE_BUFFER), 0), 10)
     return JsonResponse({"status": "ok", "items": _queue_payload(request, filters, exclude, want)})
@@ -214,23 +231,34 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
 # --- Bulk labelling -------------------------------------------------------------------
 
 
-def review_filters(data) -> ReviewFilters:
-    def decimal(value):
-        return clean_decimal(value, Decimal(0), Decimal(5))
+def review_filters(data, problems: list[str] | None = None) -> ReviewFilters:
+    """The explorer's, bulk labelling's and the export's filters. A malformed value is left out and, when
+    `problems` is given, reported there: the pages show it, and bulk labelling refuses to act on it."""
+
+    def decimal(field: str):
+        return clean_decimal(data.get(field), Decimal(0), Decimal(5), field=field, problems=problems)
 
     labelled = {"yes": True, "no": False}.get(data.get("labelled") or "")
-    return ReviewFilters(
+    filters = ReviewFilters(
         predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
         human_label=clean_choice(data.get("human_label"), LABEL_CHOICES),
         labelled=labelled,
         source=clean_text(data.get("source"), 50),
         business=clean_text(data.get("business")),
-        rating_min=decimal(data.get("rating_min")),
-        rating_max=decimal(data.get("rating_max")),
-        date_from=parse_date(data.get("date_from")),
-        date_to=parse_date(data.get("date_to"), end=True),
+        rating_min=decimal("rating_min"),
+        rating_max=decimal("rating_max"),
+        date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
+        date_to=parse_date(data.get("date_to"), end=True, field="date_to", problems=problems),
         q=clean_text(data.get("q")),
     )
+    check_range(filters.rating_min, filters.rating_max, problems, "rating")
+    check_range(filters.date_from, filters.date_to, problems, "date")
+    return filters
+
+
+def selection_fingerprint(ids: list[int]) -> str:
+    """What the confirmation page showed, so the confirmed POST acts on that and nothing else."""
+    return hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:32]
 
 
 FILTER_KEYS = (
@@ -260,8 +288,12 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and "labelled" not in data:
         data = data.copy()
         data["labelled"] = "no"
-    filters = review_filters(data)
+    problems: list[str] = []
+    filters = review_filters(data, problems)
     matching = review_list(filters=filters, ordering="newest")
+    if request.method == "POST" and problems:
+        # Never label by a filter that was partly left out: the page shows what is wrong.
+        return redirect(f"{reverse('labelling-bulk')}?{_filter_query(data)}")
     if request.method == "POST":
         label = clean_choice(request.POST.get("label"), LABEL_CHOICES)
         everything = request.POST.get("scope") == "all"
@@ -280,7 +312,18 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
         if len(ids) > BULK_LIMIT:
             messages.error(request, f"More than {BULK_LIMIT:,} reviews match; narrow the filter first.")
             return redirect(back)
-        if request.POST.get("confirmed") != "yes":
+        changed_since = (
+            everything
+            and request.POST.get("confirmed") == "yes"
+            and request.POST.get("selection") != selection_fingerprint(ids)
+        )
+        if changed_since:
+            messages.error(
+                request,
+                "The reviews matching the filter changed since you confirmed (labelled or added by someone else); "
+                f"{len(ids):,} match now. Nothing was labelled: confirm again.",
+            )
+        if request.POST.get("confirmed") != "yes" or changed_since:
             return render(
                 request,
                 "reviews/bulk_confirm.html",
@@ -288,10 +331,12 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
                     "count": len(ids),
                     "label": label,
                     "ids": ids,
+                    "selection": selection_fingerprint(ids),
                     "everything": everything,
                     "filter_items": [(key, data.get(key)) for key in FILTER_KEYS if data.get(key)],
                     "back": back,
                 },
+                status=409 if changed_since else 200,
             )
         changed = review_bulk_label(labels={pk: label for pk in ids}, user_id=request.user.pk)
         messages.success(
@@ -299,6 +344,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
         )
         return redirect(back)
     page = Paginator(matching, 50).get_page(request.GET.get("page"))
+    status = _show(request, problems)
     return render(
         request,
         "reviews/bulk.html",
@@ -313,6 +359,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
             "filter_items": [(key, data.get(key)) for key in FILTER_KEYS if data.get(key)],
             "bulk_limit": BULK_LIMIT,
         },
+        status=status,
     )
 
 
@@ -333,10 +380,12 @@ SORTS = [
 def explore_page(request: HttpRequest) -> HttpResponse:
     sort = clean_choice(request.GET.get("sort"), SORTS) or "newest"
     assert sort in ORDERINGS
-    page = Paginator(review_list(filters=review_filters(request.GET), ordering=sort), 25).get_page(
+    problems: list[str] = []
+    page = Paginator(review_list(filters=review_filters(request.GET, problems), ordering=sort), 25).get_page(
         request.GET.get("page")
     )
     query = _filter_query(request.GET)
+    status = _show(request, problems)
     return render(
         request,
         "reviews/explore.html",
@@ -351,6 +400,7 @@ def explore_page(request: HttpRequest) -> HttpResponse:
             "query": query,
             "sort_query": urlencode({"sort": sort}),
         },
+        status=status,
     )
 
 
@@ -467,7 +517,11 @@ def _csv_lines(filters: ReviewFilters):
 
 @permission_required("reviews.export_review")
 @require_GET
-def export_csv(request: HttpRequest) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_csv_lines(review_filters(request.GET)), content_type="text/csv; charset=utf-8")
+def export_csv(request: HttpRequest) -> HttpResponse:
+    problems: list[str] = []
+    filters = review_filters(request.GET, problems)
+    if problems:  # an export by a filter that was partly left out would hold reviews nobody asked for
+        return HttpResponse("\n".join(problems) + "\n", status=400, content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(_csv_lines(filters), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="reviews.csv"'
     return response

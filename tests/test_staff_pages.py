@@ -313,7 +313,14 @@ def test_bulk_labelling_confirms_the_count_then_applies(manager):
 
     done = manager.post(
         "/labelling/bulk/",
-        {"source": "yelp", "labelled": "no", "scope": "all", "label": "positive", "confirmed": "yes"},
+        {
+            "source": "yelp",
+            "labelled": "no",
+            "scope": "all",
+            "label": "positive",
+            "confirmed": "yes",
+            "selection": confirm.context["selection"],
+        },
         follow=True,
     )
     assert "Labelled 3 reviews as positive" in done.content.decode()
