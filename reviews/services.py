@@ -17,7 +17,7 @@ from outbox.services import outbox_enqueue
 from project.cache import cache_get_many, cache_set_many
 from project.db import discard_dead_pooled_connections
 from project.observability import count_predictions, counts_predictions
-from reviews.models import LabelEvent, Prediction, Review
+from reviews.models import LabelEvent, LabelVote, Prediction, Review
 from reviews.schemas import ReviewIn
 from reviews.sql import REVIEW_COLUMNS, insert_reviews_statement
 from training.ml.labels import LABELS
@@ -371,6 +371,9 @@ def review_unlabel(*, review: Review, user_id: int | None) -> Review:
     with transaction.atomic():
         previous = _locked(Review.objects.filter(pk=review.pk)).values_list("human_label", flat=True).first()
         Review.objects.filter(pk=review.pk).update(human_label=None, human_labelled_by=None, human_labelled_at=None)
+        # The queue's votes were for the label just withdrawn: the review goes back to the queue as new, or its
+        # first vote would stand in the way of every labeller there (each label answered "already labelled").
+        LabelVote.objects.filter(review_id=review.pk).delete()
         if previous is not None:
             LabelEvent.objects.create(review_id=review.pk, label=None, previous_label=previous, user_id=user_id)
     review.refresh_from_db()

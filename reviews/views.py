@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from decimal import Decimal
 
 from django.contrib import messages
@@ -83,13 +84,19 @@ def _ids(values, limit: int = 500) -> list[int]:
         return []
     result = []
     for value in values[:limit]:
-        try:
+        # Whole numbers only, as JSON integers or digit strings: int() would read 1.9 and true as review 1.
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
             number = int(value)
-        except (TypeError, ValueError):
+        else:
             continue
         if 0 < number <= MAX_ID:
             result.append(number)
     return result
+
+
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 # --- Labelling ------------------------------------------------------------------------

@@ -382,3 +382,41 @@ def test_concurrent_labellers_lose_nothing_and_never_double_label(settings):
     assert sorted(all_seen) == sorted(r.pk for r in reviews)  # each review to exactly one labeller
     assert Review.objects.filter(human_label="positive").count() == 24
     assert LabelEvent.objects.count() == 24
+
+
+def test_a_review_whose_label_was_removed_can_be_labelled_again_from_the_queue(no_random_share):
+    from reviews.services import review_unlabel
+
+    review = scored(0.5, 0.3, 0.2)
+    first, second = UserFactory(role=LABELLER), UserFactory(role=LABELLER)
+    post_json(client_for(first), "/labelling/label.json", {"review_id": review.pk, "label": "positive"})
+    review_unlabel(review=review, user_id=None)  # a manager's DELETE /api/reviews/{id}/label
+
+    again = post_json(client_for(second), "/labelling/label.json", {"review_id": review.pk, "label": "negative"})
+    mine_again = post_json(client_for(first), "/labelling/label.json", {"review_id": review.pk, "label": "neutral"})
+
+    assert again.json()["status"] == "saved"
+    assert mine_again.json()["status"] == "already_labelled"  # second's label stands
+    review.refresh_from_db()
+    assert (review.human_label, review.human_labelled_by_id) == ("negative", second.pk)
+
+
+@pytest.mark.parametrize("review_id", [1.9, True, "1.0", " 1e0", [1], {"id": 1}, -1, 0])
+def test_a_review_id_that_is_not_a_whole_number_labels_nothing(labeller, review_id):
+    review = scored(0.5, 0.3, 0.2)
+    assert review.pk >= 1
+
+    response = post_json(client_for(labeller), "/labelling/label.json", {"review_id": review_id, "label": "positive"})
+
+    assert response.status_code == 400
+    assert not Review.objects.filter(human_label__isnull=False).exists()
+
+
+def test_a_review_id_as_a_digit_string_is_read(labeller, no_random_share):
+    review = scored(0.5, 0.3, 0.2)
+
+    response = post_json(
+        client_for(labeller), "/labelling/label.json", {"review_id": str(review.pk), "label": "neutral"}
+    )
+
+    assert response.json()["status"] == "saved"
