@@ -103,6 +103,8 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             "scope_query": _scope_query(request.GET),
             "champion": champion,
             "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            # The themes come from review texts (GET /insights/themes.json needs reviews.view_review).
+            "can_view_reviews": can(request.user, "reviews.view_review"),
             **_choices(),
         },
         status=400 if problems else 200,
@@ -277,7 +279,8 @@ def _monitoring_series(snapshots: list) -> dict:
     }
 
 
-@login_required
+# The page shows what GET /api/analytics/monitoring serves, with the same permission.
+@permission_required("reviews.view_review")
 @require_GET
 @reads_from_replica
 def monitoring_page(request: HttpRequest) -> HttpResponse:

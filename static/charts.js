@@ -86,6 +86,7 @@
 
   async function loadThemes() {
     const el = document.getElementById("chart-themes");
+    if (!el) return; // not shown to users who may not read reviews
     try {
       const response = await fetch(el.dataset.src, { credentials: "same-origin" });
       if (!response.ok) throw new Error("HTTP " + response.status);

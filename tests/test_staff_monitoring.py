@@ -70,6 +70,11 @@ def test_the_monitoring_page_needs_a_login():
     assert response["Location"].startswith("/accounts/login/")
 
 
+def test_the_monitoring_page_needs_the_permission_the_monitoring_api_needs(labeller):
+    assert logged_in(UserFactory()).get("/monitoring/").status_code == 403  # a login without a role
+    assert labeller.get("/monitoring/").status_code == 200
+
+
 def test_running_monitoring_needs_a_login():
     response = Client().post("/monitoring/run/", {"confirm": "yes"})
 

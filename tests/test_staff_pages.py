@@ -142,7 +142,17 @@ def test_a_user_without_a_role_cannot_open_the_staff_pages():
     client = logged_in(UserFactory())
 
     for path in PAGES[1:]:
-        assert client.get(path).status_code == 403, path
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert b"You need the permission" in response.content, path  # says why
+
+
+def test_a_user_without_a_role_sees_the_dashboard_without_the_review_texts_themes():
+    response = logged_in(UserFactory()).get("/")
+
+    assert response.status_code == 200
+    assert b'id="chart-themes"' not in response.content
+    assert b'id="chart-themes"' in logged_in(UserFactory(role=LABELLER)).get("/").content
 
 
 def test_a_labeller_cannot_start_training_or_promote(labeller):
