@@ -265,6 +265,26 @@ def test_the_models_page_rolls_back_each_kind_of_model_on_its_own(manager):
     assert services.current_champion().name == "baseline-lexicon"
 
 
+def test_a_second_click_on_the_same_rollback_form_does_not_undo_the_first(manager):
+    import re
+
+    from training import services
+
+    services.model_version_ensure_baseline()
+    services.model_version_promote(version=ModelVersionFactory(name="sentiment-1"))
+    page = manager.get("/models/").content.decode()
+    seen = re.search(r'name="kind" value="sentiment">\s*<input type="hidden" name="deployment" value="(\d+)"', page)
+    form = {"confirm": "yes", "kind": "sentiment", "deployment": seen.group(1)}
+
+    first = manager.post("/models/rollback/", form, follow=True)
+    second = manager.post("/models/rollback/", form, follow=True)
+
+    assert "baseline-lexicon is deployed again" in first.content.decode()
+    assert "changed since the page was loaded" in second.content.decode()
+    assert services.current_champion().name == "baseline-lexicon"
+    assert Deployment.objects.filter(action="rollback").count() == 1
+
+
 def test_an_unknown_rollback_kind_is_refused_with_a_message(manager):
     from training import services
 

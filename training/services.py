@@ -187,18 +187,41 @@ def model_version_rollback_target(kind: str = ModelVersion.Kind.SENTIMENT) -> De
 
 
 def model_version_rollback(
-    *, kind: str = ModelVersion.Kind.SENTIMENT, user_id: int | None = None, reason: str = ""
+    *,
+    kind: str = ModelVersion.Kind.SENTIMENT,
+    user_id: int | None = None,
+    reason: str = "",
+    seen_deployment_id: int | None = None,
 ) -> ModelVersion:
-    """Deploy the champion of `kind` that was deployed before the current one."""
-    last = model_version_rollback_target(kind)
-    if last is None:
-        raise DeploymentError(f"There is no earlier champion to roll back to among the {kind} models")
-    return model_version_promote(
-        version=last.previous,
-        action=Deployment.Action.ROLLBACK,
-        user_id=user_id,
-        reason=reason or f"Rolled back from {last.model_version.name}",
-    )
+    """Deploy the champion of `kind` that was deployed before the current one. `seen_deployment_id`: the
+    deployment the caller's page showed as the latest; if another came since (a second click on the same
+    form, someone else's promotion), nothing happens: a second rollback would undo the first."""
+    with transaction.atomic():
+        if seen_deployment_id is not None:
+            # Two clicks racing: the second waits for this lock, then (a new statement, so a new snapshot under
+            # READ COMMITTED) sees the first one's deployment and stops.
+            list(Deployment.objects.select_for_update().filter(pk=seen_deployment_id).values_list("pk"))
+        last = model_version_rollback_target(kind)
+        if seen_deployment_id is not None:
+            newest = (
+                Deployment.objects.filter(model_version__kind=kind)
+                .select_related("model_version")
+                .order_by("-id")
+                .first()
+            )
+            if newest is None or newest.pk != seen_deployment_id:
+                raise DeploymentError(
+                    f"The {kind} deployment changed since the page was loaded "
+                    f"({newest.model_version.name if newest else 'none'} is deployed now); nothing was rolled back"
+                )
+        if last is None:
+            raise DeploymentError(f"There is no earlier champion to roll back to among the {kind} models")
+        return model_version_promote(
+            version=last.previous,
+            action=Deployment.Action.ROLLBACK,
+            user_id=user_id,
+            reason=reason or f"Rolled back from {last.model_version.name}",
+        )
 
 
 # --- Training jobs ------------------------------------------------------------------

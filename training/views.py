@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from analytics.views import PLOTLY_VERSION
-from project.views import can, json_permission_required, permission_required
+from project.views import can, clean_int, json_permission_required, permission_required
 from training import services
 from training.models import Deployment, EvaluationReport, GateDecision, ModelVersion, TrainingJob
 
@@ -131,7 +131,12 @@ def rollback(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind") or ModelVersion.Kind.SENTIMENT  # the service refuses an unknown kind
     reason = (request.POST.get("reason") or "").strip()[:500]
     try:
-        version = services.model_version_rollback(kind=kind, user_id=request.user.pk, reason=reason)
+        version = services.model_version_rollback(
+            kind=kind,
+            user_id=request.user.pk,
+            reason=reason,
+            seen_deployment_id=clean_int(request.POST.get("deployment"), 0) or None,
+        )
     except services.DeploymentError as exc:
         messages.error(request, str(exc))
     else:
