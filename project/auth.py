@@ -151,3 +151,11 @@ def require(permission: str):
 
     dependency.__name__ = f"require_{permission.replace('.', '_')}"
     return Depends(dependency)
+
+
+def login_attempt_username(request, credentials: dict | None = None) -> str | None:
+    """The username django-axes records for a login attempt (AXES_USERNAME_CALLABLE): what was typed, as axes
+    reads it by default, cut to its column's 255 characters and without NUL (PostgreSQL refuses it in text).
+    Django's login form does not enforce a length, so a 300-character name reached the INSERT and failed it."""
+    value = credentials.get("username") if credentials else request.POST.get("username")
+    return None if value is None else str(value).replace("\x00", "")[:255]

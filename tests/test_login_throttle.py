@@ -126,3 +126,13 @@ def test_with_the_throttle_off_guessing_is_never_refused(settings):
     client = Client()
     assert guess_wrong(client, "maria", LIMIT * 3).status_code == 200
     assert log_in(client, "maria", PASSWORD).status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+@pytest.mark.parametrize("username", ["u" * 300, "nul\x00name"])
+def test_a_login_with_an_overlong_or_nul_username_is_an_ordinary_failure(path, username):
+    response = log_in(Client(), username, "wrong", path=path)
+
+    assert response.status_code == 200  # the form again, with its error, not a 500
+    for attempt in AccessAttempt.objects.all():  # the form refuses a NUL before any attempt is recorded
+        assert len(attempt.username) <= 255 and "\x00" not in attempt.username
