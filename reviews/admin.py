@@ -1,9 +1,13 @@
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from reviews.aspects import review_aspects_forget, review_aspects_sync_filters
 from reviews.models import LabelEvent, Prediction, Review, Sentiment
-from reviews.services import review_label
+from reviews.schemas import REVIEW_DATE_MAX_AHEAD
+from reviews.services import review_label, review_unlabel
 
 
 def _label_action(label: str):
@@ -30,6 +34,31 @@ class LabelEventInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = ("label", "previous_label", "user", "created_at")
+
+
+class ReviewAdminForm(forms.ModelForm):
+    class Meta:
+        model = Review
+        fields = [  # the admin narrows this to the change form's fields
+            "text",
+            "source",
+            "rating",
+            "business",
+            "author",
+            "external_id",
+            "review_date",
+            "language",
+            "is_english",
+            "human_label",
+            "reserved_by",
+            "reserved_until",
+        ]
+
+    def clean_review_date(self):
+        value = self.cleaned_data.get("review_date")
+        if value is not None and value > timezone.now() + REVIEW_DATE_MAX_AHEAD:
+            raise ValidationError("This date is in the future (more than one day ahead of the server's clock).")
+        return value
 
 
 @admin.register(Review)
@@ -59,12 +88,28 @@ class ReviewAdmin(admin.ModelAdmin):
         "human_labelled_by",
         "human_labelled_at",
     )
+    form = ReviewAdminForm
     actions = [_label_action(label) for label in Sentiment.values]
     inlines = [PredictionInline, LabelEventInline]
     list_per_page = 50
 
+    def has_add_permission(self, request) -> bool:
+        # Reviews arrive through the API or import_reviews, which predict their sentiment and queue their
+        # aspects; one saved here would have neither.
+        return False
+
     def save_model(self, request, obj, form, change) -> None:
+        new_label = obj.human_label
+        label_changed = "human_label" in form.changed_data
+        if label_changed:
+            # A label goes through the labelling service: who and when, the label history, the queue's votes.
+            obj.human_label = form.initial.get("human_label")
         super().save_model(request, obj, form, change)
+        if label_changed:
+            if new_label:
+                review_label(review=obj, label=new_label, user_id=request.user.pk)
+            else:
+                review_unlabel(review=obj, user_id=request.user.pk)
         # The aspect rows carry copies of these columns for the report; the admin runs this in the
         # change view's transaction, so the review and its copies change together.
         if change and {"source", "business", "rating", "review_date"} & set(form.changed_data):
