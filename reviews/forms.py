@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from django import forms
@@ -34,8 +35,18 @@ class StaffAspectForm(forms.Form):
         ]
 
 
+class StaffAspectBaseFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        super().clean()
+        # The page always sends its rows plus blank ones. Fewer rows than it was given (a negative or
+        # truncated count) would save as "remove every aspect": refuse that as an incomplete form.
+        if self.total_form_count() < max(self.initial_form_count(), 0) or self.total_form_count() < 0:
+            raise forms.ValidationError("The form was incomplete (fewer rows than the page had); reload the page.")
+
+
 StaffAspectFormSet = forms.formset_factory(
     StaffAspectForm,
+    formset=StaffAspectBaseFormSet,
     extra=BLANK_ROWS,
     can_delete=True,
     can_delete_extra=False,
@@ -66,6 +77,13 @@ def aspect_formset(*, review: Review, aspects: Sequence[ReviewAspect], data=None
             "sentences": _unique([*split_sentences(review.text), *(row.sentence for row in aspects if row.sentence)]),
         },
     )
+
+
+def staff_aspects_version(aspects: Sequence[ReviewAspect]) -> str:
+    """The review's staff aspects as the editor saw them: saving checks it, so a second editor's older form
+    does not silently replace what the first saved (the service replaces all staff rows, with new ids)."""
+    rows = sorted((row.pk, row.category, row.polarity, row.sentence) for row in aspects if row.source == "staff")
+    return hashlib.sha256(repr(rows).encode()).hexdigest()[:32]
 
 
 def staff_aspects(formset: forms.BaseFormSet) -> list[StaffAspect]:

@@ -443,6 +443,7 @@ def _render_review(request: HttpRequest, review: Review, *, formset=None, status
             "suggestions": suggestions,
             "has_staff_aspects": any(row.source == "staff" for row in aspects),
             "aspect_formset": formset if can_edit else None,
+            "aspects_version": forms.staff_aspects_version(aspects),
             "aspect_permission": ASPECT_EDIT_PERMISSION,
         },
         status=status,
@@ -462,6 +463,13 @@ def review_aspects_save(request: HttpRequest, review_id: int) -> HttpResponse:
     also becomes the review's training annotation for the aspect model."""
     review = _review_or_404(review_id)
     aspects, _ = review_aspects(review_id=review.pk)
+    if request.POST.get("aspects_version") != forms.staff_aspects_version(aspects):
+        messages.error(
+            request,
+            "Nothing was saved: this review's staff aspects changed since you opened the page (someone else saved "
+            "theirs). The rows below are the stored ones; make your correction again.",
+        )
+        return _render_review(request, review, status=409)
     formset = forms.aspect_formset(review=review, aspects=aspects, data=request.POST)
     if not formset.is_valid():
         problems = forms.formset_errors(formset) or ["the form was incomplete"]

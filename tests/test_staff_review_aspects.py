@@ -42,8 +42,10 @@ def review():
 
 def page_form(client: Client, review) -> dict:
     """The editor's fields as the browser submits them, unchanged."""
-    formset = client.get(f"/explore/{review.pk}/").context["aspect_formset"]
+    page = client.get(f"/explore/{review.pk}/")
+    formset = page.context["aspect_formset"]
     data = {f"aspects-{key}": value for key, value in formset.management_form.initial.items()}
+    data["aspects_version"] = page.context["aspects_version"]
     for index, form in enumerate(formset.forms):
         for name in ("category", "polarity", "sentence"):
             data[f"aspects-{index}-{name}"] = form.initial.get(name, "")
@@ -162,10 +164,41 @@ def test_an_invalid_row_is_refused_with_a_message_and_nothing_is_stored(labeller
 
 
 def test_a_post_without_the_formset_is_a_400_not_a_500(labeller, review):
-    response = labeller.post(f"/explore/{review.pk}/aspects/", {"aspects-0-category": "food"})
+    version = labeller.get(f"/explore/{review.pk}/").context["aspects_version"]
+
+    response = labeller.post(
+        f"/explore/{review.pk}/aspects/", {"aspects-0-category": "food", "aspects_version": version}
+    )
 
     assert response.status_code == 400
     assert "Nothing was saved." in response.content.decode()
+    assert staff_rows(review) == set()
+
+
+def test_an_older_form_does_not_overwrite_what_another_editor_saved_since(labeller, review):
+    other = logged_in(UserFactory(role=LABELLER))
+    mine, theirs = page_form(labeller, review), page_form(other, review)
+    theirs[f"aspects-{row_of(theirs, 'service')}-polarity"] = "neutral"
+    assert other.post(f"/explore/{review.pk}/aspects/", theirs).status_code == 302
+    mine[f"aspects-{row_of(mine, 'food')}-polarity"] = "negative"
+
+    response = labeller.post(f"/explore/{review.pk}/aspects/", mine)
+
+    assert response.status_code == 409
+    assert "changed since you opened the page" in response.content.decode()
+    assert staff_rows(review) == {("food", "positive", TEXT), ("service", "neutral", TEXT)}
+
+
+@pytest.mark.parametrize("total", ["-1", "0", "1"])
+def test_a_form_with_fewer_rows_than_the_page_had_removes_nothing(labeller, review, total):
+    data = page_form(labeller, review)
+    assert int(data["aspects-INITIAL_FORMS"]) == 2
+    data["aspects-TOTAL_FORMS"] = total
+
+    response = labeller.post(f"/explore/{review.pk}/aspects/", data)
+
+    assert response.status_code == 400
+    assert "The form was incomplete" in response.content.decode()
     assert staff_rows(review) == set()
 
 
