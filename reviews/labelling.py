@@ -364,10 +364,25 @@ def review_unvote(*, review_id: int, user_id: int) -> bool:
     return True
 
 
+class NoOpenDisagreement(Exception):
+    """The review is not a disagreement waiting to be settled (never double-labelled alike, or settled)."""
+
+
+def _open_disagreement(review: Review) -> bool:
+    votes = {vote.ordinal: vote for vote in LabelVote.objects.filter(review_id=review.pk, ordinal__in=[1, 2])}
+    if len(votes) < 2 or votes[1].label == votes[2].label:
+        return False
+    return not (review.human_labelled_at and review.human_labelled_at > votes[2].created_at)
+
+
 def disagreement_resolve(*, review_id: int, label: str, user_id: int) -> Review:
-    """Settle a double-labelled review whose labellers disagreed."""
-    review = Review.objects.get(pk=review_id)
-    return review_label(review=review, label=label, user_id=user_id)
+    """Settle a double-labelled review whose labellers disagreed. Only an open disagreement: the form is not a
+    way to relabel any review, and a second settle from an out-of-date page must not overwrite the first."""
+    with transaction.atomic():
+        review = Review.objects.select_for_update().filter(pk=review_id).first()
+        if review is None or not _open_disagreement(review):
+            raise NoOpenDisagreement(f"Review #{review_id} has no open disagreement (settled already, or never one)")
+        return review_label(review=review, label=label, user_id=user_id)
 
 
 # --- Agreement ------------------------------------------------------------------------

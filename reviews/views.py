@@ -217,11 +217,15 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         label = clean_choice(request.POST.get("label"), LABEL_CHOICES)
         review_ids = _ids([request.POST.get("review_id")])
-        if label and review_ids and Review.objects.filter(pk=review_ids[0]).exists():
-            labelling.disagreement_resolve(review_id=review_ids[0], label=label, user_id=request.user.pk)
-            messages.success(request, f"Review #{review_ids[0]} settled as {label}.")
+        if label and review_ids:
+            try:
+                labelling.disagreement_resolve(review_id=review_ids[0], label=label, user_id=request.user.pk)
+            except labelling.NoOpenDisagreement as exc:
+                messages.error(request, f"{exc}; nothing was changed.")
+            else:
+                messages.success(request, f"Review #{review_ids[0]} settled as {label}.")
         else:
-            messages.error(request, "Choose a label for an existing review.")
+            messages.error(request, "Choose a label for a review in the list.")
         return redirect("labelling-agreement")
     return render(
         request,

@@ -329,6 +329,16 @@ def test_the_agreement_page_shows_kappa_and_disagreements(settings):
     assert Review.objects.get(pk=reviews[2].pk).human_label == "negative"
     assert labelling.disagreements() == []
 
+    # A second settle from the same, now out-of-date page, and a settle of a review the labellers agreed on.
+    for review_id, label in ((reviews[2].pk, "neutral"), (reviews[0].pk, "negative")):
+        again = client.post(
+            "/labelling/agreement/",
+            {"review_id": review_id, "label": label, "csrfmiddlewaretoken": client.cookies["csrftoken"].value},
+            follow=True,
+        )
+        assert "has no open disagreement" in again.content.decode()
+    assert [Review.objects.get(pk=r.pk).human_label for r in reviews[:3]] == ["positive", "negative", "negative"]
+
 
 def test_progress_counts_today_me_total_and_what_retraining_needs(labeller, settings):
     settings.RETRAIN_MIN_NEW_LABELS = 10
