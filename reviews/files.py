@@ -6,6 +6,7 @@ so very large files are better as JSON lines, which stream.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import sys
@@ -17,7 +18,30 @@ csv.field_size_limit(sys.maxsize)
 
 
 class UnreadableFile(ValueError):
-    """The file as a whole cannot be read (a JSON array that is not valid JSON)."""
+    """The file as a whole cannot be read (not UTF-8 text, or a JSON array that is not valid JSON)."""
+
+
+def check_utf8(path: Path) -> None:
+    """Fail before the first row rather than in the middle of an import or a prediction file: both read
+    UTF-8 (with or without a BOM). Streams the file in blocks, so any size is checked in bounded memory."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                line += block[: exc.start].count(b"\n")
+                raise UnreadableFile(
+                    f"{path.name} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} near offset "
+                    f"{offset + exc.start} (line {line}); save the file as UTF-8 (from a spreadsheet: CSV UTF-8)"
+                ) from None
+            line += block.count(b"\n")
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise UnreadableFile(f"{path.name} is not UTF-8 text: it ends inside a multi-byte character") from None
 
 
 def is_jsonl(path: Path) -> bool:
@@ -56,7 +80,8 @@ def _json_array_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
 def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
     """Columns and rows of a CSV (header row), JSON-lines or JSON-array file, chosen by extension.
 
-    Raises UnreadableFile when a JSON array file is not valid JSON as a whole."""
+    Raises UnreadableFile when the file is not UTF-8 or a JSON array file is not valid JSON as a whole."""
+    check_utf8(path)
     if is_jsonl(path) and _holds_a_json_array(path):
         return _json_array_rows(path)
     if is_jsonl(path):

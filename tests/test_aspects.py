@@ -91,6 +91,11 @@ def test_the_aspect_model_trains_through_the_lifecycle_and_serves_predict_file(t
     categories = {a["category"]: a["polarity"] for a in rows[0]["aspects"]}
     assert categories.get("service") == "negative"
 
+    report = json.loads(run("evaluate", "--version", version.name))  # scored on the gate's held-out sentences
+    assert report["model_version"] == version.name
+    assert report["evaluation_set"]["kind"] == "aspect-annotations" and report["evaluation_set"]["size"] > 0
+    assert report["metrics"] == GateDecision.objects.get(candidate=version).candidate_metrics
+
 
 def test_the_aspect_model_keeps_the_deployed_sentiment_model_for_its_polarity(tmp_path, settings):
     from reviews.services import review_bulk_create

@@ -141,6 +141,46 @@ class TestImportReviews:
             run("predict_file", str(path), "--out", str(tmp_path / "out.jsonl"))
         assert not Review.objects.exists()
 
+    def test_a_row_with_a_blank_id_is_identified_by_its_content_and_not_stored_twice(self, tmp_path):
+        path = tmp_path / "ids.csv"
+        path.write_text("rid,text\nr1,Lovely soup\n,No id on this one\n")
+
+        run("import_reviews", str(path), "--id-col", "rid")
+        second, _ = run("import_reviews", str(path), "--id-col", "rid")
+
+        assert "0 imported" in second and "2 already present" in second
+        assert Review.objects.filter(text="No id on this one").count() == 1
+
+    @pytest.mark.parametrize("partial", ["2020", "March", "Tuesday", "10:30"])
+    def test_a_date_without_its_day_month_or_year_is_invalid_not_filled_in_from_today(self, tmp_path, partial):
+        path = tmp_path / "partial.csv"
+        path.write_text(f"text,date\nLovely soup,{partial}\nCold tea,20/11/2025\n")
+
+        out, _ = run("import_reviews", str(path), "--date-col", "date")
+
+        assert "1 imported" in out and "1 invalid" in out
+        assert Review.objects.get().review_date.date().isoformat() == "2025-11-20"
+
+    def test_a_text_that_is_a_json_number_list_or_object_is_invalid(self, tmp_path):
+        path = tmp_path / "odd.jsonl"
+        rows = [{"text": {"nested": 1}}, {"text": ["a", "b"]}, {"text": 42}, {"text": "A real review"}]
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+        out, _ = run("import_reviews", str(path))
+
+        assert "1 imported" in out and "3 invalid" in out and "not a string" in out
+        assert list(Review.objects.values_list("text", flat=True)) == ["A real review"]
+
+    def test_a_file_that_is_not_utf8_is_a_clear_error_before_any_row(self, tmp_path):
+        path = tmp_path / "latin1.csv"
+        path.write_bytes("text\nLovely soup\nCaf\u00e9 au lait\n".encode("latin-1"))
+
+        with pytest.raises(CommandError, match=r"latin1.csv is not UTF-8 text: byte 0xe9 .*\(line 3\)"):
+            run("import_reviews", str(path))
+        with pytest.raises(CommandError, match="is not UTF-8 text"):
+            run("predict_file", str(path), "--out", str(tmp_path / "out.csv"))
+        assert not Review.objects.exists()
+
 
 class TestTrainAndPredict:
     def test_train_wait_runs_here_and_prints_the_decision_last(self, reviews_csv):
@@ -171,6 +211,23 @@ class TestTrainAndPredict:
         assert float(rows[0]["score_positive"]) == pytest.approx(float(rows[0]["confidence"]))
         lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
         assert [line["label"] for line in lines] == ["positive", None, "negative", None]
+
+    def test_predict_file_keeps_input_columns_named_like_its_outputs_under_an_input_prefix(self, tmp_path):
+        source = tmp_path / "gold.csv"
+        source.write_text("text,label,confidence\nSuperb food,negative,0.1\n=1+2 the soup was cold,neutral,\n")
+
+        run("predict_file", str(source), "--text-col", "text", "--out", str(tmp_path / "out.csv"))
+        source_jsonl = tmp_path / "gold.jsonl"
+        source_jsonl.write_text(json.dumps({"text": "Superb food", "label": "pos"}) + "\n")
+        run("predict_file", str(source_jsonl), "--text-col", "text", "--out", str(tmp_path / "out.jsonl"))
+
+        rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+        assert list(rows[0])[:3] == ["text", "input_label", "input_confidence"]
+        assert [row["input_label"] for row in rows] == ["negative", "neutral"]
+        assert rows[0]["label"] == "positive" and rows[1]["label"] in {"positive", "neutral", "negative"}
+        assert rows[1]["text"] == "'=1+2 the soup was cold"  # no formula for a spreadsheet
+        [line] = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert (line["input_label"], line["label"]) == ("pos", "positive")
 
     def test_evaluate_promote_and_rollback(self, reviews_csv):
         import_csv(reviews_csv)

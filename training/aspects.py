@@ -132,6 +132,18 @@ def _score(model, sentences: list[str], gold: list[list[tuple[str, str]]]) -> di
     }
 
 
+def aspect_model_evaluate(version: ModelVersion) -> dict:
+    """Score an aspect model version on today's held-out annotations (the sentences its gate uses)."""
+    annotated = [(s.text, aspect_data.to_semeval2014_scheme(s)) for _, s in _annotated_sentences()]
+    test = [(text, gold) for text, gold in annotated if gold and _held_out(text)]
+    if not test:
+        raise ValueError("No held-out aspect annotations: import some with import_aspect_annotations first")
+    return {
+        "evaluation_set": {"kind": "aspect-annotations", "size": len(test), "note": "20% of sentences by text hash"},
+        "metrics": _score(load_aspect_model(version), [t for t, _ in test], [g for _, g in test]),
+    }
+
+
 def _sentiment_features_version() -> ModelVersion | None:
     """The sentiment champion whose probabilities the aspect models read, or None when
     ASPECT_SENTIMENT_FEATURES is off or only the lexicon baseline is deployed (its scores would repeat

@@ -52,11 +52,18 @@ def content_id(text, row: dict, columns: tuple[str | None, ...]) -> str:
 
 
 def parse_date(raw: str) -> datetime:
-    """ISO dates (most exports) the fast way; anything else ("Nov 20, 2026", "20/11/2026") through dateutil."""
+    """ISO dates (most exports) the fast way; anything else ("Nov 20, 2026", "20/11/2026") through dateutil.
+    A date missing its day, month or year ("2020", "March", "Tuesday") is refused: dateutil would fill the
+    gaps from today, storing a made-up day."""
     try:
         return datetime.fromisoformat(raw.strip())
     except ValueError:
-        return date_parser.parse(raw)
+        pass
+    one = date_parser.parse(raw, default=datetime(2001, 1, 1))
+    other = date_parser.parse(raw, default=datetime(2002, 2, 2))
+    if one.date() != other.date():
+        raise ValueError(f"date {raw[:30]!r} lacks a day, month or year")
+    return one
 
 
 def parse_rating(raw) -> Decimal | None:
@@ -140,6 +147,10 @@ class Command(BaseCommand):
             if text is None or not str(text).strip():
                 counts["skipped (no text)"] += 1
                 continue
+            if not isinstance(text, str):  # a JSON number, list or object: not a review's text
+                counts["invalid"] += 1
+                reasons[f"text is a JSON {type(text).__name__}, not a string"] += 1
+                continue
             try:
                 label = None
                 if label_col and str(row.get(label_col) or "").strip():
@@ -167,9 +178,10 @@ class Command(BaseCommand):
                     rating=rating,
                     business=str(row.get(business_col) or "")[:200] if business_col else None,
                     author=str(row.get(author_col) or "")[:200] if author_col else None,
-                    external_id=(str(row.get(id_col) or "").strip()[:200] or None)
-                    if id_col
-                    else content_id(text, row, (business_col, author_col, date_col)),
+                    # A row whose id cell is blank is identified by its content, as without --id-col: a
+                    # re-import must not store it again.
+                    external_id=(str(row.get(id_col) or "").strip()[:200] if id_col else "")
+                    or content_id(text, row, (business_col, author_col, date_col)),
                     review_date=review_date,
                 )
             except ValidationError as exc:

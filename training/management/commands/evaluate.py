@@ -26,6 +26,15 @@ class Command(BaseCommand):
         row = ModelVersion.objects.filter(name=version).first() if version else current_champion()
         if row is None:
             raise CommandError(f"No model version named {version!r}" if version else "No model is deployed")
+        if row.kind == ModelVersion.Kind.ASPECTS:
+            from training.aspects import aspect_model_evaluate
+
+            try:
+                scored = aspect_model_evaluate(row)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(json.dumps({"model_version": row.name, **scored}, indent=2))
+            return
         _, evaluation = split_examples(collect_examples())
         if not len(evaluation.examples):
             raise CommandError("The evaluation set is empty: import rated or labelled reviews first")

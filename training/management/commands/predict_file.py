@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from project.spreadsheet import spreadsheet_safe
 from reviews.files import UnreadableFile, is_jsonl, read_rows
 from reviews.services import predict_texts
 
@@ -56,7 +57,9 @@ class Command(BaseCommand):
             fields = ["aspects"]
         elif with_aspects:
             fields = PREDICTION_FIELDS + ["aspects", "suggestions"]
-        kept = [column for column in columns if column not in fields]
+        # An input column named like one of ours (a test set's gold "label") is kept as input_<name>.
+        renamed = {column: _free_name(f"input_{column}", columns) for column in columns if column in fields}
+        kept = [renamed.get(column, column) for column in columns]
         progress = tqdm(desc=f"Predicting {source.name}", unit=" rows", file=sys.stderr, mininterval=0.5)
         written = 0
         with target.open("w", encoding="utf-8", newline="") as handle:
@@ -76,7 +79,13 @@ class Command(BaseCommand):
                     _aspects(texts, valid, detailed=bool(with_aspects)) if (aspect_scheme or with_aspects) else {}
                 )
                 for i, row in enumerate(batch):
-                    output = {column: row.get(column) for column in kept} if writer else dict(row)
+                    if writer:
+                        output = {renamed.get(column, column): row.get(column) for column in columns}
+                    else:
+                        output = {
+                            (_free_name(f"input_{key}", row) if key in fields else key): value
+                            for key, value in row.items()
+                        }
                     result = by_row.get(i)
                     if aspect_scheme:
                         output["aspects"] = aspects_by_row.get(i, {}).get("aspects", [])
@@ -97,7 +106,7 @@ class Command(BaseCommand):
                             {
                                 k: ""
                                 if v is None
-                                else (json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v)
+                                else (json.dumps(v, ensure_ascii=False) if isinstance(v, list) else spreadsheet_safe(v))
                                 for k, v in output.items()
                             }
                         )
@@ -115,6 +124,12 @@ class Command(BaseCommand):
             flush()
         progress.close()
         self.stderr.write(f"Wrote {written} predictions to {target}")
+
+
+def _free_name(name: str, taken) -> str:
+    while name in taken:
+        name = f"input_{name}"
+    return name
 
 
 def _text_of(row: dict, text_col: str) -> str:
