@@ -141,6 +141,19 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
     )
 
 
+@app.exception_handler(Exception)
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: JSON like every other error, and the traceback in the application's log with the request id
+    (uvicorn alone would answer text/plain and print it to its stderr only)."""
+    from project.observability import current_request_id
+
+    logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        status_code=500,
+        content={"detail": f"Internal error; it was logged with request id {current_request_id()}"},
+    )
+
+
 @app.exception_handler(OperationalError)
 async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
     logger.error("Database error on %s: %s", request.url.path, exc)

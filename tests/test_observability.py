@@ -445,3 +445,27 @@ def test_settings_create_the_metrics_folder_and_export_it_to_child_processes():
     assert settings.PROMETHEUS_MULTIPROC_DIR.is_dir()
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(settings.PROMETHEUS_MULTIPROC_DIR)
     assert service_env()["PROMETHEUS_MULTIPROC_DIR"] == str(settings.PROMETHEUS_MULTIPROC_DIR)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_api_error_is_json_and_logged_with_its_request_id(monkeypatch, manager_headers):
+    from analytics import selectors
+    from project.asgi import application
+
+    def broken(**kwargs):
+        raise RuntimeError("a bug in the dashboard")
+
+    monkeypatch.setattr(selectors, "dashboard", broken)
+    handler = Records()
+    logging.getLogger("project.api").addHandler(handler)
+    try:
+        response = TestClient(application, raise_server_exceptions=False).get(
+            "/api/analytics/dashboard", headers={**manager_headers, "X-Request-ID": "req-bug-1"}
+        )
+    finally:
+        logging.getLogger("project.api").removeHandler(handler)
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Internal error; it was logged with request id req-bug-1"}
+    [record] = [r for r in handler.records if r.levelno == logging.ERROR]
+    assert record.request_id == "req-bug-1" and "a bug in the dashboard" in str(record.exc_info[1])
