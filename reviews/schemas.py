@@ -55,7 +55,15 @@ def validate_rating(value: Decimal | None) -> Decimal | None:
 
 
 def _date_only_to_datetime(value):
-    """Accept a bare date ("2026-11-20") wherever a date-time is expected: midnight."""
+    """Accept a bare date ("2026-11-20", or ISO's basic "20261120") wherever a date-time is expected: midnight.
+    Numbers are refused: pydantic would read 20261120 as seconds since 1970 (a date in August 1970)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise ValueError("must be an ISO 8601 date or date-time string, not a number")
+    if isinstance(value, str) and value.strip().isdigit():
+        text = value.strip()
+        if len(text) != 8:
+            raise ValueError("must be an ISO 8601 date or date-time string, not a number")
+        value = f"{text[:4]}-{text[4:6]}-{text[6:]}"
     if isinstance(value, str) and len(value.strip()) == 10:
         try:
             return dt.datetime.combine(dt.date.fromisoformat(value.strip()), dt.time())

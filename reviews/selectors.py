@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from reviews.models import Review, ReviewAspect
 
@@ -16,10 +16,12 @@ ORDERINGS = {
     "newest": ("-effective_at", "-id"),
     "oldest": ("effective_at", "id"),
     "created": ("-created_at", "-id"),
-    "rating": ("rating", "id"),
-    "-rating": ("-rating", "-id"),
-    "confidence": ("predicted_confidence", "id"),
-    "-confidence": ("-predicted_confidence", "-id"),
+    # Reviews without a rating or a prediction come last either way (PostgreSQL sorts NULL first when
+    # descending, which put unrated reviews ahead of the five-star ones).
+    "rating": (F("rating").asc(nulls_last=True), "id"),
+    "-rating": (F("rating").desc(nulls_last=True), "-id"),
+    "confidence": (F("predicted_confidence").asc(nulls_last=True), "id"),
+    "-confidence": (F("predicted_confidence").desc(nulls_last=True), "-id"),
     "id": ("id",),
     "-id": ("-id",),
 }

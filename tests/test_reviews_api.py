@@ -397,3 +397,32 @@ class TestSeedPaths:
 
         assert response.status_code == 201
         assert response.json()["prediction"]["confidence"] > 0
+
+
+@pytest.mark.parametrize("sent", ["20251120", "2025-11-20"])
+def test_a_review_date_in_iso_basic_or_extended_form_is_that_day(api, manager_headers, sent):
+    response = api.post("/api/reviews/", json={"text": "Lovely soup.", "review_date": sent}, headers=manager_headers)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["review_date"].startswith("2025-11-20")
+
+
+@pytest.mark.parametrize("sent", [20251120, 1700000000, -99999999999, 1.5, "1700000000", "2025112"])
+def test_a_review_date_given_as_a_number_is_refused_not_read_as_seconds_since_1970(api, manager_headers, sent):
+    response = api.post("/api/reviews/", json={"text": "Lovely soup.", "review_date": sent}, headers=manager_headers)
+
+    assert response.status_code == 422
+    assert "review_date" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("ordering", ["rating", "-rating"])
+def test_reviews_without_a_rating_come_last_in_either_rating_order(api, manager_headers, ordering):
+    from tests.factories import ReviewFactory
+
+    for rating in (None, 5, 2, None):
+        ReviewFactory(text=f"Rated {rating}", rating=rating)
+
+    response = api.get("/api/reviews/", params={"ordering": ordering}, headers=manager_headers)
+
+    ratings = [item["rating"] for item in response.json()["results"]]
+    assert ratings[2:] == [None, None] and set(ratings[:2]) == {5, 2}
