@@ -6,14 +6,16 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from project.auth import Principal, require
@@ -438,11 +440,35 @@ class AspectPolarity(str, Enum):
     conflict = "conflict"
 
 
+# An aspect's name as the reports show it: letters (any script), digits, spaces and & / ' - ("price/value",
+# "wait time/speed"); no emoji, markup or formula characters.
+ASPECT_CATEGORY_NAME = re.compile(r"[^\W_][\w &/'-]*")
+
+
+def _same_text(value: str) -> str:
+    return " ".join(value.casefold().split())
+
+
 class AspectIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    category: str = Field(min_length=1, max_length=50, examples=["service"])
+    category: str = Field(
+        min_length=1,
+        max_length=50,
+        examples=["service"],
+        description="Lower-cased; letters, digits, spaces and & / ' - (the taxonomy's names, or a new aspect)",
+    )
     polarity: AspectPolarity
-    sentence: str = Field(default="", max_length=5000, description="The sentence it comes from (optional)")
+    sentence: str = Field(
+        default="", max_length=5000, description="The sentence it comes from, as in the review's text (optional)"
+    )
+
+    @field_validator("category")
+    @classmethod
+    def _category_name(cls, value: str) -> str:
+        value = " ".join(value.lower().split())
+        if not ASPECT_CATEGORY_NAME.fullmatch(value):
+            raise ValueError("may hold letters, digits, spaces and & / ' - only, starting with a letter or digit")
+        return value
 
 
 class AspectsIn(BaseModel):
@@ -460,6 +486,17 @@ class AspectsIn(BaseModel):
         },
     )
     aspects: list[AspectIn] = Field(max_length=100)
+
+    @model_validator(mode="after")
+    def _one_polarity_per_mention(self) -> AspectsIn:
+        seen: dict[tuple[str, str], str] = {}
+        for aspect in self.aspects:
+            key = (aspect.category, _same_text(aspect.sentence))
+            if seen.setdefault(key, aspect.polarity.value) != aspect.polarity.value:
+                raise ValueError(
+                    f"{aspect.category!r} has two polarities for the same sentence; send one (conflict for mixed)"
+                )
+        return self
 
 
 class ReviewAspectOut(BaseModel):
@@ -518,6 +555,19 @@ def set_review_aspects(
     review_id: ReviewId, body: AspectsIn, principal: Principal = require("reviews.label_review")
 ) -> ReviewAspectsOut:
     review = _get_or_404(review_id)
+    text = _same_text(review.text)
+    for index, aspect in enumerate(body.aspects):
+        # Shown as a quote in the reports and kept as a training sentence: it must be the review's own words.
+        if aspect.sentence and _same_text(aspect.sentence) not in text:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "aspects", index, "sentence"),
+                        "msg": "is not part of the review's text",
+                        "type": "value_error",
+                    }
+                ]
+            )
     aspect_services.review_set_staff_aspects(
         review=review,
         aspects=[

@@ -120,11 +120,36 @@ def test_post_aspects_errors(api, manager_headers, labeller_headers, no_role_hea
         ({"category": "", "polarity": "positive"}, "category"),
         ({"category": "x" * 51, "polarity": "positive"}, "category"),
         ({"category": "food", "polarity": "great"}, "polarity"),
+        ({"category": "Bogus \U0001f600", "polarity": "positive"}, "category"),
+        ({"category": "=SUM(1)", "polarity": "positive"}, "category"),
+        ({"category": "food", "polarity": "positive", "sentence": "@SUM(1)"}, "sentence"),
     ]:
         response = api.post(url, json={"aspects": [bad]}, headers=labeller_headers)
         assert response.status_code == 422
         assert any(error["field"].endswith(field) for error in response.json()["errors"]), response.json()
         assert field in response.json()["detail"]
+
+
+def test_post_aspects_reads_categories_lower_cased_and_refuses_two_polarities_for_one_mention(
+    api, manager_headers, labeller_headers
+):
+    [result] = ingest(api, manager_headers, [{"text": "Great food. Rude waiter."}])
+    url = f"/api/reviews/{result['id']}/aspects"
+
+    contradictory = {
+        "aspects": [{"category": "service", "polarity": "positive"}, {"category": "Service", "polarity": "negative"}]
+    }
+    refused = api.post(url, json=contradictory, headers=labeller_headers)
+    accepted = api.post(
+        url,
+        json={"aspects": [{"category": " Food ", "polarity": "positive", "sentence": "great  FOOD."},
+                          {"category": "Wait Time/Speed", "polarity": "neutral"}]},
+        headers=labeller_headers,
+    )  # fmt: skip
+
+    assert refused.status_code == 422 and "two polarities" in refused.json()["detail"]
+    assert accepted.status_code == 200, accepted.text
+    assert aspects_of(result["id"], source="staff") == {("food", "positive"), ("wait time/speed", "neutral")}
 
 
 def make_mentions(category, polarity, days, n, *, business="Roma", suggestion=False, sentence=None, confidence=0.5):
