@@ -137,3 +137,17 @@ def home(request: HttpRequest) -> HttpResponse:
     from analytics.views import dashboard_page
 
     return dashboard_page(request)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the pages' small JSON views answer JSON like their other errors (their scripts read
+    `detail`); the pages themselves keep Django's explanation page."""
+    wants_json = request.path.endswith(".json") or request.content_type == "application/json"
+    if wants_json:
+        return JsonResponse(
+            {"status": "csrf_failed", "detail": "The form's security token is missing or stale; reload the page."},
+            status=403,
+        )
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)

@@ -177,3 +177,21 @@ def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     assert row["label"] in {"positive", "neutral", "negative"}
     assert {a["category"] for a in row["aspects"]} >= {"food"}
     assert row["suggestions"][0]["sentence"] == "Great food but the service could be faster!"
+
+
+def test_the_aspect_fit_reports_progress_that_never_goes_back():
+    from training.aspects import _fit_progress
+    from training.ml.aspects import AspectModel
+
+    pools = [(FOOD_GOOD, "food", "positive"), (SERVICE_BAD, "service", "negative"), (PRICE_BAD, "price", "negative")]
+    sentences, aspects = [], []
+    for i in range(60):
+        pool, category, polarity = pools[i % 3]
+        sentences.append(f"{pool[i % len(pool)]} #{i}.")
+        aspects.append([(category, polarity)])
+    seen: list[float] = []
+
+    AspectModel().fit(sentences, aspects, progress=lambda stage, fraction: seen.append(_fit_progress(stage, fraction)))
+
+    assert len(seen) > 3 and seen == sorted(seen)
+    assert seen[0] == 0.1 and seen[-1] == 0.7

@@ -207,6 +207,7 @@ def test_labelling_without_the_csrf_token_is_refused(labeller):
     )
 
     assert response.status_code == 403
+    assert response.json()["status"] == "csrf_failed"  # JSON, which the page's script reads, not an HTML page
     assert Review.objects.get(pk=review.pk).human_label is None
 
 

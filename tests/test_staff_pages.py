@@ -194,6 +194,14 @@ def test_a_manager_starts_a_job_with_min_samples(manager):
     assert (status["id"], status["status"], status["requested_by"]) == (job.pk, "queued", job.requested_by.username)
 
 
+@pytest.mark.parametrize("sent", ["1_000", "+5", "\u0663", "5.0", "-1", "0", "1e3", "1000000000"])
+def test_min_samples_must_be_plain_digits_in_range(manager, sent):
+    response = manager.post("/jobs/start/", {"min_samples": sent}, follow=True)
+
+    assert "min_samples must be a whole number" in response.content.decode()
+    assert not TrainingJob.objects.exists()
+
+
 def test_a_failed_jobs_error_is_shown(staff):
     TrainingJobFactory(status=TrainingJob.Status.FAILED, error="Only 3 labelled or rated reviews; 50 needed")
 

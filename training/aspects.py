@@ -192,6 +192,15 @@ def current_aspect_champion() -> ModelVersion | None:
     return ModelVersion.objects.filter(kind=ModelVersion.Kind.ASPECTS, stage=ModelVersion.Stage.CHAMPION).first()
 
 
+# The fit's stages report 0..1 each; the job's bar gives them consecutive parts of 10-70 % so it never goes back.
+_FIT_STAGES = {"detection-thresholds": (0.1, 0.4), "detection": (0.4, 0.55), "polarity": (0.55, 0.7)}
+
+
+def _fit_progress(stage: str, fraction: float) -> float:
+    start, end = _FIT_STAGES.get(stage, (0.1, 0.7))
+    return start + (end - start) * min(max(fraction, 0.0), 1.0)
+
+
 def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> dict:
     """Train the SemEval-2014-scheme aspect model from stored annotations and gate it."""
     progress(0.02, "Collecting aspect annotations")
@@ -215,7 +224,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     model.fit(
         [e[1] for e in train],
         [e[2] for e in train],
-        progress=lambda stage, fraction: progress(0.1 + 0.6 * fraction, f"Aspect model: {stage}"),
+        progress=lambda stage, fraction: progress(_fit_progress(stage, fraction), f"Aspect model: {stage}"),
     )
     fit_seconds = round(time.monotonic() - started, 2)
     progress(0.75, f"Scoring candidate and champion on {len(test)} held-out sentences")

@@ -193,10 +193,9 @@ def jobs_status(request: HttpRequest) -> JsonResponse:
 @permission_required("training.start_trainingjob")
 @require_POST
 def start_job(request: HttpRequest) -> HttpResponse:
-    try:
-        min_samples = int(request.POST.get("min_samples") or services.DEFAULT_MIN_SAMPLES)
-    except ValueError:
-        min_samples = 0
+    raw = (request.POST.get("min_samples") or str(services.DEFAULT_MIN_SAMPLES)).strip()
+    # Digits only: int() would also take "1_000", "+5" or "٣" (an Arabic-Indic three).
+    min_samples = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
     if not 1 <= min_samples <= 100_000_000:
         messages.error(request, "min_samples must be a whole number from 1 to 100,000,000.")
         return redirect("jobs")
