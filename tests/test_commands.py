@@ -171,6 +171,16 @@ class TestImportReviews:
         assert "1 imported" in out and "3 invalid" in out and "not a string" in out
         assert list(Review.objects.values_list("text", flat=True)) == ["A real review"]
 
+    def test_an_id_longer_than_200_characters_is_an_invalid_row_not_cut_into_another_reviews_id(self, tmp_path):
+        path = tmp_path / "long_ids.csv"
+        prefix = "x" * 200
+        path.write_text(f"rid,text\n{prefix}A,First review\n{prefix}B,Second review\nshort,Third review\n")
+
+        out, _ = run("import_reviews", str(path), "--id-col", "rid")
+
+        assert "1 imported" in out and "2 invalid" in out and "external_id" in out
+        assert list(Review.objects.values_list("text", flat=True)) == ["Third review"]
+
     def test_a_file_that_is_not_utf8_is_a_clear_error_before_any_row(self, tmp_path):
         path = tmp_path / "latin1.csv"
         path.write_bytes("text\nLovely soup\nCaf\u00e9 au lait\n".encode("latin-1"))
@@ -228,6 +238,21 @@ class TestTrainAndPredict:
         assert rows[1]["text"] == "'=1+2 the soup was cold"  # no formula for a spreadsheet
         [line] = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
         assert (line["input_label"], line["label"]) == ("pos", "positive")
+
+    def test_predict_file_refuses_two_output_formats_at_once(self, tmp_path):
+        source = tmp_path / "in.csv"
+        source.write_text("text\nGreat food\n")
+
+        with pytest.raises(CommandError, match="choose one"):
+            run(
+                "predict_file",
+                str(source),
+                "--aspects",
+                "--aspect-scheme",
+                "semeval2014",
+                "--out",
+                str(tmp_path / "o.jsonl"),
+            )
 
     def test_evaluate_promote_and_rollback(self, reviews_csv):
         import_csv(reviews_csv)

@@ -179,8 +179,9 @@ class Command(BaseCommand):
                     business=str(row.get(business_col) or "")[:200] if business_col else None,
                     author=str(row.get(author_col) or "")[:200] if author_col else None,
                     # A row whose id cell is blank is identified by its content, as without --id-col: a
-                    # re-import must not store it again.
-                    external_id=(str(row.get(id_col) or "").strip()[:200] if id_col else "")
+                    # re-import must not store it again. An id over 200 characters is an invalid row (as in
+                    # the API): cut short, two ids sharing a prefix would pass for the same review.
+                    external_id=(str(row.get(id_col) or "").strip() if id_col else "")
                     or content_id(text, row, (business_col, author_col, date_col)),
                     review_date=review_date,
                 )

@@ -40,6 +40,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, input: str, text_col: str, out: str, batch_size: int, **options) -> None:
         aspect_scheme, with_aspects = options.get("aspect_scheme"), options.get("aspects")
+        if aspect_scheme and with_aspects:
+            raise CommandError("--aspects and --aspect-scheme are two output formats; choose one")
         source = Path(input)
         if not source.is_file():
             raise CommandError(f"No such file: {source}")
