@@ -146,7 +146,14 @@ def _route_template(scope: dict) -> str:
     django_route = scope.get(_SCOPE_DJANGO_ROUTE)
     if django_route is not None:
         return django_route
-    return "static" if scope.get("path", "").startswith(_STATIC_PREFIX) else "unmatched"
+    path = scope.get("path", "")
+    if path.startswith(_STATIC_PREFIX):
+        return "static"
+    if path.startswith("/api/") and scope.get("endpoint") is not None and not scope.get("path_params"):
+        # A plain Starlette route of the API app (/api/docs, /api/openapi.json): no template, and without
+        # path parameters its path is one of a fixed few, so it is a bounded label.
+        return path
+    return "unmatched"
 
 
 def _record_request(scope: dict, status: int, seconds: float) -> None:

@@ -282,6 +282,8 @@ def test_requests_are_counted_by_route_template_not_by_raw_path():
     assert client().get("/accounts/login/").status_code == 200
     assert client().get("/").status_code == 302  # the dashboard sends anonymous users to the login page
     assert client().get("/no-such-page/").status_code == 404
+    assert client().get("/api/openapi.json").status_code == 200
+    assert client().get("/api/no-such-endpoint").status_code == 404
     after = scrape()
 
     def delta(**labels: str) -> float:
@@ -293,7 +295,8 @@ def test_requests_are_counted_by_route_template_not_by_raw_path():
     assert delta(method="GET", route="/api/reviews/{review_id}", status="4xx") == 1
     assert delta(method="GET", route="/accounts/login/", status="2xx") == 1
     assert delta(method="GET", route="/", status="3xx") == 1
-    assert delta(method="GET", route="unmatched", status="4xx") == 1
+    assert delta(method="GET", route="unmatched", status="4xx") == 2
+    assert delta(method="GET", route="/api/openapi.json", status="2xx") == 1
     assert "999999999" not in after
     assert f"/api/reviews/{reviews[0].pk}" not in after
     histogram_count = "revsent_http_request_duration_seconds_count"
