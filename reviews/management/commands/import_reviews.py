@@ -53,17 +53,17 @@ def content_id(text, row: dict, columns: tuple[str | None, ...]) -> str:
 
 def parse_date(raw: str) -> datetime:
     """ISO dates (most exports) the fast way; anything else ("Nov 20, 2026", "20/11/2026") through dateutil.
-    A date missing its day, month or year ("2020", "March", "Tuesday") is refused: dateutil would fill the
-    gaps from today, storing a made-up day."""
+    dateutil fills missing parts from today; here a month without its day ("Mar 2019") is the 1st of that
+    month and a bare year its 1 January, and a date without a year ("March", "Tuesday") is refused."""
     try:
         return datetime.fromisoformat(raw.strip())
     except ValueError:
         pass
     one = date_parser.parse(raw, default=datetime(2001, 1, 1))
     other = date_parser.parse(raw, default=datetime(2002, 2, 2))
-    if one.date() != other.date():
-        raise ValueError(f"date {raw[:30]!r} lacks a day, month or year")
-    return one
+    if one.year != other.year:
+        raise ValueError(f"date {raw[:30]!r} has no year")
+    return one.replace(month=one.month if one.month == other.month else 1, day=one.day if one.day == other.day else 1)
 
 
 def parse_rating(raw) -> Decimal | None:
