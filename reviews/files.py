@@ -44,20 +44,42 @@ def check_utf8(path: Path) -> None:
             raise UnreadableFile(f"{path.name} is not UTF-8 text: it ends inside a multi-byte character") from None
 
 
+UTF8 = "utf-8-sig"  # with or without a byte-order mark
+WINDOWS_1252 = "cp1252"  # what Excel's plain "CSV" and many Windows tools write in Western locales
+
+
+def file_encoding(path: Path) -> str:
+    """UTF-8 when the whole file is UTF-8; otherwise Windows-1252 when every byte of it is a Windows-1252
+    character (a text in it is then read as its writer meant, "Café" rather than a decoding error);
+    otherwise UnreadableFile naming the first byte that is not UTF-8."""
+    try:
+        check_utf8(path)
+        return UTF8
+    except UnreadableFile as not_utf8:
+        decoder = codecs.getincrementaldecoder(WINDOWS_1252)()
+        try:
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    decoder.decode(block)
+        except UnicodeDecodeError:
+            raise not_utf8 from None
+        return WINDOWS_1252
+
+
 def is_jsonl(path: Path) -> bool:
     return path.suffix.lower() in JSONL_SUFFIXES
 
 
-def _holds_a_json_array(path: Path) -> bool:
-    with path.open(encoding="utf-8-sig") as handle:
+def _holds_a_json_array(path: Path, encoding: str) -> bool:
+    with path.open(encoding=encoding) as handle:
         while chunk := handle.read(4096):
             if stripped := chunk.lstrip():
                 return stripped[0] == "["
     return False
 
 
-def _json_array_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
-    with path.open(encoding="utf-8-sig") as handle:
+def _json_array_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[dict]]:
+    with path.open(encoding=encoding) as handle:
         try:
             document = json.load(handle)
         except json.JSONDecodeError as exc:
@@ -80,13 +102,14 @@ def _json_array_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
 def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
     """Columns and rows of a CSV (header row), JSON-lines or JSON-array file, chosen by extension.
 
-    Raises UnreadableFile when the file is not UTF-8 or a JSON array file is not valid JSON as a whole."""
-    check_utf8(path)
-    if is_jsonl(path) and _holds_a_json_array(path):
-        return _json_array_rows(path)
+    Raises UnreadableFile when the file is neither UTF-8 nor Windows-1252 text (file_encoding) or a JSON
+    array file is not valid JSON as a whole."""
+    encoding = file_encoding(path)
+    if is_jsonl(path) and _holds_a_json_array(path, encoding):
+        return _json_array_rows(path, encoding)
     if is_jsonl(path):
         first_keys: list[str] = []
-        with path.open(encoding="utf-8-sig") as handle:
+        with path.open(encoding=encoding) as handle:
             for line in handle:
                 if line.strip():
                     try:
@@ -97,7 +120,7 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
                     break
 
         def jsonl_rows() -> Iterator[dict]:
-            with path.open(encoding="utf-8-sig") as handle:
+            with path.open(encoding=encoding) as handle:
                 for number, line in enumerate(handle, start=1):
                     if not line.strip():
                         continue
@@ -110,7 +133,7 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
 
         return first_keys, jsonl_rows()
 
-    handle = path.open(encoding="utf-8-sig", newline="")
+    handle = path.open(encoding=encoding, newline="")
     reader = csv.DictReader(handle)
     columns = list(reader.fieldnames or [])
 

@@ -186,11 +186,20 @@ class TestImportReviews:
         assert "1 imported" in out and "2 invalid" in out and "external_id" in out
         assert list(Review.objects.values_list("text", flat=True)) == ["Third review"]
 
-    def test_a_file_that_is_not_utf8_is_a_clear_error_before_any_row(self, tmp_path):
-        path = tmp_path / "latin1.csv"
-        path.write_bytes("text\nLovely soup\nCaf\u00e9 au lait\n".encode("latin-1"))
+    def test_a_windows_1252_file_is_read_as_such_with_a_note(self, tmp_path):
+        path = tmp_path / "excel.csv"
+        path.write_bytes("text\nLovely soup\nCaf\u00e9 au lait \u2013 \u20ac3\n".encode("cp1252"))
 
-        with pytest.raises(CommandError, match=r"latin1.csv is not UTF-8 text: byte 0xe9 .*\(line 3\)"):
+        out, err = run("import_reviews", str(path))
+
+        assert "2 imported" in out and "read as Windows-1252" in err
+        assert Review.objects.filter(text="Caf\u00e9 au lait \u2013 \u20ac3").exists()
+
+    def test_a_file_in_neither_utf8_nor_windows_1252_is_a_clear_error_before_any_row(self, tmp_path):
+        path = tmp_path / "binary.csv"
+        path.write_bytes(b"text\nLovely soup\nBroken \x81\xe9 bytes\n")
+
+        with pytest.raises(CommandError, match=r"binary.csv is not UTF-8 text: byte 0x81 .*\(line 3\)"):
             run("import_reviews", str(path))
         with pytest.raises(CommandError, match="is not UTF-8 text"):
             run("predict_file", str(path), "--out", str(tmp_path / "out.csv"))

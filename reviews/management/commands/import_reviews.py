@@ -20,7 +20,7 @@ from django.db import connection
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from reviews.files import UnreadableFile, read_rows
+from reviews.files import WINDOWS_1252, UnreadableFile, file_encoding, read_rows
 from reviews.importing import reviews_import
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_label
@@ -105,6 +105,8 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {path}")
         try:
             columns, rows = read_rows(path)
+            if file_encoding(path) == WINDOWS_1252:
+                self.stderr.write(f"{path.name} is not UTF-8: read as Windows-1252")
         except UnreadableFile as exc:
             raise CommandError(str(exc)) from None
         text_col = pick_column(columns, options["text_col"], TEXT_COLUMNS, "--text-col")

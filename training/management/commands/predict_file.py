@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from project.spreadsheet import spreadsheet_safe
-from reviews.files import UnreadableFile, is_jsonl, read_rows
+from reviews.files import WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
 from reviews.services import predict_texts
 
 BATCH_SIZE = 2000
@@ -47,6 +47,8 @@ class Command(BaseCommand):
             raise CommandError(f"No such file: {source}")
         try:
             columns, rows = read_rows(source)
+            if file_encoding(source) == WINDOWS_1252:
+                self.stderr.write(f"{source.name} is not UTF-8: read as Windows-1252")
         except UnreadableFile as exc:
             raise CommandError(str(exc)) from None
         if columns and text_col not in columns:
