@@ -35,6 +35,7 @@ from project.db import releases_db_connection  # noqa: E402
 from project.errors import error_responses  # noqa: E402
 from project.metrics import metrics  # noqa: E402
 from project.observability import ObservabilityMiddleware  # noqa: E402
+from project.queryparams import RepeatedQueryParameters  # noqa: E402
 from reviews.api import router as reviews_router  # noqa: E402
 from training.api import router as training_router  # noqa: E402
 
@@ -103,6 +104,7 @@ app.include_router(training_router, prefix="/api", responses=LIMIT_RESPONSES)
 app.include_router(analytics_router, prefix="/api", responses=LIMIT_RESPONSES)
 # Refuse oversized bodies before FastAPI reads and parses them (it does so before the token check).
 app.add_middleware(BodySizeLimit, setting="API_MAX_BODY_BYTES")
+app.add_middleware(RepeatedQueryParameters)
 
 
 def _field_name(location: tuple) -> str:

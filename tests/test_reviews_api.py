@@ -426,3 +426,15 @@ def test_reviews_without_a_rating_come_last_in_either_rating_order(api, manager_
 
     ratings = [item["rating"] for item in response.json()["results"]]
     assert ratings[2:] == [None, None] and set(ratings[:2]) == {5, 2}
+
+
+def test_a_query_parameter_given_twice_is_a_422_not_silently_its_last_value(api, manager_headers):
+    response = api.get(
+        "/api/reviews/?predicted_label=positive&predicted_label=negative&source=a", headers=manager_headers
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "query.predicted_label", "message": "given more than once; send it once"}
+    ]
+    assert api.get("/api/reviews/?predicted_label=positive&source=a", headers=manager_headers).status_code == 200
