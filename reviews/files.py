@@ -99,6 +99,21 @@ def _json_array_rows(path: Path, encoding: str) -> tuple[list[str], Iterator[dic
     return list(first), array_rows()
 
 
+def _distinct(columns: list[str]) -> list[str]:
+    """A header naming a column twice gets "name.1", "name.2" for the later copies (as pandas reads it):
+    a dict row would otherwise keep only the last copy's value, under the first one's name."""
+    seen: set[str] = set()
+    result = []
+    for column in columns:
+        name, copy = column, 0
+        while name in seen:
+            copy += 1
+            name = f"{column}.{copy}"
+        seen.add(name)
+        result.append(name)
+    return result
+
+
 def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
     """Columns and rows of a CSV (header row), JSON-lines or JSON-array file, chosen by extension.
 
@@ -135,7 +150,8 @@ def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
 
     handle = path.open(encoding=encoding, newline="")
     reader = csv.DictReader(handle)
-    columns = list(reader.fieldnames or [])
+    columns = _distinct(list(reader.fieldnames or []))
+    reader.fieldnames = columns
 
     def csv_rows() -> Iterator[dict]:
         with handle:

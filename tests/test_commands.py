@@ -268,6 +268,15 @@ class TestTrainAndPredict:
                 str(tmp_path / "o.jsonl"),
             )
 
+    def test_predict_file_reads_a_header_naming_a_column_twice_as_name_dot_1(self, tmp_path):
+        source = tmp_path / "twice.csv"
+        source.write_text("text,text\nSuperb food,second copy\n")
+
+        run("predict_file", str(source), "--text-col", "text", "--out", str(tmp_path / "out.csv"))
+
+        [row] = list(csv.DictReader((tmp_path / "out.csv").open()))
+        assert (row["text"], row["text.1"], row["label"]) == ("Superb food", "second copy", "positive")
+
     def test_evaluate_promote_and_rollback(self, reviews_csv):
         import_csv(reviews_csv)
         run("train", "--wait", "--min-samples", "20")
