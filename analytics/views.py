@@ -29,6 +29,7 @@ from project.views import (
     json_permission_required,
     parse_date,
     permission_required,
+    show_problems,
 )
 from reviews.models import Review, ReviewAspect
 from training.services import current_champion
@@ -86,8 +87,7 @@ def _choices() -> dict:
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     problems: list[str] = []
     filters = scope_filters(request.GET, problems)
-    for problem in problems:
-        messages.error(request, problem)
+    status = show_problems(request, problems)
     granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or "day"
     data, timings = charts.dashboard_charts(filters, granularity, with_themes=False)
     champion = current_champion()
@@ -107,7 +107,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             "can_view_reviews": can(request.user, "reviews.view_review"),
             **_choices(),
         },
-        status=400 if problems else 200,
+        status=status,
     )
 
 

@@ -89,6 +89,15 @@ def report(problems: list[str] | None, message: str) -> None:
         problems.append(message)
 
 
+def show_problems(request: HttpRequest, problems: list[str]) -> int:
+    """Each filter problem as a message on the page; the status the page answers with."""
+    from django.contrib import messages
+
+    for problem in problems:
+        messages.error(request, problem)
+    return 400 if problems else 200
+
+
 def check_range(low, high, problems: list[str] | None, what: str) -> None:
     """A reversed range matches nothing: say so instead of showing an empty list without a reason."""
     if low is not None and high is not None and low > high:

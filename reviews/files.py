@@ -114,12 +114,12 @@ def _distinct(columns: list[str]) -> list[str]:
     return result
 
 
-def read_rows(path: Path) -> tuple[list[str], Iterator[dict]]:
+def read_rows(path: Path, encoding: str | None = None) -> tuple[list[str], Iterator[dict]]:
     """Columns and rows of a CSV (header row), JSON-lines or JSON-array file, chosen by extension.
 
     Raises UnreadableFile when the file is neither UTF-8 nor Windows-1252 text (file_encoding) or a JSON
     array file is not valid JSON as a whole."""
-    encoding = file_encoding(path)
+    encoding = encoding or file_encoding(path)  # a caller that already knows it saves a pass over the file
     if is_jsonl(path) and _holds_a_json_array(path, encoding):
         return _json_array_rows(path, encoding)
     if is_jsonl(path):

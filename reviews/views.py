@@ -28,6 +28,7 @@ from project.views import (
     json_permission_required,
     parse_date,
     permission_required,
+    show_problems,
 )
 from reviews import forms, labelling
 from reviews.aspects import review_set_staff_aspects
@@ -65,13 +66,6 @@ def queue_filters(data, problems: list[str] | None = None) -> QueueFilters:
     return filters
 
 
-def _show(request: HttpRequest, problems: list[str]) -> int:
-    """Each filter problem as a message on the page; the status the page answers with."""
-    for problem in problems:
-        messages.error(request, problem)
-    return 400 if problems else 200
-
-
 def _mapping(value) -> dict:
     return value if isinstance(value, dict) else {}
 
@@ -107,7 +101,7 @@ _DIGITS = re.compile(r"[0-9]{1,19}")
 def labelling_page(request: HttpRequest) -> HttpResponse:
     problems: list[str] = []
     filters = queue_filters(request.GET, problems)
-    status = _show(request, problems)
+    status = show_problems(request, problems)
     return render(
         request,
         "reviews/labelling.html",
@@ -355,7 +349,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
         )
         return redirect(back)
     page = Paginator(matching, 50).get_page(request.GET.get("page"))
-    status = _show(request, problems)
+    status = show_problems(request, problems)
     return render(
         request,
         "reviews/bulk.html",
@@ -396,7 +390,7 @@ def explore_page(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     query = _filter_query(request.GET)
-    status = _show(request, problems)
+    status = show_problems(request, problems)
     return render(
         request,
         "reviews/explore.html",

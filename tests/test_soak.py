@@ -4,7 +4,7 @@ bench/api.py drives `uvicorn project.asgi:application --workers 2` with 16 keep-
 sending its next request as soon as the last one is answered; this does the same (16 client threads)
 with a mix of its endpoints plus the dashboard, in production mode on the test database and the
 configured Redis: a warm-up, then two equal halves. It asserts zero errors, database connections
-within the pools and not growing from one half to the next, and flat memory in the worker processes.
+within the pools and all back in them afterwards, and flat memory in the worker processes.
 Throughput and latency are bench/'s business: nothing here depends on how fast the machine is.
 """
 
@@ -172,7 +172,7 @@ def broker():
     celery_app.control.purge()
 
 
-def test_a_burst_at_the_benchmarks_peak_has_no_errors_no_connection_growth_and_flat_memory(broker):
+def test_a_burst_at_the_benchmarks_peak_has_no_errors_no_leaked_connection_and_flat_memory(broker):
     headers = {"Authorization": f"Token {TokenFactory(user=UserFactory(role=MANAGER)).key}"}
     application_name = f"soak-{random.randrange(10**9)}"
     run = f"soak{random.randrange(10**9)}"
@@ -222,10 +222,11 @@ def test_a_burst_at_the_benchmarks_peak_has_no_errors_no_connection_growth_and_f
     samples = monitor.samples
     peak = {phase: max(values) for phase, values in samples.items() if values}
     assert len(samples["first half"]) > 10 and len(samples["second half"]) > 10, samples
+    # The pools open connections on demand, so how many each worker holds at its busiest depends on how
+    # the clients' requests happened to bunch up (12 in one half, 15 in the next was seen on a loaded
+    # machine): comparing the halves' peaks measures scheduling, not leaks. A leak shows below, as a
+    # connection not back in its pool once the burst is over.
     assert max(peak.values()) <= POOL_MAX_SIZE * WORKERS, peak
-    # The pools open connections on demand, so the second half's busiest moment may need one more per
-    # worker than the first's; a leak grows with every request served.
-    assert peak["second half"] <= peak["first half"] + WORKERS, peak
     assert len(idle_states) <= POOL_MAX_SIZE * WORKERS
     assert all(state == "idle" for state in idle_states), idle_states
     assert pool["max_size"] == POOL_MAX_SIZE and pool["idle_in_pool"] == pool["open_connections"], pool

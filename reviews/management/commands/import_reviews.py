@@ -104,9 +104,10 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            columns, rows = read_rows(path)
-            if file_encoding(path) == WINDOWS_1252:
+            encoding = file_encoding(path)
+            if encoding == WINDOWS_1252:
                 self.stderr.write(f"{path.name} is not UTF-8: read as Windows-1252")
+            columns, rows = read_rows(path, encoding)
         except UnreadableFile as exc:
             raise CommandError(str(exc)) from None
         text_col = pick_column(columns, options["text_col"], TEXT_COLUMNS, "--text-col")

@@ -46,9 +46,10 @@ class Command(BaseCommand):
         if not source.is_file():
             raise CommandError(f"No such file: {source}")
         try:
-            columns, rows = read_rows(source)
-            if file_encoding(source) == WINDOWS_1252:
+            encoding = file_encoding(source)
+            if encoding == WINDOWS_1252:
                 self.stderr.write(f"{source.name} is not UTF-8: read as Windows-1252")
+            columns, rows = read_rows(source, encoding)
         except UnreadableFile as exc:
             raise CommandError(str(exc)) from None
         if columns and text_col not in columns:
