@@ -120,6 +120,51 @@ class TestImportReviews:
         assert Review.objects.get(external_id="odd").rating is None
         assert Review.objects.get(external_id="normal").rating == 4
 
+    def test_a_file_rated_out_of_ten_keeps_every_review_with_its_rating_in_stars(self, tmp_path):
+        path = tmp_path / "films.csv"
+        path.write_text("id,text,rating\na,A triumph of a film,9\nb,Dull and far too long,2\nc,Watchable once,6\n")
+
+        out, err = run("import_reviews", str(path), "--id-col", "id")
+
+        assert "3 imported" in out and "0 invalid" in out and "0 rating ignored" in out
+        assert "read on a 0-10 scale" in err
+        assert dict(Review.objects.values_list("external_id", "rating")) == {"a": 4.5, "b": 1, "c": 3}
+
+    def test_the_rating_scale_can_be_given_and_a_rating_off_it_is_ignored_not_the_review(self, tmp_path):
+        path = tmp_path / "scores.csv"
+        path.write_text("id,text,rating\na,Great,4\nb,Off the scale,40\n")
+
+        out, _ = run("import_reviews", str(path), "--id-col", "id", "--rating-scale", "5")
+
+        assert "2 imported" in out and "1 rating ignored" in out and "above this file's 0-5 scale" in out
+        assert dict(Review.objects.values_list("external_id", "rating")) == {"a": 4, "b": None}
+
+    def test_zero_and_one_labels_read_as_negative_and_positive(self, tmp_path):
+        path = tmp_path / "sst.jsonl"
+        rows = [{"sentence": "a gorgeous, witty film", "label": 1}, {"sentence": "a tedious mess", "label": 0}]
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+        out, err = run("import_reviews", str(path), "--text-col", "sentence", "--label-col", "label")
+
+        assert "2 labelled" in out and "labels read as 0 = negative, 1 = positive" in err
+        assert dict(Review.objects.values_list("text", "human_label")) == {
+            "a gorgeous, witty film": "positive",
+            "a tedious mess": "negative",
+        }
+
+    def test_a_label_map_says_what_the_values_mean(self, tmp_path):
+        path = tmp_path / "tagged.csv"
+        path.write_text("text,tag\nLoved it,good\nHated it,bad\nIt was a place,meh\nOdd one,weird\n")
+
+        out, _ = run(
+            "import_reviews", str(path), "--label-col", "tag", "--label-map", "good=positive,bad=negative,meh=neutral"
+        )
+
+        assert "3 labelled" in out and "1 invalid" in out and "'weird' is not positive/neutral/negative" in out
+        assert dict(Review.objects.values_list("text", "human_label"))["It was a place"] == "neutral"
+        with pytest.raises(CommandError, match="--label-map"):
+            run("import_reviews", str(path), "--label-col", "tag", "--label-map", "good")
+
     def test_a_json_array_file_is_read_like_json_lines(self, tmp_path):
         path = tmp_path / "export.json"
         rows = [{"Comentario": "Great tacos", "stars": 5, "id": "a"}, "not an object",

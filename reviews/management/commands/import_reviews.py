@@ -11,10 +11,10 @@ import hashlib
 import sys
 from collections import Counter
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from dateutil import parser as date_parser
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from pydantic import ValidationError
@@ -22,6 +22,15 @@ from tqdm import tqdm
 
 from reviews.files import WINDOWS_1252, UnreadableFile, file_encoding, read_rows
 from reviews.importing import reviews_import
+from reviews.scales import (
+    RATING_SCALES,
+    LabelReading,
+    RatingScale,
+    detect_label_reading,
+    detect_rating_scale,
+    parse_label_map,
+    parse_rating_value,
+)
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_label
 from reviews.sql import analyze_after_bulk_load
@@ -29,11 +38,7 @@ from reviews.sql import analyze_after_bulk_load
 BATCH_SIZE = 1000
 TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
 RATING_COLUMNS = ("rating", "stars", "score", "star_rating")
-LABEL_ALIASES = {
-    "positive": "positive", "pos": "positive", "1": "positive",
-    "neutral": "neutral", "neu": "neutral", "0": "neutral",
-    "negative": "negative", "neg": "negative", "-1": "negative",
-}  # fmt: skip
+MAX_DISTINCT_LABELS = 1_000  # a label column with more distinct values is not labels: stop collecting
 
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], option: str) -> str | None:
@@ -66,28 +71,22 @@ def parse_date(raw: str) -> datetime:
     return one.replace(month=one.month if one.month == other.month else 1, day=one.day if one.day == other.day else 1)
 
 
-def parse_rating(raw) -> Decimal | None:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise ValueError(f"rating {str(raw)[:20]!r} is not a number") from None
-    if not value.is_finite():
-        raise ValueError(f"rating {str(raw)[:20]!r} is not a finite number")
-    if value.copy_abs() > 1000:  # far off any scale; quantizing 1e999999999 would overflow
-        raise ValueError(f"rating {str(raw)[:20]!r} is out of range")
-    # Half stars are the finest grain we keep: 4.3 is read as 4.5, as a person would.
-    return (value * 2).quantize(Decimal("1")) / 2
-
-
 class Command(BaseCommand):
     help = "Import reviews from a CSV or JSONL file (idempotent by source + external id)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("path")
         parser.add_argument("--text-col", help="Column with the review text (default: text/review/content…)")
-        parser.add_argument("--rating-col", help="Column with 1-5 stars (default: rating/stars/score if present)")
+        parser.add_argument(
+            "--rating-col",
+            help="Column with ratings (default: rating/stars/score if present); stored as 1-5 stars",
+        )
+        parser.add_argument(
+            "--rating-scale",
+            type=int,
+            choices=RATING_SCALES,
+            help="Highest rating of the file's scale (default: learnt from the file: 5, 10 or 100)",
+        )
         parser.add_argument("--source", default=None, help="Source name for every row (default: the file's name)")
         parser.add_argument("--date-col", help="Column with when the customer wrote it")
         parser.add_argument("--business-col", help="Column with the business name or id")
@@ -96,7 +95,14 @@ class Command(BaseCommand):
             "--id-col",
             help="Column with the source's own id (default: a hash of the content, so re-imports add nothing)",
         )
-        parser.add_argument("--label-col", help="Column with human labels: positive/neutral/negative")
+        parser.add_argument(
+            "--label-col",
+            help="Column with human labels: positive/neutral/negative, or numbers (0/1, -1/0/1, 0/1/2, 1/2, stars)",
+        )
+        parser.add_argument(
+            "--label-map",
+            help='What the label column\'s values mean, e.g. "0=negative,1=positive" (default: learnt from the file)',
+        )
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
 
     def handle(self, *args, **options) -> None:
@@ -120,6 +126,7 @@ class Command(BaseCommand):
         id_col = pick_column(columns, options["id_col"], (), "--id-col")
         label_col = pick_column(columns, options["label_col"], (), "--label-col")
         source = (options["source"] or path.stem)[:50]
+        rating_scale, label_reading = self.readings(path, encoding, rating_col, label_col, options)
 
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
@@ -155,12 +162,7 @@ class Command(BaseCommand):
                 reasons[f"text is a JSON {type(text).__name__}, not a string"] += 1
                 continue
             try:
-                label = None
-                if label_col and str(row.get(label_col) or "").strip():
-                    raw_label = str(row[label_col]).strip().lower()
-                    label = LABEL_ALIASES.get(raw_label)
-                    if label is None:
-                        raise ValueError(f"label {raw_label[:20]!r} is not positive/neutral/negative")
+                label = label_reading.label(row.get(label_col)) if label_col else None
                 review_date = None
                 if date_col and str(row.get(date_col) or "").strip():
                     try:
@@ -170,7 +172,8 @@ class Command(BaseCommand):
                 rating = None
                 if rating_col:
                     try:
-                        rating = parse_rating(row.get(rating_col))
+                        value = parse_rating_value(row.get(rating_col))
+                        rating = None if value is None else rating_scale.to_stars(value)
                     except ValueError as exc:
                         # Keep the text, which is worth having without its stars.
                         counts["rating ignored"] += 1
@@ -219,3 +222,45 @@ class Command(BaseCommand):
         self.stdout.write(f"{path.name}: {summary} (text column {text_col!r}, rating column {rating_col!r})")
         for reason, n in reasons.most_common(10):
             self.stdout.write(f"  {n} x {reason}")
+
+    def readings(
+        self, path: Path, encoding: str, rating_col: str | None, label_col: str | None, options: dict
+    ) -> tuple[RatingScale, LabelReading]:
+        """The file's rating scale and label meanings: from the options, else from a first pass over the file.
+
+        A row alone cannot say whether 7 is out of range or a 1-10 rating, or whether "0" is negative
+        or neutral (reviews/scales.py); the whole column can.
+        """
+        try:
+            label_map = parse_label_map(options["label_map"]) if options.get("label_map") else None
+        except ValueError as exc:
+            raise CommandError(f"--label-map: {exc}") from None
+        scale = RatingScale(options["rating_scale"]) if options.get("rating_scale") else None
+        ratings, labels = [], set()
+        if (rating_col and scale is None) or (label_col and label_map is None):
+            _, rows = read_rows(path, encoding)
+            for row in rows:
+                if rating_col and scale is None:
+                    try:
+                        value = parse_rating_value(row.get(rating_col))
+                    except ValueError:
+                        value = None  # counted as "rating ignored" on the import pass
+                    if value is not None:
+                        ratings.append(value)
+                if label_col and label_map is None and len(labels) < MAX_DISTINCT_LABELS:
+                    raw = row.get(label_col)
+                    if raw is not None and not isinstance(raw, dict | list) and str(raw).strip():
+                        labels.add(str(raw))
+        if scale is None:
+            scale = detect_rating_scale(ratings)
+            if ratings and scale.top != 5:
+                self.stderr.write(
+                    f"{path.name}: ratings up to {max(ratings)} read on {scale.describe()} (--rating-scale to change)"
+                )
+        if label_map is None:
+            label_map = detect_label_reading(
+                labels, negative_max=settings.RATING_NEGATIVE_MAX, positive_min=settings.RATING_POSITIVE_MIN
+            )
+            if label_map.numbers:
+                self.stderr.write(f"{path.name}: labels read as {label_map.numbers} (--label-map to change)")
+        return scale, label_map
