@@ -1,5 +1,7 @@
 """Reading and writing review files: CSV (with a header row) or JSON lines, by extension.
 
+CSV files may be separated by commas, semicolons, tabs or pipes (csv_delimiter); .tsv files by tabs.
+
 A .json file may also hold one JSON array of objects (what most tools export): it is read whole,
 so very large files are better as JSON lines, which stream.
 """
@@ -64,6 +66,37 @@ def file_encoding(path: Path) -> str:
         except UnicodeDecodeError:
             raise not_utf8 from None
         return WINDOWS_1252
+
+
+TAB_SUFFIXES = {".tsv", ".tab"}
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_delimiter(path: Path, encoding: str) -> str:
+    """Tab for .tsv files; otherwise the separator the header row uses most (comma when it uses none).
+
+    Spreadsheets in much of Europe save "CSV" with semicolons, and many datasets ship as tab- or
+    pipe-separated text; read with commas, such a file has one column and nothing imports. The
+    header row names the columns, so it rarely holds a separator as text (csv.Sniffer, which reads
+    the rows too, is misled by commas inside review texts).
+    """
+    if path.suffix.lower() in TAB_SUFFIXES:
+        return "\t"
+    with path.open(encoding=encoding, newline="") as handle:
+        header = handle.readline()
+    counts = {delimiter: _count_outside_quotes(header, delimiter) for delimiter in DELIMITERS}
+    best = max(DELIMITERS, key=lambda delimiter: counts[delimiter])  # ties go to the earlier: comma first
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, character: str) -> int:
+    count, quoted = 0, False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == character and not quoted:
+            count += 1
+    return count
 
 
 def is_jsonl(path: Path) -> bool:
@@ -149,7 +182,7 @@ def read_rows(path: Path, encoding: str | None = None) -> tuple[list[str], Itera
         return first_keys, jsonl_rows()
 
     handle = path.open(encoding=encoding, newline="")
-    reader = csv.DictReader(handle)
+    reader = csv.DictReader(handle, delimiter=csv_delimiter(path, encoding))
     columns = _distinct(list(reader.fieldnames or []))
     reader.fieldnames = columns
 

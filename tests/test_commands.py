@@ -281,6 +281,15 @@ class TestTrainAndPredict:
         lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
         assert [line["label"] for line in lines] == ["positive", None, "negative", None]
 
+    def test_predict_file_reads_and_writes_tab_separated_files(self, tmp_path):
+        source = tmp_path / "sentences.tsv"
+        source.write_text("id\tsentence\n1\tSuperb food, lovely staff\n2\tRude and cold\n")
+
+        run("predict_file", str(source), "--text-col", "sentence", "--out", str(tmp_path / "out.tsv"))
+
+        rows = list(csv.DictReader((tmp_path / "out.tsv").open(), delimiter="\t"))
+        assert [(row["id"], row["label"]) for row in rows] == [("1", "positive"), ("2", "negative")]
+
     def test_predict_file_keeps_input_columns_named_like_its_outputs_under_an_input_prefix(self, tmp_path):
         source = tmp_path / "gold.csv"
         source.write_text("text,label,confidence\nSuperb food,negative,0.1\n=1+2 the soup was cold,neutral,\n")

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from project.spreadsheet import spreadsheet_safe
-from reviews.files import WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
+from reviews.files import TAB_SUFFIXES, WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
 from reviews.services import predict_texts
 
 BATCH_SIZE = 2000
@@ -70,7 +70,9 @@ class Command(BaseCommand):
         with target.open("w", encoding="utf-8", newline="") as handle:
             writer = None
             if not is_jsonl(target):
-                writer = csv.DictWriter(handle, fieldnames=kept + fields, extrasaction="ignore")
+                # A .tsv out gets tabs; any other name the comma CSV every tool reads.
+                delimiter = "\t" if target.suffix.lower() in TAB_SUFFIXES else ","
+                writer = csv.DictWriter(handle, fieldnames=kept + fields, extrasaction="ignore", delimiter=delimiter)
                 writer.writeheader()
             batch: list[dict] = []
 
