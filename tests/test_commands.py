@@ -160,7 +160,8 @@ class TestImportReviews:
             "import_reviews", str(path), "--label-col", "tag", "--label-map", "good=positive,bad=negative,meh=neutral"
         )
 
-        assert "3 labelled" in out and "1 invalid" in out and "'weird' is not positive/neutral/negative" in out
+        assert "4 imported" in out and "3 labelled" in out and "1 label ignored" in out
+        assert "'weird' is not positive/neutral/negative" in out
         assert dict(Review.objects.values_list("text", "human_label"))["It was a place"] == "neutral"
         with pytest.raises(CommandError, match="--label-map"):
             run("import_reviews", str(path), "--label-col", "tag", "--label-map", "good")

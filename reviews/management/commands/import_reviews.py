@@ -162,7 +162,14 @@ class Command(BaseCommand):
                 reasons[f"text is a JSON {type(text).__name__}, not a string"] += 1
                 continue
             try:
-                label = label_reading.label(row.get(label_col)) if label_col else None
+                label = None
+                if label_col:
+                    try:
+                        label = label_reading.label(row.get(label_col))
+                    except ValueError as exc:
+                        # Keep the review, as for a rating: its text is worth having without the label.
+                        counts["label ignored"] += 1
+                        reasons[f"label ignored: {exc}"] += 1
                 review_date = None
                 if date_col and str(row.get(date_col) or "").strip():
                     try:
@@ -217,6 +224,7 @@ class Command(BaseCommand):
                 "skipped (no text)",
                 "invalid",
                 "rating ignored",
+                "label ignored",
             )
         )
         self.stdout.write(f"{path.name}: {summary} (text column {text_col!r}, rating column {rating_col!r})")
