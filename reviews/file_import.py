@@ -1,0 +1,301 @@
+"""Importing a file of reviews: what `manage.py import_reviews` and the staff Imports page both run.
+
+Idempotent by (source, external id): importing the same file twice adds nothing. Rows without text
+are skipped; rows with invalid values are counted with their reasons and the rest imported. A rating
+or label that cannot be read is dropped and its review kept. Ratings and labels are read on the
+file's own scale (reviews/scales.py). Reviews are predicted and stored in batches
+(reviews.importing.reviews_import).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from dateutil import parser as date_parser
+from django.conf import settings
+from django.db import connection
+from pydantic import ValidationError
+
+from reviews.files import WINDOWS_1252, read_rows
+from reviews.files import file_encoding as detect_file_encoding
+from reviews.importing import reviews_import
+from reviews.scales import (
+    LabelReading,
+    RatingScale,
+    detect_label_reading,
+    detect_rating_scale,
+    parse_label_map,
+    parse_rating_value,
+)
+from reviews.schemas import ReviewIn
+from reviews.services import review_bulk_label
+from reviews.sql import analyze_after_bulk_load
+
+BATCH_SIZE = 1000
+TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
+RATING_COLUMNS = ("rating", "stars", "score", "star_rating")
+MAX_DISTINCT_LABELS = 1_000  # a label column with more distinct values is not labels: stop collecting
+COUNTED = (
+    "rows",
+    "imported",
+    "already present",
+    "labelled",
+    "skipped (no text)",
+    "invalid",
+    "rating ignored",
+    "label ignored",
+)
+
+
+class ImportRefused(ValueError):
+    """The file cannot be imported as asked (a column that is not in it, no text column, a bad label map).
+    Nothing was imported."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportOptions:
+    """Which columns hold what (None: found by name or absent), and how to read ratings and labels."""
+
+    text_col: str | None = None
+    rating_col: str | None = None
+    source: str | None = None  # default: the file's name
+    date_col: str | None = None
+    business_col: str | None = None
+    author_col: str | None = None
+    id_col: str | None = None
+    label_col: str | None = None
+    rating_scale: int | None = None  # default: learnt from the file
+    label_map: str | None = None  # "0=negative,1=positive"; default: learnt from the file
+    batch_size: int = BATCH_SIZE
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    file_name: str
+    text_col: str = ""
+    rating_col: str | None = None
+    counts: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+
+    def line(self) -> str:
+        counted = ", ".join(f"{self.counts[key]} {key}" for key in COUNTED)
+        return f"{self.file_name}: {counted} (text column {self.text_col!r}, rating column {self.rating_col!r})"
+
+    def top_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
+        return self.reasons.most_common(limit)
+
+
+def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], option: str) -> str | None:
+    if wanted:
+        if wanted not in columns:
+            raise ImportRefused(f"Column {wanted!r} ({option}) is not in the file; columns: {', '.join(columns)}")
+        return wanted
+    lowered = {column.lower(): column for column in columns}
+    return next((lowered[name] for name in candidates if name in lowered), None)
+
+
+def content_id(text, row: dict, columns: tuple[str | None, ...]) -> str:
+    """Without an id column, the content identifies the review, so a re-import still adds nothing."""
+    parts = [str(text).strip()] + [str(row.get(column) or "") for column in columns if column]
+    return "sha1:" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+
+
+def parse_date(raw: str) -> datetime:
+    """ISO dates (most exports) the fast way; anything else ("Nov 20, 2026", "20/11/2026") through dateutil.
+    dateutil fills missing parts from today; here a month without its day ("Mar 2019") is the 1st of that
+    month and a bare year its 1 January, and a date without a year ("March", "Tuesday") is refused."""
+    try:
+        return datetime.fromisoformat(raw.strip())
+    except ValueError:
+        pass
+    one = date_parser.parse(raw, default=datetime(2001, 1, 1))
+    other = date_parser.parse(raw, default=datetime(2002, 2, 2))
+    if one.year != other.year:
+        raise ValueError(f"date {raw[:30]!r} has no year")
+    return one.replace(month=one.month if one.month == other.month else 1, day=one.day if one.day == other.day else 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    text: str
+    rating: str | None
+    date: str | None
+    business: str | None
+    author: str | None
+    id: str | None
+    label: str | None
+
+
+def file_columns(columns: list[str], options: ImportOptions) -> Columns:
+    """The columns to read, by the options' names or else by their usual names; ImportRefused when one is missing."""
+    text_col = pick_column(columns, options.text_col, TEXT_COLUMNS, "--text-col")
+    if text_col is None:
+        raise ImportRefused(f"No text column found; pass --text-col (columns: {', '.join(columns)})")
+    return Columns(
+        text=text_col,
+        rating=pick_column(columns, options.rating_col, RATING_COLUMNS, "--rating-col"),
+        date=pick_column(columns, options.date_col, (), "--date-col"),
+        business=pick_column(columns, options.business_col, (), "--business-col"),
+        author=pick_column(columns, options.author_col, (), "--author-col"),
+        id=pick_column(columns, options.id_col, (), "--id-col"),
+        label=pick_column(columns, options.label_col, (), "--label-col"),
+    )
+
+
+def readings(
+    path: Path,
+    encoding: str,
+    columns: Columns,
+    options: ImportOptions,
+    note: Callable[[str], None],
+) -> tuple[RatingScale, LabelReading]:
+    """The file's rating scale and label meanings: from the options, else from a first pass over the file.
+
+    A row alone cannot say whether 7 is out of range or a 1-10 rating, or whether "0" is negative
+    or neutral (reviews/scales.py); the whole column can.
+    """
+    try:
+        label_map = parse_label_map(options.label_map) if options.label_map else None
+    except ValueError as exc:
+        raise ImportRefused(f"--label-map: {exc}") from None
+    scale = RatingScale(options.rating_scale) if options.rating_scale else None
+    ratings, labels = [], set()
+    if (columns.rating and scale is None) or (columns.label and label_map is None):
+        _, rows = read_rows(path, encoding)
+        for row in rows:
+            if columns.rating and scale is None:
+                try:
+                    value = parse_rating_value(row.get(columns.rating))
+                except ValueError:
+                    value = None  # counted as "rating ignored" on the import pass
+                if value is not None:
+                    ratings.append(value)
+            if columns.label and label_map is None and len(labels) < MAX_DISTINCT_LABELS:
+                raw = row.get(columns.label)
+                if raw is not None and not isinstance(raw, dict | list) and str(raw).strip():
+                    labels.add(str(raw))
+    if scale is None:
+        scale = detect_rating_scale(ratings)
+        if ratings and scale.top != 5:
+            note(f"{path.name}: ratings up to {max(ratings)} read on {scale.describe()} (--rating-scale to change)")
+    if label_map is None:
+        label_map = detect_label_reading(
+            labels, negative_max=settings.RATING_NEGATIVE_MAX, positive_min=settings.RATING_POSITIVE_MIN
+        )
+        if label_map.numbers:
+            note(f"{path.name}: labels read as {label_map.numbers} (--label-map to change)")
+    return scale, label_map
+
+
+def import_file(
+    path: Path,
+    options: ImportOptions,
+    *,
+    file_name: str | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> ImportSummary:
+    """Import every row of the file at `path`; `on_batch(rows)` after each stored batch, `note(text)` for what
+    the reader decided (encoding, scales). Raises UnreadableFile (reviews.files) or ImportRefused before any
+    row is stored. `file_name` names the file in the summary and is the default source (an upload is stored
+    under a temporary name)."""
+    file_name = file_name or path.name
+    note = note or (lambda text: None)
+    encoding = detect_file_encoding(path)
+    if encoding == WINDOWS_1252:
+        note(f"{file_name} is not UTF-8: read as Windows-1252")
+    names, rows = read_rows(path, encoding)
+    columns = file_columns(names, options)
+    source = (options.source or Path(file_name).stem)[:50]
+    rating_scale, label_reading = readings(path, encoding, columns, options, note)
+
+    summary = ImportSummary(file_name=file_name, text_col=columns.text, rating_col=columns.rating)
+    counts, reasons = summary.counts, summary.reasons
+    batch: list[tuple[ReviewIn, str | None]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        results = reviews_import(items=[item for item, _ in batch])
+        labels = {}
+        for (_, label), result in zip(batch, results, strict=True):
+            counts["imported" if result.created else "already present"] += 1
+            if label:
+                labels[result.review_id] = label
+        if labels:
+            counts["labelled"] += review_bulk_label(labels=labels, user_id=None)
+        if on_batch is not None:
+            on_batch(len(batch))
+        batch.clear()
+
+    for row in rows:
+        counts["rows"] += 1
+        if "__error__" in row:
+            counts["invalid"] += 1
+            reasons[row["__error__"].split(":", 1)[1].strip()] += 1
+            continue
+        text = row.get(columns.text)
+        if text is None or not str(text).strip():
+            counts["skipped (no text)"] += 1
+            continue
+        if not isinstance(text, str):  # a JSON number, list or object: not a review's text
+            counts["invalid"] += 1
+            reasons[f"text is a JSON {type(text).__name__}, not a string"] += 1
+            continue
+        try:
+            label = None
+            if columns.label:
+                try:
+                    label = label_reading.label(row.get(columns.label))
+                except ValueError as exc:
+                    # Keep the review, as for a rating: its text is worth having without the label.
+                    counts["label ignored"] += 1
+                    reasons[f"label ignored: {exc}"] += 1
+            review_date = None
+            if columns.date and str(row.get(columns.date) or "").strip():
+                try:
+                    review_date = parse_date(str(row[columns.date]))
+                except (ValueError, OverflowError):
+                    raise ValueError(f"date {str(row[columns.date])[:30]!r} is not a date") from None
+            rating = None
+            if columns.rating:
+                try:
+                    value = parse_rating_value(row.get(columns.rating))
+                    rating = None if value is None else rating_scale.to_stars(value)
+                except ValueError as exc:
+                    # Keep the text, which is worth having without its stars.
+                    counts["rating ignored"] += 1
+                    reasons[f"rating ignored: {exc}"] += 1
+            item = ReviewIn(
+                text=str(text),
+                source=source,
+                rating=rating,
+                business=str(row.get(columns.business) or "")[:200] if columns.business else None,
+                author=str(row.get(columns.author) or "")[:200] if columns.author else None,
+                # A row whose id cell is blank is identified by its content, as without --id-col: a
+                # re-import must not store it again. An id over 200 characters is an invalid row (as in
+                # the API): cut short, two ids sharing a prefix would pass for the same review.
+                external_id=(str(row.get(columns.id) or "").strip() if columns.id else "")
+                or content_id(text, row, (columns.business, columns.author, columns.date)),
+                review_date=review_date,
+            )
+        except ValidationError as exc:
+            counts["invalid"] += 1
+            error = exc.errors()[0]
+            reasons[f"{'.'.join(map(str, error['loc']))}: {error['msg']}"] += 1
+            continue
+        except ValueError as exc:
+            counts["invalid"] += 1
+            reasons[str(exc)] += 1
+            continue
+        batch.append((item, label))
+        if len(batch) >= options.batch_size:
+            flush()
+    flush()
+    analyze_after_bulk_load(connection, ["reviews_review", "reviews_prediction"], counts["imported"])
+    return summary
