@@ -21,7 +21,10 @@ from project.bodylimit import BodySizeLimit  # noqa: E402
 from project.observability import ObservabilityMiddleware  # noqa: E402
 
 # Django spools a whole body to disk before any view or DATA_UPLOAD_MAX_MEMORY_SIZE check: cap it first.
-django_application = BodySizeLimit(django_application, setting="PAGE_MAX_BODY_BYTES")
+# The Imports page's form takes review files: its own, larger limit.
+django_application = BodySizeLimit(
+    django_application, setting="PAGE_MAX_BODY_BYTES", paths={"/imports/": "IMPORT_MAX_UPLOAD_BYTES"}
+)
 
 SEED_API_PREFIXES = ("/reviews/", "/training/", "/analytics/")
 

@@ -32,22 +32,26 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, *, setting: str) -> None:
+    """`setting` names the limit; `paths` maps a path (exactly, e.g. an upload form's) to another setting."""
+
+    def __init__(self, app: ASGIApp, *, setting: str, paths: dict[str, str] | None = None) -> None:
         self.app = app
         self.setting = setting
+        self.paths = paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = getattr(settings, self.setting)
+        setting = self.paths.get(scope["path"], self.setting)
+        limit = getattr(settings, setting)
         if limit is None:
             await self.app(scope, receive, send)
             return
         content_length = _content_length(scope)
         if content_length is not None:
             if content_length > limit:
-                await _send_413(send, BodyTooLarge(limit, self.setting))
+                await _send_413(send, BodyTooLarge(limit, setting))
                 return
             # The server stops the body at Content-Length: nothing left to count.
             await self.app(scope, receive, send)
@@ -62,7 +66,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(limit, self.setting)
+                    raise BodyTooLarge(limit, setting)
             return message
 
         async def tracking_send(message: Message) -> None:

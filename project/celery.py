@@ -30,6 +30,7 @@ app.conf.task_routes = {
     "training.run_training_job": {"queue": TRAINING_QUEUE},
     "reviews.rescore_unlabelled_reviews": {"queue": BULK_QUEUE},
     "reviews.extract_aspects": {"queue": BULK_QUEUE},
+    "reviews.run_import_job": {"queue": BULK_QUEUE},
     "reviews.reextract_all_aspects": {"queue": BULK_QUEUE},
 }
 # Celery's Django fixup closes inherited database connections in forked children

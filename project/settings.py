@@ -361,6 +361,8 @@ API_RATE_LIMIT_STAFF = env_bool("API_RATE_LIMIT_STAFF", False)
 # and Django's own check of form and JSON bodies uses the same number.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 10_000_000)
 PAGE_MAX_BODY_BYTES = env_int("PAGE_MAX_BODY_BYTES", 2_621_440)
+# The staff Imports page takes review files up to this size (the file is kept in the database until imported).
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 50_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = PAGE_MAX_BODY_BYTES
 API_MAX_BULK_ITEMS = 1000
 API_MAX_PAGE_SIZE = 500

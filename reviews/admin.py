@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from reviews.aspects import review_aspects_forget, review_aspects_sync_filters
-from reviews.models import LabelEvent, Prediction, Review, Sentiment
+from reviews.models import ImportJob, LabelEvent, Prediction, Review, Sentiment
 from reviews.schemas import REVIEW_DATE_MAX_AHEAD
 from reviews.services import review_label, review_unlabel
 
@@ -131,3 +131,25 @@ class ReviewAdmin(admin.ModelAdmin):
 
     def has_label_permission(self, request) -> bool:
         return request.user.has_perm("reviews.label_review")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Uploads from the staff Imports page, read only: they are created there and run by a worker."""
+
+    list_display = ("id", "file_name", "status", "rows_done", "requested_by", "created_at", "finished_at")
+    list_filter = ("status",)
+    exclude = ("content",)  # the file itself, up to IMPORT_MAX_UPLOAD_BYTES: not for a form
+    readonly_fields = (
+        "file_name", "size_bytes", "status", "options", "rows_done", "summary", "error", "requested_by",
+        "created_at", "started_at", "finished_at",
+    )  # fmt: skip
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,4 +1,5 @@
-"""The review page's aspect editor: one row per staff aspect, saved through reviews.aspects."""
+"""Staff page forms: the review page's aspect editor (one row per staff aspect, saved through reviews.aspects)
+and the Imports page's upload."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.utils.text import Truncator
 
 from analytics.text import split_sentences
 from reviews.aspects import POLARITIES, StaffAspect
+from reviews.file_import import ImportOptions
 from reviews.models import Review, ReviewAspect
 from training.ml.aspect_data import SEMEVAL14_CATEGORIES
 
@@ -103,3 +105,40 @@ def formset_errors(formset: forms.BaseFormSet) -> list[str]:
         for field, errors in form.errors.items():
             problems.extend(f"Row {number}, {field}: {error}" for error in errors)
     return problems
+
+
+def _column(label: str, help_text: str = "") -> forms.CharField:
+    return forms.CharField(required=False, max_length=200, label=label, help_text=help_text)
+
+
+class ImportUploadForm(forms.Form):
+    """The staff Imports page: a review file and, where the usual column names do not fit, which column is which."""
+
+    OPTIONAL = ("text_col", "rating_col", "source", "date_col", "business_col", "author_col", "id_col", "label_col")
+
+    file = forms.FileField(help_text="CSV (comma, semicolon, tab or pipe separated), TSV, JSON lines or a JSON array")
+    source = forms.CharField(required=False, max_length=50, help_text="Default: the file's name")
+    text_col = _column("Text column", "Default: text, review, content, body or comment")
+    rating_col = _column("Rating column", "Default: rating, stars or score")
+    rating_scale = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "learnt from the file"), ("5", "0-5 stars"), ("10", "0-10"), ("100", "0-100")],
+    )
+    date_col = _column("Date column")
+    business_col = _column("Business column")
+    author_col = _column("Author column")
+    id_col = _column("Id column", "Default: the content identifies a review")
+    label_col = _column("Label column", "Human labels")
+    label_map = forms.CharField(
+        required=False, max_length=500, help_text='Default: learnt from the file; e.g. "0=negative,1=positive"'
+    )
+
+    def import_options(self) -> ImportOptions:
+        data = self.cleaned_data
+        return ImportOptions(
+            **{name: data.get(name) or None for name in self.OPTIONAL},
+            rating_scale=data.get("rating_scale"),
+            label_map=data.get("label_map") or None,
+        )

@@ -305,3 +305,38 @@ class ReviewAspect(models.Model):
     def save(self, *args, **kwargs) -> None:
         fill_review_copies([self])
         super().save(*args, **kwargs)
+
+
+class ImportJob(models.Model):
+    """A review file uploaded on the staff Imports page, imported by a worker (reviews.import_jobs).
+
+    The file's bytes live in the database until the import ends, not on a disk: in production the web
+    server and the worker that imports are different machines, which share only the database.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    file_name = models.CharField(max_length=255)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    content = models.BinaryField(default=b"", help_text="The uploaded file; emptied once the import ends")
+    options = models.JSONField(default=dict, blank=True, help_text="reviews.file_import.ImportOptions")
+    rows_done = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True, help_text="Counts, reasons and notes of the import")
+    error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} {self.file_name} ({self.status})"

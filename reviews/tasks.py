@@ -78,3 +78,18 @@ def reextract_all_aspects(after_id: int = 0, model_key: str | None = None) -> in
     if last_id is not None:
         outbox_enqueue(reextract_all_aspects, args=[last_id, model_key])
     return last_id or 0
+
+
+@shared_task(
+    name="reviews.run_import_job",
+    acks_late=True,  # idempotent: a rerun counts the rows stored before as already present
+    reject_on_worker_lost=True,
+    soft_time_limit=3300,  # an upload of IMPORT_MAX_UPLOAD_BYTES imports in minutes; an hour is a hung job
+    time_limit=3600,
+)
+def run_import_job(job_id: int) -> int:
+    """Import an uploaded review file (reviews.import_jobs)."""
+    from reviews.import_jobs import import_job_run
+
+    job = import_job_run(job_id)
+    return 0 if job is None else job.rows_done

@@ -8,6 +8,7 @@ import io
 import re
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -32,8 +33,9 @@ from project.views import (
 )
 from reviews import forms, labelling
 from reviews.aspects import review_set_staff_aspects
+from reviews.import_jobs import UploadRefused, import_job_create, recent_import_jobs
 from reviews.labelling import Order, QueueFilters
-from reviews.models import LabelEvent, Review, Sentiment
+from reviews.models import ImportJob, LabelEvent, Review, Sentiment
 from reviews.selectors import ORDERINGS, ReviewFilters, review_aspects, review_get, review_iter_batches, review_list
 from reviews.services import review_bulk_label
 from training.services import in_evaluation_bucket
@@ -538,3 +540,27 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     response = StreamingHttpResponse(_csv_lines(filters), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="reviews.csv"'
     return response
+
+
+@permission_required("reviews.add_review")
+@require_http_methods(["GET", "POST"])
+def imports_page(request: HttpRequest) -> HttpResponse:
+    """Upload a review file; a worker imports it (reviews.import_jobs) while this page shows its progress."""
+    form = forms.ImportUploadForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                job = import_job_create(
+                    upload=form.cleaned_data["file"], options=form.import_options(), requested_by_id=request.user.pk
+                )
+            except UploadRefused as exc:
+                form.add_error("file", str(exc))
+            else:
+                messages.success(request, f"Import #{job.pk} of {job.file_name} queued.")
+                return redirect("imports")
+        status = 400
+    jobs = recent_import_jobs()
+    active = any(job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING) for job in jobs)
+    context = {"form": form, "jobs": jobs, "active": active, "max_bytes": settings.IMPORT_MAX_UPLOAD_BYTES}
+    return render(request, "reviews/imports.html", context, status=status)
