@@ -152,3 +152,19 @@ def test_the_admin_lists_imports_read_only():
     assert listing.status_code == 200 and "films.csv" in listing.content.decode()
     assert detail.status_code == 200 and "A triumph" not in detail.content.decode()
     assert client.get("/admin/reviews/importjob/add/").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("reviews.jsonl", b'{"review": "Lovely brunch", "stars": 5}\n{"review": "Cold coffee", "stars": 1}\n'),
+        ("reviews.json", b'[{"review": "Lovely brunch", "stars": 5}, {"review": "Cold coffee", "stars": 1}]'),
+        ("reviews.tsv", b"review\tstars\nLovely brunch\t5\nCold coffee\t1\n"),
+    ],
+)
+def test_json_lines_json_arrays_and_tab_separated_files_import_alike(django_capture_on_commit_callbacks, name, content):
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(manager(), name, content)
+
+    assert ImportJob.objects.get().status == "succeeded"
+    assert dict(Review.objects.values_list("text", "rating")) == {"Lovely brunch": 5, "Cold coffee": 1}
