@@ -52,20 +52,36 @@ def _accuracy(pairs: list[tuple[str, str]]) -> dict:
     return {"n": n, "accuracy": round(correct / n, 4) if n else None, "ci_low": low, "ci_high": high}
 
 
-def live_accuracy(since: dt.datetime) -> dict:
-    """Ingest predictions against human labels given since `since`. Labels of reviews in
-    the evaluation bucket were given blind (no suggestion shown), so they are unbiased;
-    all labels are reported too."""
+def live_accuracy(since: dt.datetime, version: ModelVersion | None = None) -> dict:
+    """The champion's ingest predictions against human labels given since `since` (all of them, and those of
+    reviews in the evaluation bucket, labelled blind: no suggestion shown, so unbiased), and every model's
+    figure in `by_model`.
+
+    Only `version`'s own predictions count in `all` and `blind`: labelled reviews are never re-scored, so the
+    labels of the window mostly score the models that were deployed when those reviews arrived. Counting them
+    for the current champion blamed it for a retired model's errors, and retraining fired on them every
+    cooldown until they left the window."""
     rows = list(
         Prediction.objects.filter(is_ingest=True, review__human_labelled_at__gte=since)
         .exclude(review__human_label__isnull=True)
-        .values_list("review_id", "label", "review__human_label")
+        .values_list("review_id", "label", "review__human_label", "model_version__name")
     )
-    everything = [(predicted, truth) for _, predicted, truth in rows]
+    by_model: dict[str, list[tuple[str, str]]] = {}
+    for _, predicted, truth, name in rows:
+        by_model.setdefault(name or "(deleted model)", []).append((predicted, truth))
+    own = [row for row in rows if version is not None and row[3] == version.name]
+    everything = [(predicted, truth) for _, predicted, truth, _ in own]
     blind = [
-        (predicted, truth) for review_id, predicted, truth in rows if training_services.in_evaluation_bucket(review_id)
+        (predicted, truth)
+        for review_id, predicted, truth, _ in own
+        if training_services.in_evaluation_bucket(review_id)
     ]
-    return {"all": _accuracy(everything), "blind": _accuracy(blind)}
+    return {
+        "model_version": version.name if version is not None else None,
+        "all": _accuracy(everything),
+        "blind": _accuracy(blind),
+        "by_model": {name: _accuracy(pairs) for name, pairs in sorted(by_model.items())},
+    }
 
 
 def rating_agreement(since: dt.datetime) -> dict:
@@ -202,7 +218,7 @@ def monitoring_run(*, now: dt.datetime | None = None) -> MonitoringSnapshot:
     now = now or timezone.now()
     since = now - dt.timedelta(days=settings.MONITOR_WINDOW_DAYS)
     champion = training_services.current_champion()
-    accuracy = live_accuracy(since)
+    accuracy = live_accuracy(since, champion)
     drift_result, alarms = drift(champion, since) if champion else ({}, [])
     trigger = _retraining_trigger(accuracy, alarms, now)
     spikes = negative_spikes(now)

@@ -138,9 +138,8 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
         return JSONResponse(
             status_code=422, content={"detail": f"body: {message}", "errors": [{"field": "body", "message": message}]}
         )
-    return JSONResponse(
-        status_code=exc.status_code, content={"detail": str(exc.detail)}, headers=getattr(exc, "headers", None)
-    )
+    content = {"detail": str(exc.detail), **getattr(exc, "fields", {})}
+    return JSONResponse(status_code=exc.status_code, content=content, headers=getattr(exc, "headers", None))
 
 
 @app.exception_handler(Exception)

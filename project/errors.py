@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import HTTPException
 from pydantic import BaseModel, Field
+
+
+class HTTPErrorWithFields(HTTPException):
+    """An error whose JSON body carries fields beside `detail` (e.g. the id of the job in the way)."""
+
+    def __init__(self, status_code: int, detail: str, **fields: Any) -> None:
+        super().__init__(status_code=status_code, detail=detail)
+        self.fields = fields
 
 
 class ErrorOut(BaseModel):

@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_create, review_create
+from tests.factories import ModelVersionFactory
 from training import services, storage
 from training.ml.gate import GateConfig, decide
 from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
@@ -213,6 +214,30 @@ class TestPromotionAndRollback:
         services.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk), reason="fixed")
         assert services.current_champion() == trained
         assert ModelVersion.objects.get(pk=baseline.pk).stage == ModelVersion.Stage.ARCHIVED
+
+    def test_a_second_rollback_walks_further_back_instead_of_redeploying_the_model_rolled_away_from(self):
+        baseline = services.model_version_ensure_baseline()
+        first, second = ModelVersionFactory(), ModelVersionFactory()
+        services.model_version_promote(version=first)
+        services.model_version_promote(version=second)
+
+        services.model_version_rollback()
+        assert services.current_champion() == first
+        services.model_version_rollback()
+        assert services.current_champion() == baseline
+        with pytest.raises(services.DeploymentError, match="no earlier champion"):
+            services.model_version_rollback()
+
+    def test_a_manual_promotion_after_a_rollback_starts_a_new_history(self):
+        baseline = services.model_version_ensure_baseline()
+        first, second = ModelVersionFactory(), ModelVersionFactory()
+        services.model_version_promote(version=first)
+        services.model_version_rollback()
+        services.model_version_promote(version=second)
+
+        assert services.model_version_rollback_target().previous == baseline
+        services.model_version_promote(version=ModelVersion.objects.get(pk=first.pk))
+        assert services.model_version_rollback_target().previous == second
 
     def test_rolling_back_with_no_history_is_refused(self):
         services.model_version_ensure_baseline()

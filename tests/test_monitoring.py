@@ -14,6 +14,7 @@ from analytics.monitoring import monitoring_run, population_stability_index, wil
 from reviews.models import Review
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_create
+from tests.factories import ModelVersionFactory
 from tests.live import free_port
 from training import services
 from training.models import TrainingJob
@@ -63,6 +64,25 @@ class TestLiveAccuracy:
         assert (overall["n"], overall["accuracy"]) == (10, 0.6)
         assert overall["ci_low"] < 0.6 < overall["ci_high"]
         assert "blind" in snapshot.live_accuracy
+
+    def test_only_the_champions_own_predictions_count_and_a_retired_models_errors_do_not_trigger_retraining(
+        self, settings
+    ):
+        settings.MONITOR_MIN_LABELS = 5
+        retired = services.model_version_ensure_baseline()
+        wrong = ingest([f"Disgusting and rude, visit {i}" for i in range(8)])  # predicted by the baseline
+        for review in wrong:
+            Review.objects.filter(pk=review.pk).update(human_label="positive", human_labelled_at=review.created_at)
+        champion = ModelVersionFactory()
+        services.model_version_promote(version=champion)
+
+        snapshot = monitoring_run()
+
+        assert snapshot.live_accuracy["model_version"] == champion.name
+        assert snapshot.live_accuracy["all"]["n"] == 0
+        assert snapshot.live_accuracy["by_model"][retired.name]["n"] == 8
+        assert snapshot.live_accuracy["by_model"][retired.name]["accuracy"] < 0.5
+        assert snapshot.trigger["decision"] == "none"
 
 
 class TestDrift:

@@ -124,6 +124,7 @@ class TestStartingAJob:
 
         assert response.status_code == 409
         assert f"Training job {queued.pk} " in response.json()["detail"]
+        assert (response.json()["job_id"], response.json()["job_status"]) == (queued.pk, "queued")
         assert TrainingJob.objects.count() == 1
 
     def test_a_running_job_also_blocks_a_new_one(self, api, manager_headers):

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from outbox.models import OutboxMessage
 from tests.factories import ModelVersionFactory, ReviewFactory, TrainingJobFactory
@@ -113,6 +115,29 @@ class TestCancelling:
 
         assert returned.status == Status.RUNNING
         assert returned.cancel_requested
+
+    def test_a_running_job_whose_worker_stopped_beating_is_cancelled_at_once(self, db, settings):
+        settings.JOB_STUCK_AFTER_SECONDS = 60
+        long_ago = timezone.now() - dt.timedelta(seconds=120)
+        job = TrainingJobFactory(status=Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
+        candidate = ModelVersionFactory(training_job=job, stage=ModelVersion.Stage.CANDIDATE)
+
+        returned = services.training_job_request_cancel(job=job)
+
+        assert returned.status == Status.CANCELLED and "worker had stopped" in returned.error
+        assert returned.progress_message == "Cancelled"
+        candidate.refresh_from_db()
+        assert candidate.stage == ModelVersion.Stage.REJECTED
+
+    def test_a_running_job_that_still_beats_keeps_running_with_the_flag(self, db, settings):
+        settings.JOB_STUCK_AFTER_SECONDS = 60
+        job = TrainingJobFactory(
+            status=Status.RUNNING, started_at=timezone.now() - dt.timedelta(hours=1), heartbeat_at=timezone.now()
+        )
+
+        returned = services.training_job_request_cancel(job=job)
+
+        assert returned.status == Status.RUNNING and returned.cancel_requested
 
 
 class TestOneActiveJob:

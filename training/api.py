@@ -10,7 +10,7 @@ from fastapi import HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from project.auth import Principal, require
-from project.errors import error_responses
+from project.errors import HTTPErrorWithFields, error_responses
 from project.routing import DjangoAPIRouter
 from training import services
 from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
@@ -47,9 +47,16 @@ class TrainingJobOut(BaseModel):
     parameters: dict
     metrics: dict
     error: str
+    cancel_requested: bool = Field(description="A cancel was asked for; a running job stops at its next step")
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+
+
+class JobConflictOut(BaseModel):
+    detail: str = Field(examples=["Training job 7 is already running; one job runs at a time"])
+    job_id: int = Field(description="The job already queued or running", examples=[7])
+    job_status: str = Field(examples=["running"])
 
 
 class TrainingJobPage(BaseModel):
@@ -67,6 +74,7 @@ def job_out(job: TrainingJob) -> TrainingJobOut:
         parameters=job.parameters,
         metrics=job.metrics,
         error=job.error,
+        cancel_requested=job.cancel_requested,
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
@@ -78,7 +86,10 @@ def job_out(job: TrainingJob) -> TrainingJobOut:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrainingStartOut,
     summary="Start a training job (runs on a Celery worker)",
-    responses=error_responses(401, 403, 409, 422),
+    responses={
+        **error_responses(401, 403, 422),
+        409: {"model": JobConflictOut, "description": "A job is already queued or running: its id and status"},
+    },
 )
 def start_training(
     body: TrainingStartIn | None = None, principal: Principal = require("training.start_trainingjob")
@@ -93,9 +104,11 @@ def start_training(
             )
             services.training_job_enqueue(job)
     except services.JobAlreadyActive as exc:
-        raise HTTPException(
-            status_code=409,
-            detail=f"Training job {exc.job.pk} is already {exc.job.status}; one job runs at a time",
+        raise HTTPErrorWithFields(
+            409,
+            f"Training job {exc.job.pk} is already {exc.job.status}; one job runs at a time",
+            job_id=exc.job.pk,
+            job_status=exc.job.status,
         ) from exc
     return TrainingStartOut(job_id=job.pk, status=job.status)
 
@@ -120,7 +133,8 @@ def training_status(
     response_model=TrainingJobOut,
     summary="Cancel a training job",
     description="A queued job is cancelled at once; a running job stops at its next step (it checks a flag in "
-    "the database). Cancelling a finished job changes nothing and returns it as it is.",
+    "the database), and a running job whose worker has stopped beating (JOB_STUCK_AFTER_SECONDS) is cancelled at "
+    "once. Cancelling a finished job changes nothing and returns it as it is.",
     responses=error_responses(401, 403, 404, 422),
 )
 def cancel_training(

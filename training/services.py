@@ -172,18 +172,42 @@ def _check_kind(kind: str) -> None:
         raise DeploymentError(f"Unknown model kind {kind[:50]!r}; use one of {', '.join(ModelVersion.Kind.values)}")
 
 
-def model_version_rollback_target(kind: str = ModelVersion.Kind.SENTIMENT) -> Deployment | None:
-    """The deployment of the current champion of `kind` if it replaced an earlier champion of that kind
-    (its `previous` is what a rollback deploys again), else None. Each kind has its own history: an aspect
-    model promoted after a sentiment model does not hide the sentiment model's previous champion."""
+@dataclass(frozen=True, slots=True)
+class RollbackTarget:
+    pk: int  # the newest deployment of the kind: what the page showed (model_version_rollback's check)
+    model_version: ModelVersion  # the current champion
+    previous: ModelVersion  # what a rollback deploys again
+
+
+def model_version_rollback_target(kind: str = ModelVersion.Kind.SENTIMENT) -> RollbackTarget | None:
+    """What a rollback of `kind` deploys: the champion before the current one, walking back through earlier
+    rollbacks, or None when there is none. Each kind has its own history: an aspect model promoted after a
+    sentiment model does not hide the sentiment model's previous champion.
+
+    The history is replayed as a stack: a promotion (gate, manual, initial) pushes its version, a rollback pops
+    the champion it replaced. So after A -> B -> rollback (A), a second rollback goes to what came before A,
+    not back to B, the model just rolled away from.
+    """
     _check_kind(kind)
-    last = (
-        Deployment.objects.filter(model_version__kind=kind)
-        .select_related("model_version", "previous")
-        .order_by("-id")
-        .first()
+    deployments = list(
+        Deployment.objects.filter(model_version__kind=kind).select_related("model_version").order_by("id")
     )
-    return last if last is not None and last.previous is not None else None
+    if not deployments:
+        return None
+    stack: list[ModelVersion] = []
+    for deployment in deployments:
+        version = deployment.model_version
+        if deployment.action == Deployment.Action.ROLLBACK and len(stack) >= 2 and stack[-2].pk == version.pk:
+            stack.pop()
+        elif stack and stack[-1].pk == version.pk:
+            continue
+        else:
+            # A promotion, or a rollback the stack does not explain (history from before this rule): either way
+            # the version is the champion from here on.
+            stack = [entry for entry in stack if entry.pk != version.pk] + [version]
+    if len(stack) < 2:
+        return None
+    return RollbackTarget(pk=deployments[-1].pk, model_version=stack[-1], previous=stack[-2])
 
 
 def model_version_rollback(
@@ -271,8 +295,27 @@ def training_job_request_cancel(*, job: TrainingJob) -> TrainingJob:
     # A queued job nobody has picked up yet is cancelled on the spot; a running one
     # sees the flag at its next progress step.
     TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.QUEUED).update(
-        status=TrainingJob.Status.CANCELLED, error="Cancelled before it started", finished_at=timezone.now()
+        status=TrainingJob.Status.CANCELLED,
+        error="Cancelled before it started",
+        progress_message="Cancelled",
+        finished_at=timezone.now(),
     )
+    # A running job whose worker died never reads the flag: without this it blocked every new job until the
+    # stuck-job sweep failed it, minutes later, while its cancel answered "running".
+    stale = timezone.now() - dt.timedelta(seconds=settings.JOB_STUCK_AFTER_SECONDS)
+    orphaned = TrainingJob.objects.filter(pk=job.pk, status=TrainingJob.Status.RUNNING).filter(
+        models.Q(heartbeat_at__lt=stale) | models.Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    )
+    limit = settings.JOB_STUCK_AFTER_SECONDS
+    if orphaned.update(  # one compare-and-set: a heartbeat landing meanwhile keeps the job running
+        status=TrainingJob.Status.CANCELLED,
+        error=f"Cancelled; its worker had stopped (no heartbeat for more than {limit} s)",
+        progress_message="Cancelled",
+        finished_at=timezone.now(),
+    ):
+        ModelVersion.objects.filter(training_job_id=job.pk, stage=ModelVersion.Stage.CANDIDATE).update(
+            stage=ModelVersion.Stage.REJECTED
+        )
     job.refresh_from_db()
     return job
 
@@ -497,7 +540,9 @@ def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None =
         else:
             metrics = _train(job, progress)
     except JobCancelled:
-        training_job_transition(job_id=job_id, to=TrainingJob.Status.CANCELLED, error="Cancelled on request")
+        training_job_transition(
+            job_id=job_id, to=TrainingJob.Status.CANCELLED, error="Cancelled on request", progress_message="Cancelled"
+        )
     except TrainingError as exc:
         training_job_transition(job_id=job_id, to=TrainingJob.Status.FAILED, error=str(exc))
         _alert("job_failed", f"Training job {job_id} failed", {"job_id": job_id, "error": str(exc)})
