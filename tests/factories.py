@@ -56,3 +56,19 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
 class TrainingJobFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = TrainingJob
+
+
+def trainable_reviews(count: int, text: str = "Nice", **fields) -> list[Review]:
+    """New reviews (through the bulk-create service), as many as it takes for `count` of them to fall outside the
+    evaluation bucket: the ones a training learns from and readiness counts (training.services)."""
+    from reviews.schemas import ReviewIn
+    from reviews.services import review_bulk_create
+    from training.services import in_evaluation_bucket
+
+    created: list[Review] = []
+    number = 0
+    while sum(not in_evaluation_bucket(review.pk) for review in created) < count:
+        [result] = review_bulk_create(items=[ReviewIn(text=f"{text} {number}", **fields)])
+        created.append(result.review)
+        number += 1
+    return created

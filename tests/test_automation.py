@@ -14,9 +14,11 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from reviews.models import Review
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_create
+from tests.factories import trainable_reviews
 from training import automation, services
 from training.models import EvaluationReport, ModelVersion, ScheduledRun, TrainingJob
 from training.schedules import SCHEDULES
+from training.services import in_evaluation_bucket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,7 +116,7 @@ class TestExactlyOnce:
 class TestDailyRetraining:
     def test_it_skips_with_the_numbers_when_there_is_too_little_new_data(self, settings):
         settings.RETRAIN_MIN_NEW_RATED = 10
-        review_bulk_create(items=[ReviewIn(text=f"Nice {i}", rating=5) for i in range(3)])
+        trainable_reviews(3, rating=5)
 
         run = automation.retrain_if_needed(slot="2026-11-27")
 
@@ -124,7 +126,7 @@ class TestDailyRetraining:
 
     def test_it_starts_one_job_when_enough_data_arrived_even_if_fired_twice(self, settings):
         settings.RETRAIN_MIN_NEW_RATED = 3
-        review_bulk_create(items=[ReviewIn(text=f"Nice {i}", rating=5) for i in range(3)])
+        trainable_reviews(3, rating=5)
 
         first = automation.retrain_if_needed(slot="2026-11-27")
         second = automation.retrain_if_needed(slot="2026-11-27")
@@ -135,9 +137,20 @@ class TestDailyRetraining:
         assert job.trigger == TrainingJob.Trigger.SCHEDULE
         assert first.training_job == job
 
+    def test_reviews_training_never_uses_do_not_count_as_new_data(self, settings):
+        settings.RETRAIN_MIN_NEW_RATED = 1
+        settings.TRAIN_INCLUDE_NON_ENGLISH = False
+        held_out = next(r for r in trainable_reviews(30, rating=5) if in_evaluation_bucket(r.pk))
+        Review.objects.exclude(pk=held_out.pk).update(is_english=False)
+
+        run = automation.retrain_if_needed(slot="2026-11-27")
+
+        assert run.outcome == ScheduledRun.Outcome.SKIPPED
+        assert "0 new rated reviews (need 1)" in run.reason
+
     def test_it_skips_while_another_job_is_active(self, settings):
         settings.RETRAIN_MIN_NEW_RATED = 1
-        review_bulk_create(items=[ReviewIn(text="Nice", rating=5)])
+        trainable_reviews(1, rating=5)
         TrainingJob.objects.create(status=TrainingJob.Status.RUNNING)
 
         run = automation.retrain_if_needed(slot="2026-11-27")
