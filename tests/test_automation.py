@@ -180,6 +180,22 @@ class TestWeeklyEvaluation:
         assert report.mlflow_run_id  # logged to MLflow too
         assert automation.evaluate_champion(slot="2026-W48") is None
 
+    def test_fresh_labels_leave_out_those_the_champion_learned_from(self):
+        results = review_bulk_create(items=[ReviewIn(text=f"Lovely visit {i}") for i in range(40)])
+        ids = [r.review.pk for r in results]
+        job = TrainingJob.objects.create(status=TrainingJob.Status.SUCCEEDED, started_at=timezone.now())
+        before, after = job.started_at - dt.timedelta(hours=1), job.started_at + dt.timedelta(hours=1)
+        Review.objects.filter(pk__in=ids[:20]).update(human_label="positive", human_labelled_at=before)
+        Review.objects.filter(pk__in=ids[20:]).update(human_label="positive", human_labelled_at=after)
+        services.model_version_ensure_baseline()
+        champion = ModelVersion.objects.create(name="trained", algorithm="vader-lexicon", training_job=job)
+        services.model_version_promote(version=champion)
+
+        automation.evaluate_champion(slot="2026-W48")
+
+        held_out_before = sum(services.in_evaluation_bucket(pk) for pk in ids[:20])
+        assert EvaluationReport.objects.get().fresh_labels["n"] == 20 + held_out_before
+
 
 class TestStuckJobSweep:
     def test_a_job_whose_worker_stopped_beating_is_failed_and_its_candidate_never_promoted(self, settings):

@@ -69,7 +69,7 @@ def retrain_if_needed(*, slot: str | None = None) -> ScheduledRun | None:
 
 
 def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
-    """Score the champion on the evaluation set and on the last week's human labels."""
+    """Score the champion on the evaluation set and on the last week's human labels it did not learn from."""
     from reviews.models import Review
     from training.registry import load_model
 
@@ -101,11 +101,17 @@ def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
                 }
             )
     week_ago = timezone.now() - dt.timedelta(days=7)
-    fresh = list(
-        Review.objects.filter(human_labelled_at__gte=week_ago, human_label__isnull=False).values_list(
-            "text", "human_label"
-        )
-    )
+    # Only labels the champion did not learn from: given after its training collected its data, or held out in
+    # the evaluation bucket. A model scored on its own training labels reads high (0.86 on a week whose labels
+    # were mostly wrong, all of which it had memorised).
+    trained_at = champion.training_job.started_at if champion.training_job_id else None
+    fresh = [
+        (text, label)
+        for review_id, text, label, labelled_at in Review.objects.filter(
+            human_labelled_at__gte=week_ago, human_label__isnull=False
+        ).values_list("id", "text", "human_label", "human_labelled_at")
+        if trained_at is None or labelled_at > trained_at or services.in_evaluation_bucket(review_id)
+    ]
     fresh_report = (
         evaluate(np.asarray(model.predict_proba([t for t, _ in fresh])), [label for _, label in fresh]) if fresh else {}
     )
@@ -128,7 +134,7 @@ def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
         EvaluationReport.objects.filter(pk=record.pk).update(mlflow_run_id=run_id)
     summary = (
         f"{champion.name}: macro-F1 {report.get('macro_f1')} on {len(evaluation.examples)} evaluation reviews, "
-        f"{fresh_report.get('macro_f1')} on {len(fresh)} labels from the last week"
+        f"{fresh_report.get('macro_f1')} on {len(fresh)} labels from the last week it did not learn from"
     )
     return _finish(run, ScheduledRun.Outcome.DONE, summary, details={"report_id": record.pk})
 
