@@ -282,9 +282,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 else:
-    # Longer than the longest hard time limit, or Redis redelivers long tasks.
+    # How long Redis waits before it hands a task a dead worker had taken (acks_late) to another worker. Longer
+    # than every acks_late task's hard time limit except training's (evaluate_weekly: 1,900 s), or a task still
+    # running would be handed out twice; a training task handed out twice finds its job running and returns at
+    # once. It was training's limit + 1 h (4 h): a worker killed mid re-scoring left reviews on the old model
+    # for hours.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": TRAINING_TIME_LIMIT_SECONDS + 3600,
+        "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_SECONDS", 2400),
         # A request that publishes must not hang on a dead or unreachable broker (the outbox keeps the
         # task). The read timeout stays above the worker's 1 s BRPOP.
         "socket_connect_timeout": env_float("BROKER_CONNECT_TIMEOUT_SECONDS", 1.0),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -102,6 +103,14 @@ def import_job_run(job_id: int) -> ImportJob | None:
             )
     except (UnreadableFile, ImportRefused) as exc:
         return _finish(job_id, ImportJob.Status.FAILED, error=str(exc), summary={"notes": notes})
+    except SoftTimeLimitExceeded:
+        return _finish(
+            job_id,
+            ImportJob.Status.FAILED,
+            error="Stopped: the import took longer than its time limit; the rows stored so far stay (import the "
+            "file again to add the rest: stored rows count as already present)",
+            summary={"notes": notes},
+        )
     except Exception as exc:  # recorded on the job for the page; the traceback goes to the log
         logger.exception("import job %s failed", job_id)
         return _finish(job_id, ImportJob.Status.FAILED, error=f"Unexpected error: {exc}", summary={"notes": notes})

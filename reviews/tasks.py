@@ -84,8 +84,10 @@ def reextract_all_aspects(after_id: int = 0, model_key: str | None = None) -> in
     name="reviews.run_import_job",
     acks_late=True,  # idempotent: a rerun counts the rows stored before as already present
     reject_on_worker_lost=True,
-    soft_time_limit=3300,  # an upload of IMPORT_MAX_UPLOAD_BYTES imports in minutes; an hour is a hung job
-    time_limit=3600,
+    # An upload of IMPORT_MAX_UPLOAD_BYTES imports in a few minutes; within the broker's visibility timeout,
+    # so a running import is never handed to a second worker.
+    soft_time_limit=1740,
+    time_limit=1800,
 )
 def run_import_job(job_id: int) -> int:
     """Import an uploaded review file (reviews.import_jobs)."""

@@ -215,3 +215,22 @@ def test_the_login_throttle_follows_its_two_variables(tmp_path, environment, exp
     result = run_python(tmp_path, "-c", code, **environment)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1]) == expected
+
+
+def test_no_task_that_acknowledges_late_outlives_the_redis_visibility_timeout_except_training():
+    """Past the visibility timeout Redis hands an unacknowledged task to another worker: a task still running then
+    would run twice at once. Training is the exception by design (its second copy finds the job running)."""
+    from project.celery import app
+
+    options = app.conf.broker_transport_options or {}
+    if "visibility_timeout" not in options:
+        pytest.skip("the embedded broker has no visibility timeout")
+    app.loader.import_default_modules()
+    late = {
+        name: task.time_limit
+        for name, task in app.tasks.items()
+        if getattr(task, "acks_late", False) and name != "training.run_training_job"
+    }
+
+    assert late, "no acks_late task found"
+    assert all(limit is not None and limit < options["visibility_timeout"] for limit in late.values()), late
