@@ -10,10 +10,11 @@ file's own scale (reviews/scales.py). Reviews are predicted and stored in batche
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from dateutil import parser as date_parser
@@ -40,6 +41,8 @@ BATCH_SIZE = 1000
 TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
 RATING_COLUMNS = ("rating", "stars", "score", "star_rating")
 MAX_DISTINCT_LABELS = 1_000  # a label column with more distinct values is not labels: stop collecting
+DATE_NOT_A_DATE = "date is not a date"
+MAX_DATE_SAMPLES = 100_000  # numeric dates read to tell day-first files from month-first ones
 COUNTED = (
     "rows",
     "imported",
@@ -81,13 +84,17 @@ class ImportSummary:
     rating_col: str | None = None
     counts: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> the first value that had it
 
     def line(self) -> str:
         counted = ", ".join(f"{self.counts[key]} {key}" for key in COUNTED)
         return f"{self.file_name}: {counted} (text column {self.text_col!r}, rating column {self.rating_col!r})"
 
     def top_reasons(self, limit: int = 10) -> list[tuple[str, int]]:
-        return self.reasons.most_common(limit)
+        return [
+            (f"{reason} (e.g. {self.examples[reason]!r})" if reason in self.examples else reason, n)
+            for reason, n in self.reasons.most_common(limit)
+        ]
 
 
 def pick_column(columns: list[str], wanted: str | None, candidates: tuple[str, ...], option: str) -> str | None:
@@ -105,19 +112,42 @@ def content_id(text, row: dict, columns: tuple[str | None, ...]) -> str:
     return "sha1:" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
 
-def parse_date(raw: str) -> datetime:
-    """ISO dates (most exports) the fast way; anything else ("Nov 20, 2026", "20/11/2026") through dateutil.
-    dateutil fills missing parts from today; here a month without its day ("Mar 2019") is the 1st of that
-    month and a bare year its 1 January, and a date without a year ("March", "Tuesday") is refused."""
+_EPOCH = re.compile(r"\d{9,10}|\d{12,13}")  # seconds (1973-2286) or milliseconds since 1970
+_NUMERIC_DATE = re.compile(r"\s*(\d{1,2})[/.\-](\d{1,2})[/.\-]\d{2,4}\b")
+
+
+def parse_date(raw: str, *, dayfirst: bool = False) -> datetime:
+    """ISO dates (most exports) the fast way; Unix times in seconds or milliseconds (Amazon's unixReviewTime);
+    anything else ("Nov 20, 2026", "20/11/2026") through dateutil, day first when the file writes dates so
+    (file_dayfirst). dateutil fills missing parts from today; here a month without its day ("Mar 2019") is the
+    1st of that month and a bare year its 1 January, and a date without a year ("March", "Tuesday") is refused."""
+    text = raw.strip()
     try:
-        return datetime.fromisoformat(raw.strip())
+        return datetime.fromisoformat(text)
     except ValueError:
         pass
-    one = date_parser.parse(raw, default=datetime(2001, 1, 1))
-    other = date_parser.parse(raw, default=datetime(2002, 2, 2))
+    if _EPOCH.fullmatch(text):
+        seconds = int(text) / (1000 if len(text) > 10 else 1)
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    one = date_parser.parse(text, default=datetime(2001, 1, 1), dayfirst=dayfirst)
+    other = date_parser.parse(text, default=datetime(2002, 2, 2), dayfirst=dayfirst)
     if one.year != other.year:
         raise ValueError(f"date {raw[:30]!r} has no year")
     return one.replace(month=one.month if one.month == other.month else 1, day=one.day if one.day == other.day else 1)
+
+
+def file_dayfirst(values: list[str]) -> bool:
+    """Whether a file writes numeric dates day first (14/03/2014): decided once for the whole file, by the dates
+    whose first number cannot be a month, against those whose second cannot be. Row by row, 03/04/2015 in a
+    day-first file was read as 4 March."""
+    day_first = month_first = 0
+    for value in values:
+        match = _NUMERIC_DATE.match(value)
+        if match:
+            first, second = int(match.group(1)), int(match.group(2))
+            day_first += first > 12
+            month_first += second > 12
+    return day_first > month_first
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +183,8 @@ def readings(
     columns: Columns,
     options: ImportOptions,
     note: Callable[[str], None],
-) -> tuple[RatingScale, LabelReading]:
-    """The file's rating scale and label meanings: from the options, else from a first pass over the file.
+) -> tuple[RatingScale, LabelReading, bool]:
+    """The file's rating scale, label meanings and date order: from the options, else from a first pass over the file.
 
     A row alone cannot say whether 7 is out of range or a 1-10 rating, or whether "0" is negative
     or neutral (reviews/scales.py); the whole column can.
@@ -164,10 +194,14 @@ def readings(
     except ValueError as exc:
         raise ImportRefused(f"--label-map: {exc}") from None
     scale = RatingScale(options.rating_scale) if options.rating_scale else None
-    ratings, labels = [], set()
-    if (columns.rating and scale is None) or (columns.label and label_map is None):
+    ratings, labels, dates = [], set(), []
+    if (columns.rating and scale is None) or (columns.label and label_map is None) or columns.date:
         _, rows = read_rows(path, encoding)
         for row in rows:
+            if columns.date and len(dates) < MAX_DATE_SAMPLES:
+                raw = row.get(columns.date)
+                if isinstance(raw, str) and _NUMERIC_DATE.match(raw):
+                    dates.append(raw)
             if columns.rating and scale is None:
                 try:
                     value = parse_rating_value(row.get(columns.rating))
@@ -181,7 +215,9 @@ def readings(
                     labels.add(str(raw))
     if scale is None:
         scale = detect_rating_scale(ratings)
-        if ratings and scale.top != 5:
+        if ratings:
+            # Also for stars: a file of 1-4 out of 10 (IMDb's negative reviews alone) reads as stars, and only
+            # the person importing can tell.
             note(f"{path.name}: ratings up to {max(ratings)} read on {scale.describe()} (--rating-scale to change)")
     if label_map is None:
         label_map = detect_label_reading(
@@ -189,7 +225,10 @@ def readings(
         )
         if label_map.numbers:
             note(f"{path.name}: labels read as {label_map.numbers} (--label-map to change)")
-    return scale, label_map
+    dayfirst = file_dayfirst(dates)
+    if dayfirst:
+        note(f"{path.name}: dates read day first (14/03/2014 is 14 March)")
+    return scale, label_map, dayfirst
 
 
 def import_file(
@@ -212,7 +251,7 @@ def import_file(
     names, rows = read_rows(path, encoding)
     columns = file_columns(names, options)
     source = (options.source or Path(file_name).stem)[:50]
-    rating_scale, label_reading = readings(path, encoding, columns, options, note)
+    rating_scale, label_reading, dayfirst = readings(path, encoding, columns, options, note)
 
     summary = ImportSummary(file_name=file_name, text_col=columns.text, rating_col=columns.rating)
     counts, reasons = summary.counts, summary.reasons
@@ -259,9 +298,14 @@ def import_file(
             review_date = None
             if columns.date and str(row.get(columns.date) or "").strip():
                 try:
-                    review_date = parse_date(str(row[columns.date]))
+                    review_date = parse_date(str(row[columns.date]), dayfirst=dayfirst)
                 except (ValueError, OverflowError):
-                    raise ValueError(f"date {str(row[columns.date])[:30]!r} is not a date") from None
+                    # One reason for every such row, with the first value as its example: a file of Unix times
+                    # listed each row as its own reason, and the ten shown said nothing of the rest.
+                    counts["invalid"] += 1
+                    summary.examples.setdefault(DATE_NOT_A_DATE, str(row[columns.date])[:30])
+                    reasons[DATE_NOT_A_DATE] += 1
+                    continue
             rating = None
             if columns.rating:
                 try:

@@ -10,6 +10,7 @@ stderr, and accepts an explicit `--rating-scale` / `--label-map` when the guess 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -21,6 +22,7 @@ RATING_SCALES = (5, 10, 100)
 # star ratings) must not turn every 4-star review into a 1-star one.
 SCALE_FIT_SHARE = Decimal("0.99")
 STARS = Decimal(5)
+_DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
 HALF = Decimal("0.5")
 
 
@@ -30,8 +32,11 @@ def parse_rating_value(raw) -> Decimal | None:
         return None
     if isinstance(raw, bool):  # JSON true/false: Decimal(str(True)) fails anyway, but say why
         raise ValueError(f"rating {raw!r} is not a number")
+    text = str(raw).strip()
+    if _DECIMAL_COMMA.fullmatch(text):  # "4,5" from a European spreadsheet
+        text = text.replace(",", ".")
     try:
-        value = Decimal(str(raw).strip())
+        value = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"rating {str(raw)[:20]!r} is not a number") from None
     if not value.is_finite():
@@ -49,7 +54,7 @@ class RatingScale:
 
     def describe(self) -> str:
         if self.top == 5:
-            return "stars (0-5)"
+            return "a 0-5 star scale"
         return f"a 0-{self.top} scale, stored as stars = rating / {self.top // 5}"
 
     def to_stars(self, value: Decimal) -> Decimal:

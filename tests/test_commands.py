@@ -166,6 +166,44 @@ class TestImportReviews:
         with pytest.raises(CommandError, match="--label-map"):
             run("import_reviews", str(path), "--label-col", "tag", "--label-map", "good")
 
+    def test_unix_times_in_seconds_or_milliseconds_are_dates(self, tmp_path):
+        path = tmp_path / "amazon.jsonl"
+        rows = [
+            {"reviewText": "Works well", "overall": 5.0, "unixReviewTime": 1394755200},
+            {"reviewText": "Broke in a week", "overall": 1.0, "unixReviewTime": "1394755200000"},
+            {"reviewText": "Odd date", "overall": 3.0, "unixReviewTime": "soon"},
+            {"reviewText": "Odder date", "overall": 3.0, "unixReviewTime": "later"},
+        ]
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+        out, _ = run("import_reviews", str(path), "--text-col", "reviewText", "--rating-col", "overall",
+                     "--date-col", "unixReviewTime")  # fmt: skip
+
+        assert "2 imported" in out and "2 invalid" in out
+        assert "2 x date is not a date (e.g. 'soon')" in out
+        dates = {review.review_date.date().isoformat() for review in Review.objects.all()}
+        assert dates == {"2014-03-14"}
+
+    def test_a_file_that_writes_dates_day_first_is_read_day_first_throughout(self, tmp_path):
+        path = tmp_path / "europe.csv"
+        path.write_text("text;date;rating\nTrès bon;14/03/2014;4,5\nMoyen;03/04/2015;3\nBof;31/12/2016;1,5\n")
+
+        out, err = run("import_reviews", str(path), "--date-col", "date")
+
+        assert "3 imported" in out and "0 rating ignored" in out and "dates read day first" in err
+        stored = {r.text: (r.review_date.date().isoformat(), r.rating) for r in Review.objects.all()}
+        assert stored == {"Très bon": ("2014-03-14", 4.5), "Moyen": ("2015-04-03", 3), "Bof": ("2016-12-31", 1.5)}
+
+    def test_ratings_read_as_stars_are_named_so_the_scale_can_be_corrected(self, tmp_path):
+        path = tmp_path / "imdb_negative.csv"
+        path.write_text("text,rating\nDreadful,1\nPoor,4\nBad,3\n")
+
+        _, err = run("import_reviews", str(path))
+        out, _ = run("import_reviews", str(path), "--source", "imdb", "--rating-scale", "10")
+
+        assert "read on a 0-5 star scale (--rating-scale to change)" in err
+        assert sorted(Review.objects.filter(source="imdb").values_list("rating", flat=True)) == [1, 1.5, 2]
+
     def test_a_json_array_file_is_read_like_json_lines(self, tmp_path):
         path = tmp_path / "export.json"
         rows = [{"Comentario": "Great tacos", "stars": 5, "id": "a"}, "not an object",
@@ -282,6 +320,17 @@ class TestTrainAndPredict:
         lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
         assert [line["label"] for line in lines] == ["positive", None, "negative", None]
 
+    def test_predict_file_copies_input_cells_exactly(self, tmp_path):
+        source = tmp_path / "ids.csv"
+        source.write_text(
+            "review_id,text,score\n-EtZp6H9Mee44tQ0ijjFxA,The food was not good,-1\n@x,Best pizza ever,+3\n"
+        )
+
+        run("predict_file", str(source), "--text-col", "text", "--out", str(tmp_path / "out.csv"))
+
+        rows = list(csv.DictReader((tmp_path / "out.csv").open()))
+        assert [(row["review_id"], row["score"]) for row in rows] == [("-EtZp6H9Mee44tQ0ijjFxA", "-1"), ("@x", "+3")]
+
     def test_predict_file_reads_and_writes_tab_separated_files(self, tmp_path):
         source = tmp_path / "sentences.tsv"
         source.write_text("id\tsentence\n1\tSuperb food, lovely staff\n2\tRude and cold\n")
@@ -304,7 +353,8 @@ class TestTrainAndPredict:
         assert list(rows[0])[:3] == ["text", "input_label", "input_confidence"]
         assert [row["input_label"] for row in rows] == ["negative", "neutral"]
         assert rows[0]["label"] == "positive" and rows[1]["label"] in {"positive", "neutral", "negative"}
-        assert rows[1]["text"] == "'=1+2 the soup was cold"  # no formula for a spreadsheet
+        # Copied exactly as given, so the output joins back to the input (it is the caller's own file).
+        assert rows[1]["text"] == "=1+2 the soup was cold"
         [line] = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
         assert (line["input_label"], line["label"]) == ("pos", "positive")
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from project.spreadsheet import spreadsheet_safe
 from reviews.files import TAB_SUFFIXES, WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
 from reviews.services import predict_texts
 
@@ -113,7 +112,7 @@ class Command(BaseCommand):
                             {
                                 k: ""
                                 if v is None
-                                else (json.dumps(v, ensure_ascii=False) if isinstance(v, list) else spreadsheet_safe(v))
+                                else (json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v)
                                 for k, v in output.items()
                             }
                         )
