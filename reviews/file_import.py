@@ -33,7 +33,7 @@ from reviews.scales import (
     parse_label_map,
     parse_rating_value,
 )
-from reviews.schemas import ReviewIn
+from reviews.schemas import ReviewIn, is_blank_text
 from reviews.services import review_bulk_label
 from reviews.sql import analyze_after_bulk_load
 
@@ -163,6 +163,8 @@ class Columns:
 
 def file_columns(columns: list[str], options: ImportOptions) -> Columns:
     """The columns to read, by the options' names or else by their usual names; ImportRefused when one is missing."""
+    if not columns:
+        raise ImportRefused("The file is empty: no header row or first JSON object naming its columns")
     text_col = pick_column(columns, options.text_col, TEXT_COLUMNS, "--text-col")
     if text_col is None:
         raise ImportRefused(f"No text column found; pass --text-col (columns: {', '.join(columns)})")
@@ -279,7 +281,7 @@ def import_file(
             reasons[row["__error__"].split(":", 1)[1].strip()] += 1
             continue
         text = row.get(columns.text)
-        if text is None or not str(text).strip():
+        if text is None or is_blank_text(str(text)):
             counts["skipped (no text)"] += 1
             continue
         if not isinstance(text, str):  # a JSON number, list or object: not a review's text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal
@@ -31,10 +32,16 @@ def _clean_string(value: str) -> str:
     return value.strip()
 
 
+def is_blank_text(value: str) -> bool:
+    """Nothing a person can read: empty, whitespace, or only invisible characters (zero-width spaces, joiners,
+    direction marks: Unicode "format" and control characters), which str.strip() keeps."""
+    return all(char.isspace() or unicodedata.category(char) in ("Cf", "Cc") for char in value)
+
+
 def _required_text(value: str) -> str:
     value = _clean_string(value)
-    if not value:
-        raise ValueError("must not be empty or only whitespace")
+    if is_blank_text(value):
+        raise ValueError("must not be empty, only whitespace or only invisible characters")
     return value
 
 

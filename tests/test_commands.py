@@ -204,6 +204,22 @@ class TestImportReviews:
         assert "read on a 0-5 star scale (--rating-scale to change)" in err
         assert sorted(Review.objects.filter(source="imdb").values_list("rating", flat=True)) == [1, 1.5, 2]
 
+    def test_texts_of_invisible_characters_only_are_skipped_like_empty_ones(self, tmp_path):
+        path = tmp_path / "odd.jsonl"
+        rows = [{"text": "\u200b"}, {"text": "\u200d\ufeff "}, {"text": "Real words"}]
+        path.write_text("\n".join(json.dumps(row) for row in rows) + "\n")
+
+        out, _ = run("import_reviews", str(path))
+
+        assert "1 imported" in out and "2 skipped (no text)" in out
+
+    def test_an_empty_file_is_refused_saying_so(self, tmp_path):
+        path = tmp_path / "empty.csv"
+        path.write_text("")
+
+        with pytest.raises(CommandError, match="The file is empty"):
+            run("import_reviews", str(path))
+
     def test_a_json_array_file_is_read_like_json_lines(self, tmp_path):
         path = tmp_path / "export.json"
         rows = [{"Comentario": "Great tacos", "stars": 5, "id": "a"}, "not an object",

@@ -71,8 +71,14 @@ class Command(BaseCommand):
             batch_size=options["batch_size"],
         )
         progress = tqdm(desc=f"Importing {path.name}", unit=" rows", file=sys.stderr, mininterval=0.5)
+
+        def note(text: str) -> None:  # on its own line, not after the progress bar's
+            progress.clear()
+            self.stderr.write(text)
+            progress.refresh()
+
         try:
-            summary = import_file(path, import_options, on_batch=progress.update, note=self.stderr.write)
+            summary = import_file(path, import_options, on_batch=progress.update, note=note)
         except (UnreadableFile, ImportRefused) as exc:
             raise CommandError(str(exc)) from None
         finally:

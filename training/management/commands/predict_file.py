@@ -10,11 +10,13 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.files import TAB_SUFFIXES, WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
+from reviews.files import JSONL_SUFFIXES, TAB_SUFFIXES, WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
+from reviews.schemas import is_blank_text
 from reviews.services import predict_texts
 
 BATCH_SIZE = 2000
 PREDICTION_FIELDS = ["label", "confidence", "score_positive", "score_neutral", "score_negative"]
+OUT_SUFFIXES = {".csv", *TAB_SUFFIXES, *JSONL_SUFFIXES}
 
 
 class Command(BaseCommand):
@@ -54,6 +56,8 @@ class Command(BaseCommand):
         if columns and text_col not in columns:
             raise CommandError(f"Column {text_col!r} is not in the file; columns: {', '.join(columns)}")
         target = Path(out)
+        if target.suffix.lower() not in OUT_SUFFIXES:
+            self.stderr.write(f"{target.name}: not .csv, .tsv, .jsonl or .json: written as CSV")
         target.parent.mkdir(parents=True, exist_ok=True)
         # Input columns come first (minus any that would clash with ours), then the prediction.
         fields = PREDICTION_FIELDS
@@ -142,8 +146,9 @@ def _text_of(row: dict, text_col: str) -> str:
     value = row.get(text_col)
     if not isinstance(value, str):
         return ""
-    # Same cleaning as the API: NULs dropped, surrounding whitespace ignored.
-    return value.replace("\x00", "").strip()
+    # Same cleaning as the API: NULs dropped, surrounding whitespace ignored, invisible-only text empty.
+    text = value.replace("\x00", "").strip()
+    return "" if is_blank_text(text) else text
 
 
 def _aspects(texts: list[str], valid: list[int], *, detailed: bool) -> dict[int, dict]:
