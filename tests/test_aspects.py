@@ -39,6 +39,7 @@ SEMEVAL2016 = """<Reviews><Review rid="r1"><sentences>
 <sentence id="r1:0"><text>The drinks were great but the room was noisy.</text><Opinions>
 <Opinion target="drinks" category="DRINKS#QUALITY" polarity="positive" from="4" to="10"/>
 <Opinion target="room" category="AMBIENCE#GENERAL" polarity="negative" from="30" to="34"/></Opinions></sentence>
+<sentence id="r1:1" OutOfScope="TRUE"><text>My cousin lives nearby.</text></sentence>
 </sentences></Review></Reviews>"""
 
 
@@ -56,6 +57,7 @@ def test_import_reads_both_formats_and_is_idempotent(tmp_path):
     second = run("import_aspect_annotations", str(tmp_path))
 
     assert "11 imported" in first and "11 already present" in second
+    assert "1 skipped (marked OutOfScope, or without text)" in first
     drinks = AspectAnnotation.objects.get(source="semeval2016")
     assert {"category": "DRINKS#QUALITY", "polarity": "positive"} in drinks.aspects
 

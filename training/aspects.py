@@ -47,7 +47,7 @@ def _xml_files(path: Path) -> list[Path]:
 def aspect_annotations_import(*, path: Path) -> dict[str, int]:
     """Store the sentences of SemEval-2014 or SemEval-2016 XML files (format by root
     element); idempotent by (source, sentence id)."""
-    counts = {"files": 0, "sentences": 0, "created": 0, "existing": 0}
+    counts = {"files": 0, "sentences": 0, "created": 0, "existing": 0, "skipped": 0}
     for file in _xml_files(path):
         try:
             root = ElementTree.parse(file).getroot()
@@ -61,6 +61,8 @@ def aspect_annotations_import(*, path: Path) -> dict[str, int]:
             raise AnnotationError(f"{file}: root <{root.tag}> is neither SemEval-2014 <sentences> nor 2016 <Reviews>")
         counts["files"] += 1
         counts["sentences"] += len(sentences)
+        # Sentences the parsers leave out: SemEval-2016's OutOfScope ones (not about the restaurant) and empty ones.
+        counts["skipped"] += sum(1 for _ in root.iter("sentence")) - len(sentences)
         existing = set(
             AspectAnnotation.objects.filter(
                 source=scheme, external_id__in=[s.sentence_id for s in sentences]

@@ -24,4 +24,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{counts['files']} file(s), {counts['sentences']} sentences: {counts['created']} imported, "
             f"{counts['existing']} already present"
+            + (f"; {counts['skipped']} skipped (marked OutOfScope, or without text)" if counts.get("skipped") else "")
         )
