@@ -148,6 +148,12 @@ class TestDailyRetraining:
         assert run.outcome == ScheduledRun.Outcome.SKIPPED
         assert "0 new rated reviews (need 1)" in run.reason
 
+    def test_past_the_exact_limit_readiness_counts_the_expected_share_outside_the_evaluation_bucket(self, monkeypatch):
+        review_bulk_create(items=[ReviewIn(text=f"Nice {i}", rating=5) for i in range(30)])
+        monkeypatch.setattr(services, "EXACT_TRAINING_COUNT_LIMIT", 10)
+
+        assert services.retraining_need()["new_rated"] == round(30 * (100 - services.EVALUATION_SHARE_PERCENT) / 100)
+
     def test_it_skips_while_another_job_is_active(self, settings):
         settings.RETRAIN_MIN_NEW_RATED = 1
         trainable_reviews(1, rating=5)
