@@ -19,13 +19,14 @@ $(STAMP): requirements.txt requirements-nodeps.txt | $(BIN)/python
 
 install: $(STAMP)
 
+# The Procfile runs under project/procfile.py (honcho): Ctrl-C stops every process and exits 0.
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/python manage.py init_mlflow
 	$(BIN)/python manage.py sync_schedules
 	$(BIN)/python manage.py reset_metrics
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/python -m project.procfile start -f Procfile
 
 test: install
 	@test -x /usr/bin/chromium || echo "Chromium not found: browser tests (tests/browser) will be skipped; apt-get install -y chromium"

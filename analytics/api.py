@@ -7,11 +7,12 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated
 
+from django.utils import timezone
 from fastapi import Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from analytics import aspect_report, filters, selectors
+from analytics import aspect_report, charts, filters, periods, selectors
 from project.auth import Principal, require
 from project.db_router import reads_from_replica
 from project.errors import error_responses
@@ -20,21 +21,51 @@ from project.routing import DjangoAPIRouter
 router = DjangoAPIRouter(prefix="/analytics", tags=["analytics"])
 
 
-async def scope_filters(
+def _invalid(field: str, message: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", field), "msg": message, "type": "value_error"}])
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopeQuery:
+    """The parsed scope and the date texts it was parsed from (blank: not given)."""
+
+    filters: selectors.ScopeFilters
+    date_from: str | None
+    date_to: str | None
+
+    def with_default_period(self) -> ScopeQuery:
+        """With no dates given: the default window ending at the newest review in scope (analytics.periods)."""
+        if self.date_from or self.date_to:
+            return self
+        period = periods.resolve_period({}, business=self.filters.business, source=self.filters.source)
+        return _scope_query(
+            business=self.filters.business,
+            source=self.filters.source,
+            date_from=period.date_from.isoformat(),
+            date_to=period.date_to.isoformat(),
+        )
+
+
+def _scope_query(*, business, source, date_from, date_to) -> ScopeQuery:
+    try:
+        scope = filters.parse_scope(business=business, source=source, date_from=date_from, date_to=date_to)
+    except filters.FilterError as error:
+        raise _invalid(error.field, error.message) from None
+    if scope.date_from is not None and scope.date_to is not None and scope.date_from > scope.date_to:
+        raise _invalid("date_from", "The date range is reversed: date_from is after date_to")
+    return ScopeQuery(scope, (date_from or "").strip() or None, (date_to or "").strip() or None)
+
+
+async def scope_query(
     business: Annotated[str | None, Query(max_length=200)] = None,
     source: Annotated[str | None, Query(max_length=50)] = None,
     date_from: Annotated[str | None, Query(max_length=40, description="Effective date from (inclusive)")] = None,
     date_to: Annotated[str | None, Query(max_length=40, description="Effective date to (inclusive)")] = None,
-) -> selectors.ScopeFilters:
-    try:
-        return filters.parse_scope(business=business, source=source, date_from=date_from, date_to=date_to)
-    except filters.FilterError as error:
-        raise RequestValidationError(
-            [{"loc": ("query", error.field), "msg": error.message, "type": "value_error"}]
-        ) from None
+) -> ScopeQuery:
+    return _scope_query(business=business, source=source, date_from=date_from, date_to=date_to)
 
 
-Scope = Annotated[selectors.ScopeFilters, Depends(scope_filters)]
+ScopeArgs = Annotated[ScopeQuery, Depends(scope_query)]
 
 
 class LabelCounts(BaseModel):
@@ -64,6 +95,21 @@ class DayCount(BaseModel):
     negative: int
 
 
+class TrendPoint(BaseModel):
+    period: dt.date = Field(description="First day of the bucket")
+    count: int
+    positive: int
+    neutral: int
+    negative: int
+
+
+class TrendOut(BaseModel):
+    bucket: str = Field(description="day, week or month")
+    date_from: str | None
+    date_to: str | None
+    points: list[TrendPoint]
+
+
 class DeployedModelOut(BaseModel):
     name: str
     algorithm: str
@@ -80,7 +126,13 @@ class DashboardOut(BaseModel):
     by_source: list[SourceCount]
     by_rating: list[RatingCount]
     daily_trend: list[DayCount] = Field(description="Per day of effective date, newest `trend_days` days")
+    trend: TrendOut = Field(
+        description="Reviews per bucket over date_from..date_to, or with no dates the 90 days that end at the "
+        "newest review in scope; the bucket follows the span unless `bucket` is given"
+    )
     model: DeployedModelOut | None
+    date_from: str | None = Field(description="The date_from the counts used (null: from the first review)")
+    date_to: str | None = Field(description="The date_to the counts used (null: to the last review)")
 
 
 class FeedbackItem(BaseModel):
@@ -166,6 +218,8 @@ class ReportPeriod(BaseModel):
 
 
 class ConstructiveFeedbackOut(BaseModel):
+    date_from: str = Field(description="The period's first day: as given, or 90 days before date_to")
+    date_to: str = Field(description="The period's last day: as given, or the newest review's day in scope")
     analysed_reviews: int
     model_version: str | None
     businesses: list[BusinessFeedback]
@@ -177,6 +231,12 @@ class ConstructiveFeedbackOut(BaseModel):
     strengths: list[RankedAspect]
     emerging_issues: list[EmergingIssue]
     suggestions: list[AspectSuggestions]
+
+
+class TrendBucket(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
 
 
 class ReportFormat(str, Enum):
@@ -192,11 +252,47 @@ class ReportFormat(str, Enum):
 )
 @reads_from_replica
 def dashboard(
-    scope: Scope,
+    scope: ScopeArgs,
     trend_days: Annotated[int, Query(ge=1, le=3660)] = 90,
+    bucket: Annotated[
+        TrendBucket | None, Query(description="Bucket of `trend` (default: day, week or month by the span)")
+    ] = None,
     principal: Principal = require("reviews.view_review"),
 ) -> DashboardOut:
-    return DashboardOut.model_validate(selectors.dashboard(filters=scope, trend_days=trend_days))
+    window = scope.with_default_period()
+    first, last = _days(window)
+    chosen = bucket.value if bucket else periods.bucket_for(first, last)
+    # charts.trend takes the end as the exclusive next midnight of a page's date_to.
+    trend_filters = dataclasses.replace(
+        window.filters,
+        date_to=window.filters.date_to + dt.timedelta(microseconds=1) if window.filters.date_to else None,
+    )
+    trend = charts.trend(trend_filters, chosen)
+    return DashboardOut.model_validate(
+        {
+            **selectors.dashboard(filters=scope.filters, trend_days=trend_days),
+            "date_from": scope.date_from,
+            "date_to": scope.date_to,
+            "trend": {
+                "bucket": chosen,
+                "date_from": window.date_from,
+                "date_to": window.date_to,
+                "points": [
+                    {"period": period, "count": trend["total"][i], **{k: trend[k][i] for k in selectors.LABELS}}
+                    for i, period in enumerate(trend["periods"])
+                ],
+            },
+        }
+    )
+
+
+def _days(scope: ScopeQuery) -> tuple[dt.date | None, dt.date | None]:
+    tz = timezone.get_current_timezone()
+    first, last = scope.filters.date_from, scope.filters.date_to
+    return (
+        timezone.localtime(first, tz).date() if first else None,
+        timezone.localtime(last, tz).date() if last else None,
+    )
 
 
 @router.get(
@@ -204,14 +300,15 @@ def dashboard(
     response_model=ConstructiveFeedbackOut,
     summary="What to fix and what to keep: per-aspect sentiment and trend, issues, strengths, suggestions",
     description="Aspect figures come from the stored review aspects (extracted after ingest). "
-    "The period is date_from..date_to (default: the last 90 days); changes compare with the equally long "
+    "The period is date_from..date_to (default: the 90 days that end at the newest review in scope, "
+    "reported as date_from and date_to); changes compare with the equally long "
     "period before it. `format=csv` exports the per-aspect table. `businesses` lists mixed reviews and "
     "suggestions of the newest `limit` reviews (v1).",
     responses={**error_responses(401, 403, 422), 200: {"content": {"text/csv": {}}}},
 )
 @reads_from_replica
 def constructive_feedback(
-    scope: Scope,
+    scope_args: ScopeArgs,
     limit: Annotated[int, Query(ge=1, le=5000, description="Newest reviews to analyse")] = 500,
     per_business: Annotated[int, Query(ge=1, le=100)] = 5,
     rating_min: Annotated[float | None, Query(ge=1, le=5)] = None,
@@ -223,7 +320,8 @@ def constructive_feedback(
 ):
     from training.aspects import current_aspect_champion
 
-    scope = dataclasses.replace(scope, rating_min=rating_min, rating_max=rating_max)
+    scope_args = scope_args.with_default_period()
+    scope = dataclasses.replace(scope_args.filters, rating_min=rating_min, rating_max=rating_max)
     report = aspect_report.aspect_report(
         filters=filters.aspect_filters(scope, rating_min=rating_min, rating_max=rating_max)
     )
@@ -238,6 +336,9 @@ def constructive_feedback(
         {
             **selectors.constructive_feedback(filters=scope, limit=limit, per_business=per_business),
             **report,
+            # The days the report covered: as given, or the default window ending at the newest review.
+            "date_from": timezone.localtime(report["period"]["date_from"]).date().isoformat(),
+            "date_to": timezone.localtime(report["period"]["date_to"]).date().isoformat(),
             "aspect_model": champion.name if champion else "cold-start",
         }
     )

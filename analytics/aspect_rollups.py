@@ -24,9 +24,6 @@ reads ReviewAspect only.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import operator
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -45,7 +42,18 @@ from analytics.models import (
     MonthlyBusinessAspectReviewRollup,
     MonthlyBusinessAspectRollup,
 )
-from analytics.rollups import _insert, _month, _next_month, _runs, _tz, day_start
+from analytics.rollups import (
+    _insert,
+    _month,
+    _next_month,
+    _runs,
+    _tz,
+    any_of,
+    clear_marks,
+    day_start,
+    mark_days,
+    read_marks,
+)
 from reviews.models import ReviewAspect
 
 AT = "review_effective_at"
@@ -57,24 +65,10 @@ FULL_REBUILD_MONTHS = 6  # a refresh with marked days in more months rebuilds ev
 # ---------------------------------------------------------------- marking changed days
 
 
-def local_day(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment, _tz()).date()
-
-
 def aspect_rollup_mark_dirty(moments: Iterable[dt.datetime | None]) -> None:
     """Mark the local days of these effective dates as changed; call it in the transaction that
     changed the aspect rows of reviews with those dates (a review moved to another day: both)."""
-    days = sorted({local_day(m) for m in moments if m is not None})
-    if not days:
-        return
-    token = uuid.uuid4().hex
-    # Sorted, so two writers lock the rows in one order; a new token keeps a mark a running refresh read.
-    AspectRollupDirtyDay.objects.bulk_create(
-        [AspectRollupDirtyDay(day=day, token=token) for day in days],
-        update_conflicts=True,
-        unique_fields=["day"],
-        update_fields=["token"],
-    )
+    mark_days(AspectRollupDirtyDay, moments)
 
 
 def aspect_rollup_mark_reviews_dirty(review_ids: Iterable[int]) -> None:
@@ -126,11 +120,6 @@ def _selects(aspects, grain: str):
     return selects
 
 
-def _any(conditions: Iterable[Q]) -> Q:
-    """OR of one or more conditions."""
-    return functools.reduce(operator.or_, conditions)
-
-
 def _locked_state() -> AspectRollupState:
     AspectRollupState.objects.get_or_create(pk=1)
     return AspectRollupState.objects.select_for_update().get(pk=1)
@@ -160,21 +149,6 @@ def _rebuild_days(days: set[dt.date]) -> None:
             _insert(model, queryset, columns)
 
 
-def _clear_marks(marks: list[tuple[dt.date, str]]) -> None:
-    """Delete the marks read before the rebuild; one re-marked since (new token) stays for next time."""
-    for start in range(0, len(marks), 200):
-        AspectRollupDirtyDay.objects.filter(
-            _any(Q(day=day, token=token) for day, token in marks[start : start + 200])
-        ).delete()
-
-
-def _marks(days: set[dt.date] | None = None) -> list[tuple[dt.date, str]]:
-    rows = AspectRollupDirtyDay.objects.order_by("day")
-    if days is not None:
-        rows = rows.filter(day__in=days)
-    return list(rows.values_list("day", "token"))
-
-
 def aspect_rollup_rebuild_days(days: set[dt.date]) -> None:
     """Rebuild the given local days (and the months holding them) and clear their marks.
 
@@ -183,9 +157,9 @@ def aspect_rollup_rebuild_days(days: set[dt.date]) -> None:
         return
     with transaction.atomic():
         _locked_state()
-        marks = _marks(set(days))
+        marks = read_marks(AspectRollupDirtyDay, set(days))
         _rebuild_days(set(days))
-        _clear_marks(marks)
+        clear_marks(AspectRollupDirtyDay, marks)
 
 
 def aspect_rollup_rebuild_all() -> AspectRollupState:
@@ -193,13 +167,13 @@ def aspect_rollup_rebuild_all() -> AspectRollupState:
     today = timezone.localdate(timezone=_tz())
     with transaction.atomic():
         state = _locked_state()
-        marks = _marks()
+        marks = read_marks(AspectRollupDirtyDay)
         for model in (*DAILY_TABLES, *MONTHLY_TABLES):
             model.objects.all().delete()
         for grain in ("day", "month"):
             for model, queryset, columns in _selects(ReviewAspect.objects.all(), grain):
                 _insert(model, queryset, columns)
-        _clear_marks(marks)
+        clear_marks(AspectRollupDirtyDay, marks)
         if connection.vendor == "postgresql":  # fresh planner statistics for the rebuilt tables
             with connection.cursor() as cursor:
                 for model in (*DAILY_TABLES, *MONTHLY_TABLES):
@@ -226,11 +200,11 @@ def aspect_rollup_refresh() -> AspectRollupState:
         return aspect_rollup_rebuild_all()
     with transaction.atomic():
         state = _locked_state()
-        marks = _marks()
+        marks = read_marks(AspectRollupDirtyDay)
         first = min(state.covered_until, today - dt.timedelta(days=1))
         days = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
         _rebuild_days(days | {day for day, _ in marks})
-        _clear_marks(marks)
+        clear_marks(AspectRollupDirtyDay, marks)
         state.covered_until = max(state.covered_until, today)
         state.built_at = timezone.now()
         state.save()
@@ -325,7 +299,7 @@ def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_i
 def runs_q(cover: Coverage, runs: Iterable[tuple[dt.date, dt.date]]) -> Q:
     """The rollup rows of these runs (at least one)."""
     field = "day" if cover.grain == "day" else "month"
-    return _any(Q(**{f"{field}__gte": lo, f"{field}__lt": hi}) for lo, hi in runs)
+    return any_of(Q(**{f"{field}__gte": lo, f"{field}__lt": hi}) for lo, hi in runs)
 
 
 def tables(cover: Coverage, *, any_source: bool = False):

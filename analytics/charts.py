@@ -17,6 +17,7 @@ from analytics import rollups
 from analytics.selectors import ScopeFilters, constructive_feedback
 from project.db_router import reads_from_replica
 from reviews.models import Review, Sentiment
+from reviews.selectors import business_names
 
 LABELS = [choice.value for choice in Sentiment]
 GRANULARITIES = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
@@ -167,8 +168,10 @@ def by_field(filters: ScopeFilters, name: str) -> dict:
             order=["-total", name],
             limit=TOP,
         )
+    labels = business_names(row[name] for row in rows) if name == "business" else {}
     return {
-        "names": [row[name] or "(none)" for row in rows],
+        "names": [labels.get(row[name], row[name]) or "(none)" for row in rows],
+        "keys": [row[name] for row in rows],
         "total": [row["total"] for row in rows],
         **{label: [row[label] for row in rows] for label in LABELS},
     }
@@ -224,6 +227,7 @@ def themes(filters: ScopeFilters, limit: int = 300) -> dict:
             for sentence in item["suggestions"]:
                 suggestion_words.update(_content_words(sentence))
     top = (words + suggestion_words).most_common(TOP)
+    names = business_names(g["business"] for g in report["businesses"][:TOP])
     return {
         "terms": [term for term, _ in top],
         "criticism": [words[term] for term, _ in top],
@@ -231,7 +235,7 @@ def themes(filters: ScopeFilters, limit: int = 300) -> dict:
         "analysed_reviews": report["analysed_reviews"],
         "businesses": [
             {
-                "business": g["business"] or "(none)",
+                "business": names.get(g["business"], g["business"]) or "(none)",
                 "mixed": g["mixed_reviews"],
                 "suggestions": g["reviews_with_suggestions"],
             }

@@ -111,6 +111,9 @@ def parse_report_query(query: Mapping[str, str]) -> tuple[AspectFilters, list[Fi
         date_from=lenient(parse_date, query.get("date_from"), field="date_from"),
         date_to=lenient(parse_date, query.get("date_to"), field="date_to", end_of_day=True),
     )
+    if scope.date_from is not None and scope.date_to is not None and scope.date_from > scope.date_to:
+        errors.append(FilterError("date_from", "the date range is reversed (from after to), so it matched nothing"))
+        scope = ScopeFilters(business=scope.business, source=scope.source)
     return (
         aspect_filters(
             scope,

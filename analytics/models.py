@@ -109,6 +109,17 @@ class RollupState(models.Model):
     full_built_at = models.DateTimeField(null=True)
 
 
+class RollupDirtyDay(models.Model):
+    """A local day (TIME_ZONE) whose reviews changed since the dashboard rollups last built it.
+
+    Written in the transaction that changed the reviews (a backdated create or import, a label, a
+    re-scoring, a delete); the charts read such days from the reviews table until a refresh rebuilds
+    them, so the dashboard equals the reviews table at once. Tokens as in AspectRollupDirtyDay."""
+
+    day = models.DateField(unique=True)
+    token = models.CharField(max_length=32)
+
+
 class DailyAspectRollup(models.Model):
     """Aspect mentions (and suggestions) per local day (TIME_ZONE), category, polarity, source and
     rating: the constructive-feedback report without a business filter reads ~400 rows a day

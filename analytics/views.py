@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics import charts, filters
+from analytics import charts, filters, periods
 from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
 from analytics.selectors import ScopeFilters
 from project.db_router import reads_from_replica
@@ -32,12 +32,14 @@ from project.views import (
     show_problems,
 )
 from reviews.models import Review, ReviewAspect
+from reviews.selectors import business_choices, business_names
 from training.services import current_champion
 
 logger = logging.getLogger(__name__)
 PLOTLY_VERSION = plotly.__version__
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 GRANULARITY_CHOICES = [("day", "Day"), ("week", "Week"), ("month", "Month")]
+PERIOD_LABELS = {"30": "30 days", "90": "90 days", "365": "365 days", periods.ALL_TIME: "All time"}
 
 
 @functools.cache
@@ -71,13 +73,37 @@ def _scope_query(data) -> str:
     return urlencode({key: data.get(key) for key in keys if data.get(key)})
 
 
+def _period(request: HttpRequest) -> periods.Period:
+    """The page's period: the dates given, else `period` (default 90 days) ending at the newest review in scope."""
+    return periods.resolve_period(
+        request.GET, business=clean_text(request.GET.get("business")), source=clean_text(request.GET.get("source"), 50)
+    )
+
+
+def _period_context(request: HttpRequest, period: periods.Period, keep: tuple[str, ...]) -> dict:
+    """Links to 30/90/365 days and all time (each ending at the newest review, keeping the other filters),
+    and the sentence that says which period is shown and why."""
+    kept = {key: request.GET.get(key) for key in keep if request.GET.get(key)}
+    links = [
+        {"label": label, "query": urlencode({**kept, "period": choice}), "current": period.choice == choice}
+        for choice, label in PERIOD_LABELS.items()
+    ]
+    return {"period": period, "period_links": links}
+
+
+def _dates_of(filters: ScopeFilters) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last local day of a page's scope (its date_to is the exclusive next midnight)."""
+    tz = timezone.get_current_timezone()
+    first = timezone.localtime(filters.date_from, tz).date() if filters.date_from else None
+    last = timezone.localtime(filters.date_to, tz).date() - dt.timedelta(days=1) if filters.date_to else None
+    return first, last
+
+
 @reads_from_replica
 def _choices() -> dict:
     return {
         "sources": list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100]),
-        "businesses": list(
-            Review.objects.exclude(business="").order_by("business").values_list("business", flat=True).distinct()[:500]
-        ),
+        "businesses": business_choices(limit=500),
     }
 
 
@@ -86,9 +112,14 @@ def _choices() -> dict:
 @reads_from_replica
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     problems: list[str] = []
-    filters = scope_filters(request.GET, problems)
+    period = _period(request)
+    query = period.query(request.GET)
+    filters = scope_filters(query, problems)
     status = show_problems(request, problems)
-    granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or "day"
+    first, last = _dates_of(filters)
+    granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or periods.bucket_for(
+        first, last or timezone.localdate()
+    )
     data, timings = charts.dashboard_charts(filters, granularity, with_themes=False)
     champion = current_champion()
     return render(
@@ -97,10 +128,13 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         {
             "charts": data,
             "timings": timings,
-            "form": request.GET,
+            "show_timings": settings.DEBUG,
+            "has_reviews": Review.objects.exists(),
+            "form": query,
             "granularity": granularity,
             "granularities": GRANULARITY_CHOICES,
-            "scope_query": _scope_query(request.GET),
+            "scope_query": _scope_query(query),
+            **_period_context(request, period, ("source", "business", "granularity")),
             "champion": champion,
             "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
             # The themes come from review texts (GET /insights/themes.json needs reviews.view_review).
@@ -127,7 +161,6 @@ def themes_json(request: HttpRequest) -> JsonResponse:
 # The Insights page shows what GET /api/analytics/constructive-feedback serves, with the same permission.
 INSIGHTS_PERMISSION = "reviews.view_review"
 INSIGHTS_KEYS = ("date_from", "date_to", "source", "business", "rating_min", "rating_max")
-INSIGHTS_PERIODS = (30, 90, 365)
 RATING_CHOICES = ["1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
 
 
@@ -137,26 +170,13 @@ def _insights_query(data, **changes) -> str:
     return urlencode({key: value for key, value in query.items() if value})
 
 
-def _period_links(data) -> list[dict]:
-    """Quick ranges ending today; they only fill in date_from and date_to, as a person would."""
-    today = timezone.localdate()
-    links = []
-    for days in INSIGHTS_PERIODS:
-        start = (today - dt.timedelta(days=days - 1)).isoformat()
-        links.append(
-            {
-                "days": days,
-                "query": _insights_query(data, date_from=start, date_to=today.isoformat()),
-                "current": data.get("date_from") == start and data.get("date_to") == today.isoformat(),
-            }
-        )
-    return links
-
-
 def _quotes_with_reviews(report: dict) -> list[dict]:
     """Each aspect's quotes with the source, business and author of their reviews (one query)."""
     ids = {quote["review_id"] for aspect in report["aspects"] for quote in aspect["quotes"]}
     reviews = {row["id"]: row for row in Review.objects.filter(pk__in=ids).values("id", "source", "business", "author")}
+    names = business_names(row["business"] for row in reviews.values())
+    for row in reviews.values():
+        row["business_name"] = names.get(row["business"], row["business"])
     return [
         {
             "category": aspect["category"],
@@ -197,7 +217,9 @@ def insights_page(request: HttpRequest) -> HttpResponse:
     """Constructive feedback v2 (analytics.aspect_report): what to fix, what to keep, what is new."""
     from training.aspects import current_aspect_champion
 
-    report_filters, errors = filters.parse_report_query(request.GET)
+    window = _period(request)
+    query = window.query(request.GET)
+    report_filters, errors = filters.parse_report_query(query)
     report = aspect_report(filters=report_filters)
     champion = current_aspect_champion()
     period = report["period"]
@@ -217,10 +239,10 @@ def insights_page(request: HttpRequest) -> HttpResponse:
             "emerging_min_mentions": EMERGING_MIN_MENTIONS,
             "emerging_alpha": EMERGING_ALPHA,
             "filter_errors": errors,
-            "form": request.GET,
+            "form": query,
             "ratings": RATING_CHOICES,
-            "periods": _period_links(request.GET),
-            "export_query": _insights_query(request.GET),
+            **_period_context(request, window, ("source", "business", "rating_min", "rating_max")),
+            "export_query": _insights_query(query),
             "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
             **_choices(),
         },

@@ -60,6 +60,7 @@ MODELS = [
     "training.trainingjob",
     "training.modelversion",
     "reviews.review",
+    "reviews.business",
     "reviews.prediction",
     "reviews.labelevent",
     "reviews.labelvote",

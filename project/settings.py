@@ -203,6 +203,9 @@ if IS_SQLITE:
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_db.sqlite3")}
+    # models.W040: SQLite has no covering indexes. The reviews indexes declared with `include=` are still
+    # created there, without the INCLUDE columns; the included columns only save PostgreSQL a table read.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 elif IS_POSTGRES:
     options: dict = {
         "application_name": env_str("DB_APPLICATION_NAME", "review-sentiment"),
@@ -440,7 +443,8 @@ LABELLING_RESERVATION_SECONDS = env_int("LABELLING_RESERVATION_SECONDS", 120)
 LABELLING_DOUBLE_SHARE = env_float("LABELLING_DOUBLE_SHARE", 0.1)
 # Share of random reviews mixed into the most-uncertain queue, to keep labels representative.
 LABELLING_UNCERTAIN_RANDOM_SHARE = env_float("LABELLING_UNCERTAIN_RANDOM_SHARE", 0.2)
-# Link model versions to their MLflow runs when an MLflow UI is available, e.g. http://mlflow:5000
+# Link model versions to their MLflow runs when an MLflow UI is available, e.g. http://mlflow:5000. Unset, the
+# pages link to MLFLOW_TRACKING_URI when that is an http(s) server, and show the bare run id otherwise (sqlite).
 MLFLOW_UI_URL = env_str("MLFLOW_UI_URL", "")
 
 # --- Monitoring and alerts ----------------------------------------------------------
@@ -473,6 +477,15 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates read "5 Jan 2013" and "5 Jan 2013, 14:05" (never "midnight" or "p.m."). Localised formatting is always
+# on in Django 5, so the locale's format module wins over the settings below: project/formats/en holds the same
+# formats and comes first. The settings still serve code that formats with use_l10n=False.
+FORMAT_MODULE_PATH = ["project.formats"]
+DATE_FORMAT = "j M Y"
+TIME_FORMAT = "H:i"
+DATETIME_FORMAT = "j M Y, H:i"
+SHORT_DATE_FORMAT = "j M Y"
+SHORT_DATETIME_FORMAT = "j M Y, H:i"
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

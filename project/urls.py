@@ -26,6 +26,7 @@ urlpatterns = [
     path("explore/export.csv", review_views.export_csv, name="explore-export"),
     path("explore/<int:review_id>/", review_views.review_page, name="review"),
     path("explore/<int:review_id>/aspects/", review_views.review_aspects_save, name="review-aspects"),
+    path("explore/<int:review_id>/label/", review_views.review_label_save, name="review-label"),
     path("imports/", review_views.imports_page, name="imports"),
     path("insights/", analytics_views.insights_page, name="insights"),
     path("insights/themes.json", analytics_views.themes_json, name="insights-themes"),

@@ -4,8 +4,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from analytics.rollups import rollup_mark_reviews_dirty
 from reviews.aspects import review_aspects_forget, review_aspects_sync_filters
-from reviews.models import ImportJob, LabelEvent, Prediction, Review, Sentiment
+from reviews.models import Business, ImportJob, LabelEvent, Prediction, Review, Sentiment
 from reviews.schemas import REVIEW_DATE_MAX_AHEAD
 from reviews.services import review_label, review_unlabel
 
@@ -104,7 +105,12 @@ class ReviewAdmin(admin.ModelAdmin):
         if label_changed:
             # A label goes through the labelling service: who and when, the label history, the queue's votes.
             obj.human_label = form.initial.get("human_label")
+        moved = change and {"source", "rating", "review_date"} & set(form.changed_data)
+        if moved:
+            rollup_mark_reviews_dirty([obj.pk])  # the day it leaves
         super().save_model(request, obj, form, change)
+        if moved:
+            rollup_mark_reviews_dirty([obj.pk])  # the day it lands on
         if label_changed:
             if new_label:
                 review_label(review=obj, label=new_label, user_id=request.user.pk)
@@ -118,11 +124,14 @@ class ReviewAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj) -> None:
         with transaction.atomic():
             review_aspects_forget(review_ids=[obj.pk])
+            rollup_mark_reviews_dirty([obj.pk])
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
-            review_aspects_forget(review_ids=list(queryset.values_list("pk", flat=True)))
+            ids = list(queryset.values_list("pk", flat=True))
+            review_aspects_forget(review_ids=ids)
+            rollup_mark_reviews_dirty(ids)
             super().delete_queryset(request, queryset)
 
     @admin.display(description="Text")
@@ -135,14 +144,17 @@ class ReviewAdmin(admin.ModelAdmin):
 
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
-    """Uploads from the staff Imports page, read only: they are created there and run by a worker."""
+    """Imports, read only: uploads from the staff Imports page (run by a worker) and `manage.py import_reviews`
+    runs (origin "command", with the OS user in run_by)."""
 
-    list_display = ("id", "file_name", "status", "rows_done", "requested_by", "created_at", "finished_at")
-    list_filter = ("status",)
+    list_display = (
+        "id", "file_name", "origin", "status", "rows_done", "requested_by", "run_by", "created_at", "finished_at",
+    )  # fmt: skip
+    list_filter = ("status", "origin")
     exclude = ("content",)  # the file itself, up to IMPORT_MAX_UPLOAD_BYTES: not for a form
     readonly_fields = (
-        "file_name", "size_bytes", "status", "options", "rows_done", "summary", "error", "requested_by",
-        "created_at", "started_at", "finished_at",
+        "file_name", "size_bytes", "origin", "status", "options", "rows_done", "summary", "error", "requested_by",
+        "run_by", "created_at", "started_at", "finished_at",
     )  # fmt: skip
 
     def get_queryset(self, request):
@@ -153,3 +165,19 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Business)
+class BusinessAdmin(admin.ModelAdmin):
+    """Display names of the businesses reviews name by id (Review.business). Imports and the API fill them
+    in; a name corrected here stays until an import or API call sends another."""
+
+    list_display = ("key", "name", "updated_at")
+    list_editable = ("name",)
+    search_fields = ("key", "name")
+    readonly_fields = ("updated_at",)
+    list_per_page = 100
+
+    def get_readonly_fields(self, request, obj=None):
+        # The key is the id the reviews hold: changing it would name another business (or none).
+        return ("key", *self.readonly_fields) if obj is not None else self.readonly_fields

@@ -7,7 +7,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from enum import Enum
 from typing import Annotated
@@ -69,8 +69,14 @@ class ExportFormat(str, Enum):
     jsonl = "jsonl"
 
 
-def review_out(review: Review, *, model_version: str | None = None) -> ReviewOut:
-    """`model_version`: the predicting model's name when the caller knows it (saves a query)."""
+def review_out(
+    review: Review, *, model_version: str | None = None, business_names: Mapping[str, str] | None = None
+) -> ReviewOut:
+    """`model_version`: the predicting model's name when the caller knows it (saves a query).
+    `business_names`: the known display names of the caller's reviews' businesses (one query for a page);
+    without it, this review's is looked up when it has a business."""
+    if business_names is None:
+        business_names = selectors.business_names_known([review.business]) if review.business else {}
     prediction = None
     if review.predicted_label:
         if model_version is None and review.predicted_by_id and review.predicted_by:
@@ -87,6 +93,7 @@ def review_out(review: Review, *, model_version: str | None = None) -> ReviewOut
         source=review.source,
         rating=float(review.rating) if review.rating is not None else None,
         business=review.business,
+        business_name=business_names.get(review.business),
         author=review.author,
         external_id=review.external_id,
         review_date=review.review_date,
@@ -172,11 +179,20 @@ async def create_review(
 
 def _create_many(items: list[ReviewIn]) -> list[tuple[ReviewOut, bool] | Exception]:
     # The answers are built here, on the ORM thread: a stored review's answer may need queries.
+    outcomes = services.review_create_many(items=items)
+    # A name sent with the review is the business's name now (the latest non-empty one wins); the other
+    # businesses' names take one query for the whole batch, none when no review names a business.
+    sent = {item.business: item.business_name for item in items if item.business and item.business_name}
+    stored = [o.review.business for o in outcomes if not isinstance(o, Exception) and o.review.business]
+    names = {**selectors.business_names_known(key for key in stored if key not in sent), **sent}
     return [
         outcome
         if isinstance(outcome, Exception)
-        else (review_out(outcome.review, model_version=outcome.model_version), outcome.created)
-        for outcome in services.review_create_many(items=items)
+        else (
+            review_out(outcome.review, model_version=outcome.model_version, business_names=names),
+            outcome.created,
+        )
+        for outcome in outcomes
     ]
 
 
@@ -253,7 +269,9 @@ def list_reviews(
     reviews = selectors.review_list(filters=filters, ordering=ordering.value)
     total = reviews.count()
     offset = (page - 1) * page_size
-    results = [review_out(review) for review in reviews[offset : offset + page_size]] if offset < total else []
+    page_reviews = list(reviews[offset : offset + page_size]) if offset < total else []
+    names = selectors.business_names_known(review.business for review in page_reviews)
+    results = [review_out(review, business_names=names) for review in page_reviews]
     return ReviewPage(total=total, page=page, page_size=page_size, pages=math.ceil(total / page_size), results=results)
 
 

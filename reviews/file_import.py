@@ -4,7 +4,8 @@ Idempotent by (source, external id): importing the same file twice adds nothing.
 are skipped; rows with invalid values are counted with their reasons and the rest imported. A rating
 or label that cannot be read is dropped and its review kept. Ratings and labels are read on the
 file's own scale (reviews/scales.py). Reviews are predicted and stored in batches
-(reviews.importing.reviews_import).
+(reviews.importing.reviews_import). A business name column names the business column's ids
+(reviews.models.Business): the last non-empty name of a business wins, an empty cell erases nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 from pydantic import ValidationError
 
+from analytics.rollups import rollup_rebuild_marked
 from reviews.files import WINDOWS_1252, read_rows
 from reviews.files import file_encoding as detect_file_encoding
 from reviews.importing import reviews_import
@@ -34,7 +36,7 @@ from reviews.scales import (
     parse_rating_value,
 )
 from reviews.schemas import ReviewIn, is_blank_text
-from reviews.services import review_bulk_label
+from reviews.services import business_names_upsert, review_bulk_label
 from reviews.sql import analyze_after_bulk_load
 
 BATCH_SIZE = 1000
@@ -75,6 +77,7 @@ class ImportOptions:
     rating_scale: int | None = None  # default: learnt from the file
     label_map: str | None = None  # "0=negative,1=positive"; default: learnt from the file
     batch_size: int = BATCH_SIZE
+    business_name_col: str | None = None  # display names of the business column's ids
 
 
 @dataclass(slots=True)
@@ -159,6 +162,7 @@ class Columns:
     author: str | None
     id: str | None
     label: str | None
+    business_name: str | None = None
 
 
 def file_columns(columns: list[str], options: ImportOptions) -> Columns:
@@ -168,6 +172,9 @@ def file_columns(columns: list[str], options: ImportOptions) -> Columns:
     text_col = pick_column(columns, options.text_col, TEXT_COLUMNS, "--text-col")
     if text_col is None:
         raise ImportRefused(f"No text column found; pass --text-col (columns: {', '.join(columns)})")
+    business_name = pick_column(columns, options.business_name_col, (), "--business-name-col")
+    if business_name and not options.business_col:
+        raise ImportRefused("--business-name-col names the ids of a business column: pass --business-col too")
     return Columns(
         text=text_col,
         rating=pick_column(columns, options.rating_col, RATING_COLUMNS, "--rating-col"),
@@ -176,7 +183,21 @@ def file_columns(columns: list[str], options: ImportOptions) -> Columns:
         author=pick_column(columns, options.author_col, (), "--author-col"),
         id=pick_column(columns, options.id_col, (), "--id-col"),
         label=pick_column(columns, options.label_col, (), "--label-col"),
+        business_name=business_name,
     )
+
+
+def business_name_cell(value) -> str:
+    """A name cell as a display name: "" for an empty cell and for what is no name (a JSON list or object,
+    text PostgreSQL refuses), so it never erases a stored name; cut to the column's 200 characters."""
+    if value is None or isinstance(value, dict | list):
+        return ""
+    text = str(value).replace("\x00", "").strip()[:200].strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return ""
+    return "" if is_blank_text(text) else text
 
 
 def readings(
@@ -240,11 +261,12 @@ def import_file(
     file_name: str | None = None,
     on_batch: Callable[[int], None] | None = None,
     note: Callable[[str], None] | None = None,
+    on_progress: Callable[[ImportSummary], None] | None = None,
 ) -> ImportSummary:
     """Import every row of the file at `path`; `on_batch(rows)` after each stored batch, `note(text)` for what
-    the reader decided (encoding, scales). Raises UnreadableFile (reviews.files) or ImportRefused before any
-    row is stored. `file_name` names the file in the summary and is the default source (an upload is stored
-    under a temporary name)."""
+    the reader decided (encoding, scales), `on_progress(summary)` with the counts so far after each batch.
+    Raises UnreadableFile (reviews.files) or ImportRefused before any row is stored. `file_name` names the
+    file in the summary and is the default source (an upload is stored under a temporary name)."""
     file_name = file_name or path.name
     note = note or (lambda text: None)
     encoding = detect_file_encoding(path)
@@ -258,11 +280,15 @@ def import_file(
     summary = ImportSummary(file_name=file_name, text_col=columns.text, rating_col=columns.rating)
     counts, reasons = summary.counts, summary.reasons
     batch: list[tuple[ReviewIn, str | None]] = []
+    names: dict[str, str] = {}  # the batch's business names, the last non-empty one per business
 
     def flush() -> None:
         if not batch:
             return
         results = reviews_import(items=[item for item, _ in batch])
+        if names:
+            business_names_upsert(names=names)
+            names.clear()
         labels = {}
         for (_, label), result in zip(batch, results, strict=True):
             counts["imported" if result.created else "already present"] += 1
@@ -273,6 +299,8 @@ def import_file(
         if on_batch is not None:
             on_batch(len(batch))
         batch.clear()
+        if on_progress is not None:
+            on_progress(summary)
 
     for row in rows:
         counts["rows"] += 1
@@ -340,8 +368,15 @@ def import_file(
             reasons[str(exc)] += 1
             continue
         batch.append((item, label))
+        if columns.business_name and item.business:
+            name = business_name_cell(row.get(columns.business_name))
+            if name:
+                names[item.business] = name
         if len(batch) >= options.batch_size:
             flush()
     flush()
     analyze_after_bulk_load(connection, ["reviews_review", "reviews_prediction"], counts["imported"])
+    # The dashboard rollups take the imported days in now: an import of reviews dated years ago would
+    # otherwise wait for a refresh (their days are read live meanwhile, but each such read costs more).
+    rollup_rebuild_marked()
     return summary

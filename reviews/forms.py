@@ -114,7 +114,10 @@ def _column(label: str, help_text: str = "") -> forms.CharField:
 class ImportUploadForm(forms.Form):
     """The staff Imports page: a review file and, where the usual column names do not fit, which column is which."""
 
-    OPTIONAL = ("text_col", "rating_col", "source", "date_col", "business_col", "author_col", "id_col", "label_col")
+    OPTIONAL = (
+        "text_col", "rating_col", "source", "date_col", "business_col", "business_name_col", "author_col", "id_col",
+        "label_col",
+    )  # fmt: skip
 
     file = forms.FileField(help_text="CSV (comma, semicolon, tab or pipe separated), TSV, JSON lines or a JSON array")
     source = forms.CharField(required=False, max_length=50, help_text="Default: the file's name")
@@ -127,7 +130,10 @@ class ImportUploadForm(forms.Form):
         choices=[("", "learnt from the file"), ("5", "0-5 stars"), ("10", "0-10"), ("100", "0-100")],
     )
     date_col = _column("Date column")
-    business_col = _column("Business column")
+    business_col = _column("Business column", "The business's id (or name)")
+    business_name_col = _column(
+        "Business name column", "Display names of the business column's ids; the last non-empty one wins"
+    )
     author_col = _column("Author column")
     id_col = _column("Id column", "Default: the content identifies a review")
     label_col = _column("Label column", "Human labels")

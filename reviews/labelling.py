@@ -23,6 +23,7 @@ from django.db.models.functions import Cast, Least
 from django.utils import timezone
 
 from reviews.models import LabelEvent, LabelVote, Review, Sentiment
+from reviews.selectors import business_names
 from reviews.services import explain_texts, review_label, review_unlabel
 from training.services import in_evaluation_bucket, retraining_need
 
@@ -165,6 +166,7 @@ class QueueItem:
     blind: bool
     second_vote: bool
     highlights: list[tuple[str, float]] = field(default_factory=list)
+    business_name: str = ""  # the business's display name (its id where none is known)
 
     def as_json(self) -> dict:
         review = self.review
@@ -174,6 +176,7 @@ class QueueItem:
             "text": review.text,
             "source": review.source,
             "business": review.business,
+            "business_name": self.business_name or review.business,
             "author": review.author,
             "rating": float(review.rating) if review.rating is not None else None,
             "date": review.effective_at.date().isoformat() if review.effective_at else None,
@@ -204,6 +207,9 @@ def queue_items(reviews: Sequence[Review], *, user_id: int) -> list[QueueItem]:
     if explain:
         for item, terms in zip(explain, explain_texts([item.review.text for item in explain])):
             item.highlights = terms
+    names = business_names(item.review.business for item in items if item.review.business)
+    for item in items:
+        item.business_name = names.get(item.review.business, item.review.business)
     return items
 
 

@@ -307,12 +307,36 @@ class ReviewAspect(models.Model):
         super().save(*args, **kwargs)
 
 
-class ImportJob(models.Model):
-    """A review file uploaded on the staff Imports page, imported by a worker (reviews.import_jobs).
+class Business(models.Model):
+    """The display name of a business: Review.business holds the source's id for it (Yelp's business_id),
+    which charts and tables would otherwise show. Filters keep using the id; names come from imports
+    (--business-name-col), the API (business_name) and the admin, the last non-empty one winning."""
 
-    The file's bytes live in the database until the import ends, not on a disk: in production the web
-    server and the worker that imports are different machines, which share only the database.
+    key = models.CharField(max_length=200, unique=True, help_text="The id stored in Review.business")
+    name = models.CharField(max_length=200, help_text="Shown instead of the id")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name_plural = "businesses"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class ImportJob(models.Model):
+    """One import of a review file: uploaded on the staff Imports page and imported by a worker, or run
+    with `manage.py import_reviews` (reviews.import_jobs). Both record their progress, counts and outcome
+    here, so the Imports page lists every import.
+
+    An upload's bytes live in the database until the import ends, not on a disk: in production the web
+    server and the worker that imports are different machines, which share only the database. A
+    command-line import reads its file where it is and stores no bytes.
     """
+
+    class Origin(models.TextChoices):
+        PAGE = "page", "Imports page"
+        COMMAND = "command", "Command line"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -328,8 +352,17 @@ class ImportJob(models.Model):
     rows_done = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True, help_text="Counts, reasons and notes of the import")
     error = models.TextField(blank=True, default="")
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.PAGE)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who uploaded it (none for a command-line import)",
+    )
+    run_by = models.CharField(
+        max_length=150, blank=True, default="", help_text="The operating-system user who ran import_reviews"
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -340,3 +373,23 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"Import #{self.pk} {self.file_name} ({self.status})"
+
+    @property
+    def who(self) -> str:
+        """Who ran it, for the Imports page: the uploader, or "command line" and the OS user."""
+        if self.origin == self.Origin.COMMAND:
+            return f"command line ({self.run_by})" if self.run_by else "command line"
+        return self.requested_by.get_username() if self.requested_by else "—"
+
+    @property
+    def tally(self) -> dict[str, int]:
+        """The summary's counts under names a template can read ("already present" has a space)."""
+        counts = (self.summary or {}).get("counts") or {}
+        return {
+            "rows": counts.get("rows", 0),
+            "imported": counts.get("imported", 0),
+            "existing": counts.get("already present", 0),
+            "labelled": counts.get("labelled", 0),
+            "skipped": counts.get("skipped (no text)", 0),
+            "invalid": counts.get("invalid", 0),
+        }

@@ -147,7 +147,8 @@ class ReviewIn(BaseModel):
                     "text": "Great food but the service could be faster.",
                     "source": "google",
                     "rating": 4,
-                    "business": "Trattoria Roma",
+                    "business": "g-place-8841",
+                    "business_name": "Trattoria Roma",
                     "author": "Maria",
                     "external_id": "g-12345",
                     "review_date": "2026-11-20",
@@ -163,7 +164,14 @@ class ReviewIn(BaseModel):
     rating: Annotated[Decimal | None, AfterValidator(validate_rating)] = Field(
         default=None, ge=1, le=5, description="Stars, 1-5, half stars allowed", examples=[4.5]
     )
-    business: ShortString | None = None
+    business: ShortString | None = Field(
+        default=None, description="The business reviewed: the source's id for it, or its name (filters use it)"
+    )
+    business_name: ShortString | None = Field(
+        default=None,
+        description="The business's display name, shown instead of `business` on the pages and in the reviews' "
+        "output; the latest non-empty name sent for a business is kept. Needs `business`",
+    )
     author: ShortString | None = None
     external_id: ShortString | None = Field(
         default=None, description="The source's own id; unique per source, so re-imports do not duplicate"
@@ -187,6 +195,10 @@ class ReviewIn(BaseModel):
     def _empty_external_id_is_none(self) -> ReviewIn:
         if self.external_id == "":
             self.external_id = None
+        if self.business_name == "":  # an empty name never erases one
+            self.business_name = None
+        if self.business_name is not None and not self.business:
+            raise ValueError("business_name needs business (the id it names)")
         return self
 
 
@@ -213,6 +225,7 @@ class ReviewOut(BaseModel):
     source: str
     rating: float | None
     business: str
+    business_name: str | None = Field(description="The business's display name; null when none is known")
     author: str
     external_id: str | None
     review_date: dt.datetime | None

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet
 
-from reviews.models import Review, ReviewAspect
+from reviews.models import Business, Review, ReviewAspect
 
 # Public ordering names -> model fields; nothing else can reach ORDER BY.
 ORDERINGS = {
@@ -98,3 +98,40 @@ def review_iter_batches(*, filters: ReviewFilters, batch_size: int = 1000) -> It
             return
         yield batch
         last_id = batch[-1].pk
+
+
+# --- Business display names -------------------------------------------------------------
+
+NAMES_PER_QUERY = 1000
+
+
+def business_names_known(keys: Iterable[str]) -> dict[str, str]:
+    """The stored display names of these businesses (by the id in Review.business); unknown ones are absent."""
+    wanted = sorted({key for key in keys if key})
+    names: dict[str, str] = {}
+    for start in range(0, len(wanted), NAMES_PER_QUERY):
+        chunk = wanted[start : start + NAMES_PER_QUERY]
+        names.update(Business.objects.filter(key__in=chunk).values_list("key", "name"))
+    return names
+
+
+def business_names(keys: Iterable[str]) -> dict[str, str]:
+    """key -> what to show for it: its display name, or the key itself where no name is known.
+    One query per 1,000 distinct keys; filters and links keep using the key."""
+    keys = set(keys)
+    known = business_names_known(keys)
+    return {key: known.get(key, key) for key in keys}
+
+
+def business_label(key: str) -> str:
+    """What to show for one business: its display name, or the key itself where none is known."""
+    return business_names([key])[key] if key else key
+
+
+def business_choices(*, limit: int = 500) -> list[tuple[str, str]]:
+    """(key, label) of the businesses reviews name, by key, for the filters' suggestions."""
+    keys = list(
+        Review.objects.exclude(business="").order_by("business").values_list("business", flat=True).distinct()[:limit]
+    )
+    names = business_names(keys)
+    return [(key, names[key]) for key in keys]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -13,11 +13,12 @@ from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from analytics.rollups import rollup_mark_dirty, rollup_mark_reviews_dirty
 from outbox.services import outbox_enqueue
 from project.cache import cache_get_many, cache_set_many
 from project.db import discard_dead_pooled_connections
 from project.observability import count_predictions, counts_predictions
-from reviews.models import LabelEvent, LabelVote, Prediction, Review
+from reviews.models import Business, LabelEvent, LabelVote, Prediction, Review
 from reviews.schemas import ReviewIn
 from reviews.sql import REVIEW_COLUMNS, insert_reviews_statement
 from training.ml.labels import LABELS
@@ -139,8 +140,11 @@ def review_create(*, data: ReviewIn) -> CreateResult:
     returns the stored review instead of a duplicate.
 
     Insert first, look only on a unique-key clash: a new review (the common case) costs no
-    lookup, and the INSERT returns the generated effective_at with the id.
+    lookup, and the INSERT returns the generated effective_at with the id. A business_name is stored
+    (business_names_upsert) only when one is given: most creates cost nothing more.
     """
+    if data.business_name:
+        business_names_record(items=[data])
     batch = predict_texts([data.text])
     review = _review_from_input(data)
     _apply_prediction(review, batch.results[0], batch.model_version_id, timezone.now())
@@ -150,6 +154,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
         else:
             with transaction.atomic():
                 review.save()
+                rollup_mark_dirty([review.review_date])  # a backdated review changes a day the rollups hold
                 _record_ingest_predictions([review], batch)
                 _enqueue_aspect_extraction([review.pk], fresh=True)
     except IntegrityError:
@@ -177,6 +182,11 @@ def review_create_many(*, items: Sequence[ReviewIn]) -> list[CreateResult | Exce
     review_create does: one request's failure or duplicate is never another's.
     """
     if len(items) == 1 or connection.vendor != "postgresql" or _tasks_run_inline():
+        return [_create_outcome(item) for item in items]
+    try:
+        business_names_record(items=items)  # one upsert for the batch's distinct businesses
+    except DatabaseError:
+        discard_dead_pooled_connections()
         return [_create_outcome(item) for item in items]
     batch = predict_texts([item.text for item in items])
     now = timezone.now()
@@ -232,6 +242,8 @@ def _insert_in_one_statement(reviews: list[Review]) -> None:
     for review, (review_id, effective_at) in zip(reviews, rows):
         review.pk, review.effective_at = review_id, effective_at
         review._state.adding = False
+    # Reviews dated before today change days the dashboard rollups hold (today's never do: no write).
+    rollup_mark_dirty(review.review_date for review in reviews)
 
 
 _insert_statements: dict[int, str] = {}  # by number of reviews
@@ -239,7 +251,9 @@ _insert_fields: list = []
 
 
 def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
-    """Create many reviews with one batch prediction; duplicates by external id are returned as existing."""
+    """Create many reviews with one batch prediction; duplicates by external id are returned as existing.
+    Their business names (business_name) are stored with one upsert for the distinct businesses."""
+    business_names_record(items=items)
     results: list[CreateResult | None] = [None] * len(items)
     to_create: list[tuple[int, ReviewIn]] = []
     seen_keys: dict[tuple[str, str], int] = {}
@@ -271,6 +285,7 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
         try:
             with transaction.atomic():
                 Review.objects.bulk_create(reviews)
+                rollup_mark_dirty(review.review_date for review in reviews)
                 _record_ingest_predictions(reviews, batch)
                 _enqueue_aspect_extraction([review.pk for review in reviews])
         except IntegrityError:
@@ -331,10 +346,13 @@ def review_label(*, review: Review, label: str, user_id: int | None) -> Review:
     """Set (or change) the human label; every change is kept in LabelEvent."""
     now = timezone.now()
     with transaction.atomic():
-        previous = _locked(Review.objects.filter(pk=review.pk)).values_list("human_label", flat=True).first()
+        previous, effective_at = _locked(Review.objects.filter(pk=review.pk)).values_list(
+            "human_label", "effective_at"
+        ).first() or (None, None)
         Review.objects.filter(pk=review.pk).update(
             human_label=label, human_labelled_by_id=user_id, human_labelled_at=now
         )
+        rollup_mark_dirty([effective_at])
         LabelEvent.objects.create(review_id=review.pk, label=label, previous_label=previous, user_id=user_id)
     review.refresh_from_db()
     return review
@@ -345,12 +363,19 @@ def review_bulk_label(*, labels: dict[int, str], user_id: int | None) -> int:
     Returns how many reviews changed."""
     now = timezone.now()
     with transaction.atomic():
-        current = dict(_locked(Review.objects.filter(pk__in=list(labels))).values_list("id", "human_label"))
+        stored = {
+            review_id: (label, effective_at)
+            for review_id, label, effective_at in _locked(Review.objects.filter(pk__in=list(labels))).values_list(
+                "id", "human_label", "effective_at"
+            )
+        }
+        current = {review_id: label for review_id, (label, _) in stored.items()}
         changed = {
             review_id: label
             for review_id, label in labels.items()
             if review_id in current and current[review_id] != label
         }
+        rollup_mark_dirty(stored[review_id][1] for review_id in changed)
         by_label: dict[str, list[int]] = {}
         for review_id, label in changed.items():
             by_label.setdefault(label, []).append(review_id)
@@ -369,8 +394,11 @@ def review_bulk_label(*, labels: dict[int, str], user_id: int | None) -> int:
 
 def review_unlabel(*, review: Review, user_id: int | None) -> Review:
     with transaction.atomic():
-        previous = _locked(Review.objects.filter(pk=review.pk)).values_list("human_label", flat=True).first()
+        previous, effective_at = _locked(Review.objects.filter(pk=review.pk)).values_list(
+            "human_label", "effective_at"
+        ).first() or (None, None)
         Review.objects.filter(pk=review.pk).update(human_label=None, human_labelled_by=None, human_labelled_at=None)
+        rollup_mark_dirty([effective_at])
         # The queue's votes were for the label just withdrawn: the review goes back to the queue as new, or its
         # first vote would stand in the way of every labeller there (each label answered "already labelled").
         LabelVote.objects.filter(review_id=review.pk).delete()
@@ -386,6 +414,7 @@ def review_delete(*, review: Review) -> None:
 
     with transaction.atomic():
         review_aspects_forget(review_ids=[review.pk])
+        rollup_mark_reviews_dirty([review.pk])
         review.delete()
 
 
@@ -411,15 +440,17 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
             logger.exception("Cannot re-score with %s: its model file does not load", version.name)
             return None
     batch = list(
-        Review.objects.filter(id__gt=after_id, human_label__isnull=True).order_by("id").values_list("id", "text")[:size]
+        Review.objects.filter(id__gt=after_id, human_label__isnull=True)
+        .order_by("id")
+        .values_list("id", "text", "effective_at")[:size]
     )
     if not batch:
         return None
-    results = scores_from_probabilities(model.predict_proba([text for _, text in batch]))
+    results = scores_from_probabilities(model.predict_proba([text for _, text, _ in batch]))
     count_predictions(version.name, [result.label for result in results])
     now = timezone.now()
     reviews = []
-    for (review_id, _), result in zip(batch, results):
+    for (review_id, _, _), result in zip(batch, results):
         review = Review(pk=review_id)
         _apply_prediction(review, result, version.pk, now)
         reviews.append(review)
@@ -427,6 +458,7 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
         Review.objects.bulk_update(
             reviews, ["predicted_label", "predicted_confidence", "predicted_scores", "predicted_by", "predicted_at"]
         )
+        rollup_mark_dirty(effective_at for _, _, effective_at in batch)
         Prediction.objects.bulk_create(
             [
                 Prediction(
@@ -440,3 +472,37 @@ def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> 
             ]
         )
     return batch[-1][0]
+
+
+# --- Business display names -------------------------------------------------------------
+
+
+def business_names_upsert(*, names: Mapping[str, str]) -> int:
+    """Store display names by business key (the id in Review.business); returns how many rows were written.
+
+    Empty names are left out (an empty cell or field never erases a name). Names already stored as given
+    are not written again: a file of 100,000 reviews of one business would otherwise rewrite its row once
+    per batch. The rest go in one INSERT ... ON CONFLICT DO UPDATE, in key order, so two imports naming
+    the same businesses lock their rows in the same order and cannot deadlock; the last writer wins.
+    """
+    wanted = {key: name for key, name in names.items() if key and name}
+    if not wanted:
+        return 0
+    stored = dict(Business.objects.filter(key__in=list(wanted)).values_list("key", "name"))
+    changed = sorted((key, name) for key, name in wanted.items() if stored.get(key) != name)
+    if not changed:
+        return 0
+    Business.objects.bulk_create(
+        [Business(key=key, name=name) for key, name in changed],
+        update_conflicts=True,
+        unique_fields=["key"],
+        update_fields=["name", "updated_at"],
+    )
+    return len(changed)
+
+
+def business_names_record(*, items: Sequence[ReviewIn]) -> int:
+    """The business names that reviews sent through the API carry (business_name for their business), one
+    upsert for all of them; the last item's name wins for a business named twice."""
+    names = {item.business: item.business_name for item in items if item.business and item.business_name}
+    return business_names_upsert(names=names) if names else 0

@@ -6,11 +6,15 @@ import csv
 import hashlib
 import io
 import re
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
+from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -33,11 +37,20 @@ from project.views import (
 )
 from reviews import forms, labelling
 from reviews.aspects import review_set_staff_aspects
-from reviews.import_jobs import UploadRefused, import_job_create, recent_import_jobs
+from reviews.import_jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
 from reviews.labelling import Order, QueueFilters
-from reviews.models import ImportJob, LabelEvent, Review, Sentiment
-from reviews.selectors import ORDERINGS, ReviewFilters, review_aspects, review_get, review_iter_batches, review_list
-from reviews.services import review_bulk_label
+from reviews.models import LabelEvent, Review, Sentiment
+from reviews.selectors import (
+    ORDERINGS,
+    ReviewFilters,
+    business_choices,
+    business_names,
+    review_aspects,
+    review_get,
+    review_iter_batches,
+    review_list,
+)
+from reviews.services import review_bulk_label, review_label
 from training.services import in_evaluation_bucket
 
 LABEL_CHOICES = Sentiment.choices
@@ -49,10 +62,18 @@ def _sources() -> list[str]:
     return list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100])
 
 
-def _businesses() -> list[str]:
-    return list(
-        Review.objects.exclude(business="").order_by("business").values_list("business", flat=True).distinct()[:500]
-    )
+def _businesses() -> list[tuple[str, str]]:
+    """(id, display name) for the business filter's suggestions; the filter's value stays the id."""
+    return business_choices()
+
+
+def _with_business_names(page) -> None:
+    """Give each review of a page its business's display name (business_label; the id where none is
+    known), with one query for the page."""
+    page.object_list = list(page.object_list)
+    names = business_names(review.business for review in page.object_list)
+    for review in page.object_list:
+        review.business_label = names.get(review.business, review.business)
 
 
 def queue_filters(data, problems: list[str] | None = None) -> QueueFilters:
@@ -351,6 +372,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
         )
         return redirect(back)
     page = Paginator(matching, 50).get_page(request.GET.get("page"))
+    _with_business_names(page)
     status = show_problems(request, problems)
     return render(
         request,
@@ -391,6 +413,7 @@ def explore_page(request: HttpRequest) -> HttpResponse:
     page = Paginator(review_list(filters=review_filters(request.GET, problems), ordering=sort), 25).get_page(
         request.GET.get("page")
     )
+    _with_business_names(page)
     query = _filter_query(request.GET)
     status = show_problems(request, problems)
     return render(
@@ -445,6 +468,7 @@ def _render_review(request: HttpRequest, review: Review, *, formset=None, status
             "aspect_formset": formset if can_edit else None,
             "aspects_version": forms.staff_aspects_version(aspects),
             "aspect_permission": ASPECT_EDIT_PERMISSION,
+            "can_label": can(request.user, "reviews.label_review"),
         },
         status=status,
     )
@@ -454,6 +478,48 @@ def _render_review(request: HttpRequest, review: Review, *, formset=None, status
 @require_GET
 def review_page(request: HttpRequest, review_id: int) -> HttpResponse:
     return _render_review(request, _review_or_404(review_id))
+
+
+@permission_required("reviews.label_review")
+@require_POST
+def review_label_save(request: HttpRequest, review_id: int) -> HttpResponse:
+    """The review page's label buttons (keys 1-3). An unlabelled review gets a vote through the service the
+    labelling page uses, so double labelling and agreement count it alike; a labelled one is relabelled as the
+    API does (kept in its history), but only if its label is still the one the page showed."""
+    review = _review_or_404(review_id)
+    back = reverse("review", args=[review.pk]) + "#labels-title"
+    label = clean_choice(request.POST.get("label"), LABEL_CHOICES)
+    if label is None:
+        messages.error(request, "Nothing was saved: choose positive, neutral or negative.")
+        return redirect(back)
+    shown = request.POST.get("shown") or None
+    if review.human_label != shown:
+        messages.error(
+            request,
+            f"Nothing was saved: review #{review.pk} was labelled {review.human_label or '(removed)'} by someone "
+            "else since you opened the page. Choose again if it still needs changing.",
+        )
+        return redirect(back)
+    if review.human_label == label:
+        messages.info(request, f"Review #{review.pk} is already labelled {label}.")
+        return redirect(back)
+    if review.human_label is None:
+        status = labelling.review_vote(review_id=review.pk, label=label, user_id=request.user.pk)
+        if status == labelling.VoteStatus.SAVED:
+            messages.success(request, f"Labelled review #{review.pk} {label}.")
+            return redirect(back)
+        if status != labelling.VoteStatus.ALREADY_VOTED:  # someone labelled it between our read and the vote
+            messages.error(request, f"Nothing was saved: review #{review.pk} was labelled by someone else meanwhile.")
+            return redirect(back)
+        # This labeller's vote stands but the label was taken off since (API, admin): label it again below.
+    # Compare-and-set: a label given by someone else since the page was shown wins over this one.
+    with transaction.atomic():
+        if not Review.objects.select_for_update().filter(pk=review.pk, human_label=shown).exists():
+            messages.error(request, f"Nothing was saved: review #{review.pk} was labelled by someone else meanwhile.")
+            return redirect(back)
+        review_label(review=review, label=label, user_id=request.user.pk)
+    messages.success(request, f"Labelled review #{review.pk} {label}" + (f" (it was {shown})." if shown else "."))
+    return redirect(back)
 
 
 @permission_required(ASPECT_EDIT_PERMISSION)
@@ -530,6 +596,14 @@ def _csv_lines(filters: ReviewFilters):
         yield buffer.getvalue()
 
 
+async def _csv_lines_async(lines: Iterator[str]) -> AsyncIterator[str]:
+    """The CSV chunks for an ASGI server: each chunk's queries run in a thread (sync_to_async, the
+    request's thread), one batch at a time, so the stream still never holds all reviews in memory."""
+    next_chunk = sync_to_async(next, thread_sensitive=True)
+    while (chunk := await next_chunk(lines, None)) is not None:
+        yield chunk
+
+
 @permission_required("reviews.export_review")
 @require_GET
 def export_csv(request: HttpRequest) -> HttpResponse:
@@ -537,7 +611,10 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     filters = review_filters(request.GET, problems)
     if problems:  # an export by a filter that was partly left out would hold reviews nobody asked for
         return HttpResponse("\n".join(problems) + "\n", status=400, content_type="text/plain; charset=utf-8")
-    response = StreamingHttpResponse(_csv_lines(filters), content_type="text/csv; charset=utf-8")
+    lines = _csv_lines(filters)
+    # Under ASGI Django streams an async iterator; a sync one it would pull on a thread with a warning.
+    content = _csv_lines_async(lines) if isinstance(request, ASGIRequest) else lines
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="reviews.csv"'
     return response
 
@@ -545,7 +622,8 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 @permission_required("reviews.add_review")
 @require_http_methods(["GET", "POST"])
 def imports_page(request: HttpRequest) -> HttpResponse:
-    """Upload a review file; a worker imports it (reviews.import_jobs) while this page shows its progress."""
+    """Upload a review file; a worker imports it (reviews.import_jobs) while this page shows its progress. The
+    list shows `manage.py import_reviews` runs too."""
     form = forms.ImportUploadForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":
@@ -561,6 +639,10 @@ def imports_page(request: HttpRequest) -> HttpResponse:
                 return redirect("imports")
         status = 400
     jobs = recent_import_jobs()
-    active = any(job.status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING) for job in jobs)
-    context = {"form": form, "jobs": jobs, "active": active, "max_bytes": settings.IMPORT_MAX_UPLOAD_BYTES}
+    context = {
+        "form": form,
+        "jobs": jobs,
+        "active": import_jobs_in_progress(jobs),
+        "max_bytes": settings.IMPORT_MAX_UPLOAD_BYTES,
+    }
     return render(request, "reviews/imports.html", context, status=status)

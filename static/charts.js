@@ -42,7 +42,8 @@
   function draw() {
     const data = JSON.parse(document.getElementById("chart-data").textContent);
     const d = data.distribution;
-    Plotly.newPlot(
+    if (!d.total) empty("chart-distribution", "No reviews in this period.");
+    else Plotly.newPlot(
       "chart-distribution",
       [
         { type: "bar", name: "Predicted", x: d.labels, y: d.predicted, marker: { color: d.labels.map((l) => COLORS[l]) } },
@@ -75,7 +76,9 @@
     stacked("chart-source", data.by_source, false);
     stacked("chart-business", data.by_business, true);
     const r = data.rating_vs_predicted;
-    Plotly.newPlot(
+    // With no rated, predicted review the heatmap would be one solid colour on a made-up scale.
+    if (!r.z.some((row) => row.some((n) => n > 0))) empty("chart-rating", "No reviews with both a star rating and a prediction in this period.");
+    else Plotly.newPlot(
       "chart-rating",
       [{ type: "heatmap", x: r.ratings.map((v) => v + "★"), y: r.labels, z: r.z, colorscale: "Greens", reversescale: true, hovertemplate: "%{x}, predicted %{y}: %{z}<extra></extra>" }],
       base({ xaxis: { title: { text: "stars" } }, margin: { t: 10, r: 10, b: 50, l: 80 } }),

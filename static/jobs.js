@@ -45,7 +45,7 @@
       progress.appendChild(message);
       cell(tr, progress);
       cell(tr, job.requested_by || "–");
-      cell(tr, job.created_at.slice(0, 16).replace("T", " "), "small");
+      cell(tr, job.created_display || job.created_at.slice(0, 16).replace("T", " "), "small");
       const actions = cell(tr, "");
       if (config.canCancel && !job.is_final) {
         const form = cancelTemplate.content.firstElementChild.cloneNode(true);

@@ -90,10 +90,10 @@
     el.card.dataset.reviewId = String(item.id);
     const meta = [
       "#" + item.id,
-      item.business || "(no business)",
+      item.business_name || item.business || "(no business)",
       item.source,
       item.rating != null ? "★ " + item.rating : "no rating",
-      item.date || "",
+      naturalDate(item.date),
       item.author ? "by " + item.author : "",
     ].filter(Boolean);
     for (const part of meta) {
@@ -125,6 +125,14 @@
       bar.setAttribute("aria-label", Math.round((item.confidence || 0) * 100) + "% confident");
       el.suggestion.appendChild(confidence);
     }
+  }
+
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+  // "2013-01-05" reads "5 Jan 2013", as the dates on the server's pages do.
+  function naturalDate(iso) {
+    const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(iso || "");
+    return match ? Number(match[3]) + " " + MONTHS[Number(match[2]) - 1] + " " + match[1] : iso || "";
   }
 
   function say(message, isError) {
@@ -376,10 +384,10 @@
       return toggleHelp();
     }
     if (!el.help.hidden) return;
-    const labels = { 1: "positive", 2: "neutral", 3: "negative" };
-    if (labels[event.key]) {
+    const value = window.LabelKeys.labelFor(event); // the keys are on the buttons (static/label-keys.js)
+    if (value) {
       event.preventDefault();
-      label(labels[event.key]);
+      label(value);
     } else if (event.key === "s" || event.key === "S") {
       event.preventDefault();
       skip();

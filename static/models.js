@@ -15,7 +15,15 @@
     Plotly.newPlot(
       el,
       [{ type: "scatter", mode: "lines+markers", x: data.names, y: data.macro_f1, marker: { color: colors, size: 10 }, line: { color: "#90a4ae" }, hovertemplate: "%{x}: %{y:.3f}<extra></extra>" }],
-      { margin: { t: 10, r: 10, b: 80, l: 50 }, height: 300, yaxis: { title: { text: "macro-F1" }, rangemode: "tozero" }, font: { family: "system-ui, sans-serif", size: 12 } },
+      {
+        // Version names are long: automargin grows the margins to fit the tick labels and the axis titles,
+        // so nothing is cut off; the fixed margins are only the minimum.
+        margin: { t: 10, r: 20, b: 20, l: 20 },
+        height: 340,
+        xaxis: { title: { text: "Model version", standoff: 12 }, automargin: true, tickangle: -30 },
+        yaxis: { title: { text: "Macro-F1", standoff: 10 }, rangemode: "tozero", automargin: true },
+        font: { family: "system-ui, sans-serif", size: 12 },
+      },
       { responsive: true, displaylogo: false },
     );
   }

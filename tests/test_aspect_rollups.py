@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics import aspect_rollups
+from analytics import aspect_rollups, rollups
 from analytics.aspect_report import BASE_TABLE, COPIES, AspectFilters, _report, aspect_report
 from analytics.models import (
     AspectRollupDirtyDay,
@@ -221,11 +221,11 @@ def test_staff_rows_replace_the_model_rows_in_the_report():
 def test_a_mark_made_during_a_refresh_survives_it():
     day = timezone.now() - dt.timedelta(days=9)
     aspect_rollups.aspect_rollup_mark_dirty([day])
-    read = aspect_rollups._marks()
+    read = rollups.read_marks(AspectRollupDirtyDay)
     aspect_rollups.aspect_rollup_mark_dirty([day])  # a writer commits after the refresh read the marks
-    aspect_rollups._clear_marks(read)
-    assert list(AspectRollupDirtyDay.objects.values_list("day", flat=True)) == [aspect_rollups.local_day(day)]
-    aspect_rollups._clear_marks(aspect_rollups._marks())
+    rollups.clear_marks(AspectRollupDirtyDay, read)
+    assert list(AspectRollupDirtyDay.objects.values_list("day", flat=True)) == [rollups.local_day(day)]
+    rollups.clear_marks(AspectRollupDirtyDay, rollups.read_marks(AspectRollupDirtyDay))
     assert not AspectRollupDirtyDay.objects.exists()
 
 
@@ -271,7 +271,7 @@ def test_rebuild_command(zone):
     # Rows changed behind the services' back (no marks): right again once their days are rebuilt.
     changed = list(ReviewAspect.objects.filter(review__review_date__isnull=False).order_by("id")[:40])
     ReviewAspect.objects.filter(pk__in=[a.pk for a in changed]).update(polarity="conflict")
-    days = sorted({aspect_rollups.local_day(a.review_effective_at) for a in changed})
+    days = sorted({rollups.local_day(a.review_effective_at) for a in changed})
     now = timezone.now()
     two_years = AspectFilters(date_from=now - dt.timedelta(days=730), date_to=now)
     if days[0] < timezone.localdate():  # until then, those days show the rollup as built

@@ -45,6 +45,8 @@ PUBLIC = "public"
 API_RULES = {
     ("GET", "/api/health"): PUBLIC,
     ("GET", "/api/docs"): PUBLIC,
+    ("GET", "/api/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/api/docs/assets/{version}/{name}"): PUBLIC,  # Swagger UI's files (project/apidocs.py)
     ("GET", "/api/openapi.json"): PUBLIC,
     ("POST", "/api/reviews/"): MANAGER,
     ("POST", "/api/reviews/bulk"): MANAGER,
@@ -72,7 +74,6 @@ API_RULES = {
 # Routes of the FastAPI app outside /api, which project.asgi does not send to token auth.
 OUTSIDE_API = {
     "/metrics",  # Prometheus, allowed by client address (its own tests)
-    "/docs/oauth2-redirect",  # Swagger UI's OAuth2 helper: never reached, project.asgi routes this path to Django
 }
 ROLES = ("anonymous", "no role", "labeller", "manager", "staff", "superuser")
 

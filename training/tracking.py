@@ -38,6 +38,8 @@ EMBEDDING_PIP_REQUIREMENTS = [
 def _mlflow():
     global _configured
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # Logging a model copies its file with a progress bar: a line of noise in a worker's log or a CI log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if settings.AWS_S3_ENDPOINT_URL:
         os.environ.setdefault("MLFLOW_S3_ENDPOINT_URL", settings.AWS_S3_ENDPOINT_URL)
     import mlflow
@@ -72,29 +74,8 @@ def ensure_store() -> None:
         _experiment_id()
 
 
-def _pyfunc_class():
-    mlflow = _mlflow()
-
-    class SentimentModel(mlflow.pyfunc.PythonModel):
-        """Loads our model file and returns per-class probabilities."""
-
-        def load_context(self, context) -> None:
-            import joblib
-
-            from training.ml.lexicon import LexiconSentimentModel
-
-            path = context.artifacts.get("model") if context.artifacts else None
-            self.model = joblib.load(path) if path else LexiconSentimentModel()
-
-        def predict(self, context, model_input, params=None):
-            import pandas as pd
-
-            from training.ml.labels import LABELS
-
-            texts = list(model_input.iloc[:, 0]) if hasattr(model_input, "iloc") else list(model_input)
-            return pd.DataFrame(self.model.predict_proba(texts), columns=list(LABELS))
-
-    return SentimentModel
+# The pyfunc is logged as code (a file MLflow copies into the model), not as a pickled object.
+PYFUNC_CODE = Path(__file__).resolve().parent / "ml" / "mlflow_model.py"
 
 
 def _flat_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
@@ -131,7 +112,7 @@ def log_model_version(
             mlflow.log_artifact(str(report))
         model_info = mlflow.pyfunc.log_model(
             name="model",
-            python_model=_pyfunc_class()(),
+            python_model=PYFUNC_CODE,
             artifacts={"model": str(model_file)} if model_file else None,
             pip_requirements=PIP_REQUIREMENTS
             + (EMBEDDING_PIP_REQUIREMENTS if params.get("kind") == "accurate" else []),

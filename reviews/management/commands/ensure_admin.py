@@ -1,11 +1,27 @@
 import secrets
+import shlex
+import sys
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 
+def python_command() -> str:
+    """How to call this project's Python from its folder: `.venv/bin/python` under `make run`, else `python`."""
+    executable = Path(sys.executable)
+    try:
+        return shlex.quote(str(executable.relative_to(settings.BASE_DIR)))
+    except ValueError:
+        return "python"
+
+
 class Command(BaseCommand):
-    help = "Create an admin user if no superuser exists yet, and print how to log in."
+    help = (
+        "Create an admin user if no superuser exists yet and print its password, this once. The login address "
+        "is printed by `make run` once the server answers (manage.py wait_ready)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--username", default="admin")
@@ -18,4 +34,7 @@ class Command(BaseCommand):
         User.objects.create_superuser(username=username, email="", password=password)
         credentials = self.style.SUCCESS(f"username {username!r}, password {password!r}")
         self.stdout.write(f"Created the first admin user: {credentials}")
-        self.stdout.write("Log in at http://127.0.0.1:8000/accounts/login/ (change the password in the admin).")
+        self.stdout.write(
+            "The password is shown only this once. To set another: "
+            f"{python_command()} manage.py changepassword {shlex.quote(username)}"
+        )

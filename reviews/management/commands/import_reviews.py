@@ -3,7 +3,8 @@
 Idempotent by (source, external id): importing the same file twice adds nothing.
 Rows without text are skipped; rows with invalid values are reported with reasons.
 Exits 0 when some rows are invalid; non-zero only for a missing file or column.
-The work is reviews.file_import.import_file, which the staff Imports page runs too.
+The work is reviews.file_import.import_file, which the staff Imports page runs too; each run is
+recorded as a command-line ImportJob (reviews.import_jobs), so the Imports page lists it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.file_import import BATCH_SIZE, ImportOptions, ImportRefused, import_file
+from reviews.file_import import BATCH_SIZE, ImportOptions, ImportRefused
 from reviews.files import UnreadableFile
+from reviews.import_jobs import import_job_refuse_command, import_job_run_command
 from reviews.scales import RATING_SCALES
 
 
@@ -38,6 +40,11 @@ class Command(BaseCommand):
         parser.add_argument("--source", default=None, help="Source name for every row (default: the file's name)")
         parser.add_argument("--date-col", help="Column with when the customer wrote it")
         parser.add_argument("--business-col", help="Column with the business name or id")
+        parser.add_argument(
+            "--business-name-col",
+            help="Column with the business's display name, shown instead of the --business-col id "
+            "(the last non-empty name of a business wins)",
+        )
         parser.add_argument("--author-col", help="Column with the author")
         parser.add_argument(
             "--id-col",
@@ -55,8 +62,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         path = Path(options["path"])
-        if not path.is_file():
-            raise CommandError(f"No such file: {path}")
         import_options = ImportOptions(
             text_col=options["text_col"],
             rating_col=options["rating_col"],
@@ -69,7 +74,13 @@ class Command(BaseCommand):
             rating_scale=options["rating_scale"],
             label_map=options["label_map"],
             batch_size=options["batch_size"],
+            business_name_col=options["business_name_col"],
         )
+        if not path.is_file():
+            import_job_refuse_command(
+                file_name=path.name or str(path), options=import_options, error=f"No such file: {path}"
+            )
+            raise CommandError(f"No such file: {path}")
         progress = tqdm(desc=f"Importing {path.name}", unit=" rows", file=sys.stderr, mininterval=0.5)
 
         def note(text: str) -> None:  # on its own line, not after the progress bar's
@@ -78,7 +89,7 @@ class Command(BaseCommand):
             progress.refresh()
 
         try:
-            summary = import_file(path, import_options, on_batch=progress.update, note=note)
+            summary = import_job_run_command(path, import_options, on_batch=progress.update, note=note)
         except (UnreadableFile, ImportRefused) as exc:
             raise CommandError(str(exc)) from None
         finally:
