@@ -260,7 +260,7 @@ def dashboard(
     principal: Principal = require("reviews.view_review"),
 ) -> DashboardOut:
     window = scope.with_default_period()
-    first, last = _days(window)
+    first, last = periods.scope_days(window.filters.date_from, window.filters.date_to, end_exclusive=False)
     chosen = bucket.value if bucket else periods.bucket_for(first, last)
     # charts.trend takes the end as the exclusive next midnight of a page's date_to.
     trend_filters = dataclasses.replace(
@@ -283,15 +283,6 @@ def dashboard(
                 ],
             },
         }
-    )
-
-
-def _days(scope: ScopeQuery) -> tuple[dt.date | None, dt.date | None]:
-    tz = timezone.get_current_timezone()
-    first, last = scope.filters.date_from, scope.filters.date_to
-    return (
-        timezone.localtime(first, tz).date() if first else None,
-        timezone.localtime(last, tz).date() if last else None,
     )
 
 

@@ -67,15 +67,22 @@ def _reviews(business: str | None, source: str | None):
     return reviews
 
 
-def review_day_range(*, business: str | None = None, source: str | None = None) -> tuple[dt.date, dt.date] | None:
-    """Local days of the oldest and the newest review in scope (None: no reviews). Two index lookups."""
-    reviews = _reviews(business, source)
-    newest = reviews.aggregate(at=Max("effective_at"))["at"]
-    if newest is None:
-        return None
-    oldest = reviews.aggregate(at=Min("effective_at"))["at"]
+def _edge_day(reviews, edge) -> dt.date | None:
+    """The local day of the oldest (Min) or newest (Max) review: one index lookup."""
+    moment = reviews.aggregate(at=edge("effective_at"))["at"]
+    return timezone.localtime(moment, timezone.get_current_timezone()).date() if moment else None
+
+
+def scope_days(
+    date_from: dt.datetime | None, date_to: dt.datetime | None, *, end_exclusive: bool
+) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last local day of a parsed scope. The pages' date_to is the next midnight
+    (end_exclusive), the API's the last microsecond of its day."""
     tz = timezone.get_current_timezone()
-    return timezone.localtime(oldest, tz).date(), timezone.localtime(newest, tz).date()
+    last = None
+    if date_to is not None:
+        last = timezone.localtime(date_to - dt.timedelta(microseconds=1) if end_exclusive else date_to, tz).date()
+    return (timezone.localtime(date_from, tz).date() if date_from else None), last
 
 
 def resolve_period(
@@ -86,16 +93,15 @@ def resolve_period(
     if (data.get("date_from") or "").strip() or (data.get("date_to") or "").strip():
         return Period(None, None, "custom")
     choice = data.get("period") if data.get("period") in PERIOD_CHOICES else default
-    span = review_day_range(business=business, source=source)
+    reviews = _reviews(business, source)
+    newest = _edge_day(reviews, Max)
     today = timezone.localdate()
-    if span is None:  # nothing yet: the window ending today (or all time), which the empty state explains
-        if choice == ALL_TIME:
-            return Period(None, None, ALL_TIME)
-        return Period(today - dt.timedelta(days=int(choice) - 1), today, choice)
-    oldest, newest = span
     if choice == ALL_TIME:
+        oldest = _edge_day(reviews, Min) if newest else None
         return Period(oldest, newest, ALL_TIME, newest=newest)
     days = int(choice)
+    if newest is None:  # nothing yet: the window ending today, which the empty state explains
+        return Period(today - dt.timedelta(days=days - 1), today, choice)
     return Period(
         newest - dt.timedelta(days=days - 1),
         newest,

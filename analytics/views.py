@@ -91,14 +91,6 @@ def _period_context(request: HttpRequest, period: periods.Period, keep: tuple[st
     return {"period": period, "period_links": links}
 
 
-def _dates_of(filters: ScopeFilters) -> tuple[dt.date | None, dt.date | None]:
-    """The first and last local day of a page's scope (its date_to is the exclusive next midnight)."""
-    tz = timezone.get_current_timezone()
-    first = timezone.localtime(filters.date_from, tz).date() if filters.date_from else None
-    last = timezone.localtime(filters.date_to, tz).date() - dt.timedelta(days=1) if filters.date_to else None
-    return first, last
-
-
 @reads_from_replica
 def _choices() -> dict:
     return {
@@ -116,7 +108,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     query = period.query(request.GET)
     filters = scope_filters(query, problems)
     status = show_problems(request, problems)
-    first, last = _dates_of(filters)
+    first, last = periods.scope_days(filters.date_from, filters.date_to, end_exclusive=True)
     granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or periods.bucket_for(
         first, last or timezone.localdate()
     )

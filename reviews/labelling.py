@@ -307,6 +307,40 @@ class VoteStatus:
     MISSING = "missing"
 
 
+class PageLabel:
+    """Outcomes of review_label_shown."""
+
+    SAVED = "saved"
+    UNCHANGED = "unchanged"
+    CHANGED_SINCE = "changed_since"
+
+
+def review_label_shown(*, review: Review, label: str, shown: str | None, user_id: int) -> str:
+    """Label a review from the review page, which showed it with the label `shown` (None: unlabelled).
+    Returns a PageLabel.
+
+    An unlabelled review gets a vote through review_vote, so double labelling and agreement count it as
+    on the labelling page; a labelled one is relabelled as the API does (kept in its history). Either
+    way only if its label is still the one the page showed: a label given by someone else since wins.
+    """
+    if review.human_label != shown:
+        return PageLabel.CHANGED_SINCE
+    if review.human_label == label:
+        return PageLabel.UNCHANGED
+    if review.human_label is None:
+        status = review_vote(review_id=review.pk, label=label, user_id=user_id)
+        if status == VoteStatus.SAVED:
+            return PageLabel.SAVED
+        if status != VoteStatus.ALREADY_VOTED:  # labelled by someone else between our read and the vote
+            return PageLabel.CHANGED_SINCE
+        # This labeller's vote stands but the label was taken off since (API, admin): label it again below.
+    with transaction.atomic():  # compare-and-set on the label the page showed
+        if not Review.objects.select_for_update().filter(pk=review.pk, human_label=shown).exists():
+            return PageLabel.CHANGED_SINCE
+        review_label(review=review, label=label, user_id=user_id)
+    return PageLabel.SAVED
+
+
 def review_vote(*, review_id: int, label: str, user_id: int, rng: random.Random | None = None) -> str:
     """Record this labeller's label. Returns a VoteStatus.
 

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -50,7 +49,7 @@ from reviews.selectors import (
     review_iter_batches,
     review_list,
 )
-from reviews.services import review_bulk_label, review_label
+from reviews.services import review_bulk_label
 from training.services import in_evaluation_bucket
 
 LABEL_CHOICES = Sentiment.choices
@@ -60,11 +59,6 @@ QUEUE_BUFFER = 3
 
 def _sources() -> list[str]:
     return list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100])
-
-
-def _businesses() -> list[tuple[str, str]]:
-    """(id, display name) for the business filter's suggestions; the filter's value stays the id."""
-    return business_choices()
 
 
 def _with_business_names(page) -> None:
@@ -134,7 +128,7 @@ def labelling_page(request: HttpRequest) -> HttpResponse:
             "orders": Order.CHOICES,
             "labels": LABEL_CHOICES,
             "sources": _sources(),
-            "businesses": _businesses(),
+            "businesses": business_choices(),
             "progress": labelling.labelling_progress(user_id=request.user.pk),
             "query": urlencode(filters.as_query()),
             "double_share": labelling.double_label_share(),
@@ -383,7 +377,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
             "form": data,
             "labels": LABEL_CHOICES,
             "sources": _sources(),
-            "businesses": _businesses(),
+            "businesses": business_choices(),
             "query": _filter_query(data),
             "filter_items": [(key, data.get(key)) for key in FILTER_KEYS if data.get(key)],
             "bulk_limit": BULK_LIMIT,
@@ -426,7 +420,7 @@ def explore_page(request: HttpRequest) -> HttpResponse:
             "sorts": SORTS,
             "labels": LABEL_CHOICES,
             "sources": _sources(),
-            "businesses": _businesses(),
+            "businesses": business_choices(),
             "query": query,
             "sort_query": urlencode({"sort": sort}),
         },
@@ -493,32 +487,18 @@ def review_label_save(request: HttpRequest, review_id: int) -> HttpResponse:
         messages.error(request, "Nothing was saved: choose positive, neutral or negative.")
         return redirect(back)
     shown = request.POST.get("shown") or None
-    if review.human_label != shown:
+    outcome = labelling.review_label_shown(review=review, label=label, shown=shown, user_id=request.user.pk)
+    if outcome == labelling.PageLabel.CHANGED_SINCE:
+        review.refresh_from_db()
         messages.error(
             request,
             f"Nothing was saved: review #{review.pk} was labelled {review.human_label or '(removed)'} by someone "
             "else since you opened the page. Choose again if it still needs changing.",
         )
-        return redirect(back)
-    if review.human_label == label:
+    elif outcome == labelling.PageLabel.UNCHANGED:
         messages.info(request, f"Review #{review.pk} is already labelled {label}.")
-        return redirect(back)
-    if review.human_label is None:
-        status = labelling.review_vote(review_id=review.pk, label=label, user_id=request.user.pk)
-        if status == labelling.VoteStatus.SAVED:
-            messages.success(request, f"Labelled review #{review.pk} {label}.")
-            return redirect(back)
-        if status != labelling.VoteStatus.ALREADY_VOTED:  # someone labelled it between our read and the vote
-            messages.error(request, f"Nothing was saved: review #{review.pk} was labelled by someone else meanwhile.")
-            return redirect(back)
-        # This labeller's vote stands but the label was taken off since (API, admin): label it again below.
-    # Compare-and-set: a label given by someone else since the page was shown wins over this one.
-    with transaction.atomic():
-        if not Review.objects.select_for_update().filter(pk=review.pk, human_label=shown).exists():
-            messages.error(request, f"Nothing was saved: review #{review.pk} was labelled by someone else meanwhile.")
-            return redirect(back)
-        review_label(review=review, label=label, user_id=request.user.pk)
-    messages.success(request, f"Labelled review #{review.pk} {label}" + (f" (it was {shown})." if shown else "."))
+    else:
+        messages.success(request, f"Labelled review #{review.pk} {label}" + (f" (it was {shown})." if shown else "."))
     return redirect(back)
 
 
