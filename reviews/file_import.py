@@ -42,6 +42,12 @@ from reviews.sql import analyze_after_bulk_load
 BATCH_SIZE = 1000
 TEXT_COLUMNS = ("text", "review", "review_text", "content", "body", "comment")
 RATING_COLUMNS = ("rating", "stars", "score", "star_rating")
+# Found by name too, so an export from Yelp or Google is dated and grouped by business without options.
+# Not "time": a bare "15:54" would read as today. A cell of a date column found by name that is not a
+# date leaves its review undated (counted "date ignored") instead of refusing the row.
+DATE_COLUMNS = ("date", "review_date", "reviewed_at", "date_time", "datetime", "timestamp", "created_at")
+BUSINESS_COLUMNS = ("business_id", "business", "restaurant", "restaurant_id")
+DATE_IGNORED = "date ignored: not a date"
 MAX_DISTINCT_LABELS = 1_000  # a label column with more distinct values is not labels: stop collecting
 DATE_NOT_A_DATE = "date is not a date"
 MAX_DATE_SAMPLES = 100_000  # numeric dates read to tell day-first files from month-first ones
@@ -163,6 +169,7 @@ class Columns:
     id: str | None
     label: str | None
     business_name: str | None = None
+    date_by_name: bool = False  # the date column was found by its name, not named by --date-col
 
 
 def file_columns(columns: list[str], options: ImportOptions) -> Columns:
@@ -172,14 +179,16 @@ def file_columns(columns: list[str], options: ImportOptions) -> Columns:
     text_col = pick_column(columns, options.text_col, TEXT_COLUMNS, "--text-col")
     if text_col is None:
         raise ImportRefused(f"No text column found; pass --text-col (columns: {', '.join(columns)})")
+    business = pick_column(columns, options.business_col, BUSINESS_COLUMNS, "--business-col")
     business_name = pick_column(columns, options.business_name_col, (), "--business-name-col")
-    if business_name and not options.business_col:
+    if business_name and not business:
         raise ImportRefused("--business-name-col names the ids of a business column: pass --business-col too")
     return Columns(
         text=text_col,
         rating=pick_column(columns, options.rating_col, RATING_COLUMNS, "--rating-col"),
-        date=pick_column(columns, options.date_col, (), "--date-col"),
-        business=pick_column(columns, options.business_col, (), "--business-col"),
+        date=pick_column(columns, options.date_col, DATE_COLUMNS, "--date-col"),
+        date_by_name=not options.date_col,
+        business=business,
         author=pick_column(columns, options.author_col, (), "--author-col"),
         id=pick_column(columns, options.id_col, (), "--id-col"),
         label=pick_column(columns, options.label_col, (), "--label-col"),
@@ -274,6 +283,16 @@ def import_file(
         note(f"{file_name} is not UTF-8: read as Windows-1252")
     names, rows = read_rows(path, encoding)
     columns = file_columns(names, options)
+    found = [
+        f"the {what} from column {column!r}"
+        for what, column, given in (
+            ("dates", columns.date, options.date_col),
+            ("businesses", columns.business, options.business_col),
+        )
+        if column and not given
+    ]
+    if found:
+        note(f"{file_name}: read {' and '.join(found)}, found by name (--date-col / --business-col choose others)")
     source = (options.source or Path(file_name).stem)[:50]
     rating_scale, label_reading, dayfirst = readings(path, encoding, columns, options, note)
 
@@ -332,10 +351,14 @@ def import_file(
                 except (ValueError, OverflowError):
                     # One reason for every such row, with the first value as its example: a file of Unix times
                     # listed each row as its own reason, and the ten shown said nothing of the rest.
-                    counts["invalid"] += 1
-                    summary.examples.setdefault(DATE_NOT_A_DATE, str(row[columns.date])[:30])
-                    reasons[DATE_NOT_A_DATE] += 1
-                    continue
+                    reason = DATE_IGNORED if columns.date_by_name else DATE_NOT_A_DATE
+                    summary.examples.setdefault(reason, str(row[columns.date])[:30])
+                    reasons[reason] += 1
+                    if columns.date_by_name:  # nobody asked for this column: keep the review, undated
+                        counts["date ignored"] += 1
+                    else:
+                        counts["invalid"] += 1
+                        continue
             rating = None
             if columns.rating:
                 try:

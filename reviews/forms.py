@@ -129,8 +129,10 @@ class ImportUploadForm(forms.Form):
         empty_value=None,
         choices=[("", "learnt from the file"), ("5", "0-5 stars"), ("10", "0-10"), ("100", "0-100")],
     )
-    date_col = _column("Date column")
-    business_col = _column("Business column", "The business's id (or name)")
+    date_col = _column("Date column", "Default: date, review_date, reviewed_at, timestamp or created_at")
+    business_col = _column(
+        "Business column", "The business's id (or name). Default: business_id, business or restaurant"
+    )
     business_name_col = _column(
         "Business name column", "Display names of the business column's ids; the last non-empty one wins"
     )

@@ -80,11 +80,22 @@ def test_an_empty_name_cell_keeps_the_stored_name_and_the_last_name_wins(tmp_pat
 
 
 @pytest.mark.django_db
-def test_a_business_name_column_without_a_business_column_is_refused(yelp):
+def test_a_business_name_column_without_a_business_column_is_refused(tmp_path):
+    names_only = tmp_path / "names-only.csv"
+    names_only.write_text("review_id,place_name,text\nr1,Trattoria Roma,Great pasta\n")
     with pytest.raises(CommandError, match="--business-col"):
-        call_command("import_reviews", str(yelp), "--business-name-col", "business_name", stdout=StringIO())
+        call_command("import_reviews", str(names_only), "--business-name-col", "place_name", stdout=StringIO())
 
     assert not Review.objects.exists() and not Business.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_business_id_column_found_by_its_name_takes_the_names_too(yelp):
+    err = StringIO()
+    call_command("import_reviews", str(yelp), "--business-name-col", "business_name", stdout=StringIO(), stderr=err)
+
+    assert names() == {"b-x1": "Trattoria Roma", "b-y2": "Spice Garden"}
+    assert "read the businesses from column 'business_id', found by name" in err.getvalue()
 
 
 @pytest.mark.django_db

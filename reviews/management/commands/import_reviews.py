@@ -38,8 +38,15 @@ class Command(BaseCommand):
             help="Highest rating of the file's scale (default: learnt from the file: 5, 10 or 100)",
         )
         parser.add_argument("--source", default=None, help="Source name for every row (default: the file's name)")
-        parser.add_argument("--date-col", help="Column with when the customer wrote it")
-        parser.add_argument("--business-col", help="Column with the business name or id")
+        parser.add_argument(
+            "--date-col",
+            help="Column with when the customer wrote it (default: date, review_date, reviewed_at, datetime, "
+            "timestamp or created_at, if the file has one)",
+        )
+        parser.add_argument(
+            "--business-col",
+            help="Column with the business name or id (default: business_id, business, restaurant or restaurant_id)",
+        )
         parser.add_argument(
             "--business-name-col",
             help="Column with the business's display name, shown instead of the --business-col id "
