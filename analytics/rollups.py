@@ -34,6 +34,7 @@ from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import DailyReviewRollup, MonthlyBusinessRollup, RollupDirtyDay, RollupState
+from outbox.services import outbox_enqueue
 from reviews.models import Review
 
 # Past this many separate marked runs in one range the charts read the whole range from the reviews
@@ -81,7 +82,7 @@ def local_day(moment: dt.datetime) -> dt.date:
     return timezone.localtime(moment, _tz()).date()
 
 
-def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: bool = False) -> None:
+def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: bool = False) -> list[dt.date]:
     """Mark the local days of these moments in `model` (a dirty-day table: day unique, token).
 
     Sorted, so two writers lock the rows in one order; a new token keeps a mark that a running
@@ -92,7 +93,7 @@ def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: boo
         today = timezone.localdate(timezone=_tz())
         days = {day for day in days if day < today}
     if not days:
-        return
+        return []
     token = uuid.uuid4().hex
     model.objects.bulk_create(
         [model(day=day, token=token) for day in sorted(days)],
@@ -100,6 +101,7 @@ def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: boo
         unique_fields=["day"],
         update_fields=["token"],
     )
+    return sorted(days)
 
 
 def read_marks(model, days: set[dt.date] | None = None) -> list[tuple[dt.date, str]]:
@@ -128,10 +130,19 @@ def month_runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     return runs
 
 
+REBUILD_MARKED_TASK = "analytics.rebuild_marked_rollup_days"
+
+
 def rollup_mark_dirty(moments: Iterable[dt.datetime | None]) -> None:
     """Mark the local days of these effective dates as changed for the dashboard rollups; call it in
-    the transaction that changed reviews with those dates (a review moved to another day: both)."""
-    mark_days(RollupDirtyDay, moments, before_today=True)
+    the transaction that changed reviews with those dates (a review moved to another day: both).
+
+    The marked days are read live until rebuilt, which costs each chart a few index range scans: an
+    outbox row, committed with the write and sent by the relay a few seconds later (the relay merges
+    the rows of many writes into one task), has a worker rebuild them then, not at the next refresh."""
+    days = mark_days(RollupDirtyDay, moments, before_today=True)
+    if days:
+        outbox_enqueue(REBUILD_MARKED_TASK, args=[[day.isoformat() for day in days]], publish_after_commit=False)
 
 
 def rollup_mark_reviews_dirty(review_ids: Iterable[int]) -> None:
@@ -217,12 +228,14 @@ def rollup_rebuild_days(days: set[dt.date]) -> None:
         clear_marks(RollupDirtyDay, marks)
 
 
-def rollup_rebuild_marked() -> int:
-    """Rebuild every marked day, by whole months, and clear the marks; returns how many days were
-    marked. What an import runs when it ends, so the rollups hold its reviews at once."""
+def rollup_rebuild_marked(days: Iterable[dt.date] | None = None) -> int:
+    """Rebuild the marked days (all, or those of `days` still marked), by whole months, and clear their
+    marks; returns how many marked days there were. What an import runs when it ends, so the rollups
+    hold its reviews at once, and what the task a marking write queues runs (a day an import already
+    rebuilt is no longer marked: nothing is rebuilt twice)."""
     with transaction.atomic():
         state = _locked_state()
-        marks = read_marks(RollupDirtyDay)
+        marks = read_marks(RollupDirtyDay, None if days is None else set(days))
         if marks and state.covered_until is not None:
             _rebuild_runs(month_runs(day for day, _ in marks))
         clear_marks(RollupDirtyDay, marks)

@@ -38,6 +38,17 @@ def refresh_rollups() -> str:
     return str(rollup_refresh().covered_until)
 
 
+@shared_task(name="analytics.rebuild_marked_rollup_days", soft_time_limit=600, time_limit=660)
+def rebuild_marked_rollup_days(days: list[str]) -> int:
+    """Rebuild these days' months if they are still marked as changed (queued by the write that marked
+    them, through the outbox, so the charts stop reading them live within seconds)."""
+    import datetime as dt
+
+    from analytics.rollups import rollup_rebuild_marked
+
+    return rollup_rebuild_marked(dt.date.fromisoformat(day) for day in days)
+
+
 @shared_task(name="analytics.rebuild_rollups", soft_time_limit=1800, time_limit=1860)
 def rebuild_rollups() -> str:
     """Rebuild the whole rollup: picks up relabelled, rescored and deleted reviews on older days."""

@@ -265,6 +265,48 @@ def explain(conn, statements) -> list[str]:
     return plans
 
 
+def marked_days_figures(count: int, runs: int) -> dict:
+    """The unfiltered charts with `count` days marked as changed (analytics.rollups: read live from the
+    reviews table), beside the same charts with none marked, in the same run; then the rebuild of the
+    marked days by whole months (what an import runs at its end) beside a full rebuild."""
+    from analytics import rollups
+
+    started = time.perf_counter()
+    rollups.rollup_rebuild_all()
+    full_s = time.perf_counter() - started
+    today = timezone.localdate()
+    moments = [rollups.day_start(today - dt.timedelta(days=1 + 23 * i)) for i in range(count)]
+    chart_calls = {
+        "chart distribution": lambda: charts.distribution(ScopeFilters()),
+        "chart trend (week)": lambda: charts.trend(ScopeFilters(), "week"),
+        "chart by source": lambda: charts.by_field(ScopeFilters(), "source"),
+        "selector dashboard()": lambda: selectors.dashboard(filters=ScopeFilters()),
+    }
+    result: dict = {"marked_days": count, "full_rebuild_s": round(full_s, 2), "charts": {}}
+    print(f"\n{count} marked days (scattered over {23 * count} days) vs none, unfiltered:")
+    print(f"{'figure':<24} {'none p50':>9} {'none p95':>9} {'marked p50':>11} {'marked p95':>11}")
+    for name, call in chart_calls.items():
+        clean = timed(call, runs)
+        rollups.rollup_mark_dirty(moments)
+        marked = timed(call, runs)
+        rollups.rollup_rebuild_days({rollups.local_day(m) for m in moments})  # back to none marked
+        result["charts"][name] = {"none": clean, "marked": marked}
+        print(
+            f"{name:<24} {clean['p50_ms']:>9.1f} {clean['p95_ms']:>9.1f} {marked['p50_ms']:>11.1f} "
+            f"{marked['p95_ms']:>11.1f}",
+            flush=True,
+        )
+    rollups.rollup_mark_dirty(moments)
+    started = time.perf_counter()
+    rebuilt = rollups.rollup_rebuild_marked()
+    result["rebuild_marked_s"] = round(time.perf_counter() - started, 2)
+    print(
+        f"rebuild of the {rebuilt} marked days by month: {result['rebuild_marked_s']:.2f} s; "
+        f"full rebuild (reference): {full_s:.2f} s"
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reviews", type=int, default=1_000_000)
@@ -273,6 +315,13 @@ def main() -> None:
     parser.add_argument("--no-api", action="store_true", help="Skip the TestClient figures")
     parser.add_argument("--only", default=None, help="Only figures whose name contains this")
     parser.add_argument("--jobs", type=int, default=2, help="generate_reviews prediction processes")
+    parser.add_argument(
+        "--marked-days",
+        type=int,
+        default=0,
+        help="Also time the unfiltered charts with this many scattered days marked as changed (read live), "
+        "and the rebuild of the marked days an import runs when it ends, beside a full rebuild",
+    )
     args = parser.parse_args()
 
     if connection.vendor != "postgresql":
@@ -362,6 +411,7 @@ def main() -> None:
             )
     if client is not None:
         client.__exit__(None, None, None)
+    marks = marked_days_figures(args.marked_days, args.runs) if args.marked_days else None
 
     load_after = os.getloadavg()
     summary = {
@@ -386,6 +436,7 @@ def main() -> None:
             for name, (f, _) in scopes.items()
         },
         "figures": rows,
+        "marked_days": marks,
         "all_ok": all(row["ok"] for row in rows),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -220,10 +220,11 @@ def _merge_id_lists(args_of_rows: list[list]) -> list:
 
 
 # Tasks whose pending rows the relay merges into one task per batch: their only argument is a list
-# of ids, and running them on the union is the same as running them on each list.
+# (of ids, or days), and running them on the union is the same as running them on each list.
 COALESCED_TASKS: dict[str, Callable[[list[list]], list]] = {
     "reviews.extract_aspects": _merge_id_lists,
     "reviews.extract_fresh_aspects": _merge_id_lists,
+    "analytics.rebuild_marked_rollup_days": _merge_id_lists,  # its list is of days
 }
 COALESCE_MAX_IDS = 1000
 

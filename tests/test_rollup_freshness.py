@@ -166,3 +166,40 @@ def test_an_import_of_reviews_dated_years_ago_shows_on_the_dashboard_as_soon_as_
         label: in_range.filter(predicted_label=label).count() for label in ("positive", "neutral", "negative")
     }
     assert sum(row["count"] for row in ranged["by_source"]) == 240
+
+
+def test_a_marking_write_queues_the_rebuild_of_its_days_which_clears_them(settings):
+    from analytics.tasks import rebuild_marked_rollup_days
+    from outbox.models import OutboxMessage
+
+    make_reviews(random.Random(18), 200)
+    rollups.rollup_rebuild_all()
+    review = Review.objects.filter(review_date__lt=timezone.now() - dt.timedelta(days=30)).first()
+    review_label(review=review, label="negative", user_id=None)
+    day = rollups.local_day(review.effective_at)
+
+    queued = OutboxMessage.objects.get(task=rollups.REBUILD_MARKED_TASK)
+    assert queued.args == [[day.isoformat()]]
+    assert rebuild_marked_rollup_days(*queued.args) == 1
+    assert not RollupDirtyDay.objects.exists()
+    assert rebuild_marked_rollup_days(*queued.args) == 0  # a day rebuilt since is not rebuilt again
+    assert_same_as_reviews_table(settings)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backdated_review_posted_to_the_api_is_in_the_rollup_once_its_queued_rebuild_ran(
+    api, admin_headers, settings
+):
+    rollups.rollup_rebuild_all()
+    posted = api.post(
+        "/api/reviews/",
+        json={"text": "Slow service on a Friday", "source": "api", "review_date": "2019-05-03T19:00:00Z"},
+        headers=admin_headers,
+    )
+    assert posted.status_code == 201
+
+    # Tasks run inline here: the outbox row's task ran when the create committed.
+    assert not RollupDirtyDay.objects.exists()
+    assert DailyReviewRollup.objects.filter(day=dt.date(2019, 5, 3)).exists()
+    body = api.get("/api/analytics/dashboard?date_from=2019-05-01&date_to=2019-05-31", headers=admin_headers).json()
+    assert body["total_reviews"] == 1
