@@ -89,7 +89,7 @@ def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: boo
     refresh has already read. before_today: skip today and later, which are never read from a
     rollup (the hot create path then writes nothing for today's reviews)."""
     days = {local_day(moment) for moment in moments if moment is not None}
-    if before_today:
+    if days and before_today:
         today = timezone.localdate(timezone=_tz())
         days = {day for day in days if day < today}
     if not days:
