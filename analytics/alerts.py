@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 def alert_notify(*, event: str, subject: str, payload: dict) -> list[Alert]:
     """Queue one alert per interested channel (published after the current transaction commits, through
     the outbox: an alert raised while the broker is down goes out when it is back)."""
-    from outbox.services import outbox_enqueue
+    from project.outbox.services import outbox_enqueue
 
     with transaction.atomic():
         alerts = [

@@ -34,7 +34,7 @@ from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import DailyReviewRollup, MonthlyBusinessRollup, RollupDirtyDay, RollupState
-from outbox.services import outbox_enqueue
+from project.outbox.services import outbox_enqueue
 from reviews.models import Review
 
 # Past this many separate marked runs in one range the charts read the whole range from the reviews

@@ -10,9 +10,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from analytics import text as text_analysis
 from project.db_router import reads_from_replica
 from reviews.models import Review, Sentiment
+from training.ml import text as text_analysis
 from training.models import ModelVersion
 
 LABELS = [choice.value for choice in Sentiment]

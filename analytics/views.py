@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
-from pathlib import Path
 
-import plotly
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +18,7 @@ from analytics import charts, filters, periods
 from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
 from analytics.selectors import ScopeFilters
 from project.db_router import reads_from_replica
+from project.plotly import PLOTLY_URL
 from project.views import (
     can,
     check_range,
@@ -36,25 +34,8 @@ from reviews.selectors import business_choices, business_names
 from training.services import current_champion
 
 logger = logging.getLogger(__name__)
-PLOTLY_VERSION = plotly.__version__
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 GRANULARITY_CHOICES = [("day", "Day"), ("week", "Week"), ("month", "Month")]
 PERIOD_LABELS = {"30": "30 days", "90": "90 days", "365": "365 days", periods.ALL_TIME: "All time"}
-
-
-@functools.cache
-def _plotly_bytes() -> bytes:
-    return PLOTLY_JS.read_bytes()
-
-
-@require_GET
-def plotly_js(request: HttpRequest) -> HttpResponse:
-    """plotly.js straight from the installed plotly wheel (no CDN, no copy in the repository).
-    The version is in the URL, so browsers may cache it for a year. Read once per process
-    and sent whole: a streamed file makes Django's ASGI handler warn on every request."""
-    response = HttpResponse(_plotly_bytes(), content_type="text/javascript; charset=utf-8")
-    response["Cache-Control"] = "public, max-age=31536000, immutable"
-    return response
 
 
 def scope_filters(data, problems: list[str] | None = None) -> ScopeFilters:
@@ -128,7 +109,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             "scope_query": _scope_query(query),
             **_period_context(request, period, ("source", "business", "granularity")),
             "champion": champion,
-            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            "plotly_url": PLOTLY_URL,
             # The themes come from review texts (GET /insights/themes.json needs reviews.view_review).
             "can_view_reviews": can(request.user, "reviews.view_review"),
             **_choices(),
@@ -235,7 +216,7 @@ def insights_page(request: HttpRequest) -> HttpResponse:
             "ratings": RATING_CHOICES,
             **_period_context(request, window, ("source", "business", "rating_min", "rating_max")),
             "export_query": _insights_query(query),
-            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            "plotly_url": PLOTLY_URL,
             **_choices(),
         },
         status=400 if errors else 200,
@@ -322,7 +303,7 @@ def monitoring_page(request: HttpRequest) -> HttpResponse:
                 "cooldown_hours": settings.MONITOR_RETRAIN_COOLDOWN_HOURS,
             },
             "can_run": can(request.user, MONITORING_RUN_PERMISSION),
-            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            "plotly_url": PLOTLY_URL,
         },
     )
 

@@ -91,10 +91,10 @@ class _Rollback(Exception):
 
 
 def _time_extraction(ids: list[int]) -> dict:
-    from analytics.text import split_sentences
     from reviews.models import Review, ReviewAspect
     from reviews.tasks import extract_aspects
     from training import aspects as aspect_service
+    from training.ml.text import split_sentences
 
     champion = aspect_service.current_aspect_champion()
     model = aspect_service.get_aspect_model()  # loaded once per worker process: not part of the figure

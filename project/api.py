@@ -64,8 +64,8 @@ async def lifespan(app: FastAPI):
     # Everything loaded so far (Django, scikit-learn, the model) lives as long as the process: moved out
     # of the collector's generations, full collections stop walking it on the request path.
     gc.freeze()
-    # Sends background work the broker could not take (outbox/relay.py); its first pass runs now.
-    from outbox.relay import start_relay, stop_relay
+    # Sends background work the broker could not take (project/outbox/relay.py); its first pass runs now.
+    from project.outbox.relay import start_relay, stop_relay
 
     start_relay()
     try:
@@ -247,7 +247,7 @@ async def health(
     if all(value == "ok" for value in checks.values()):
         status = "ok"
     elif checks["database"] == "ok" and not strict:
-        # A web process without Redis still serves (project/cache.py, outbox/): a load balancer or
+        # A web process without Redis still serves (project/cache.py, project/outbox/): a load balancer or
         # compose health check must not take it out of service for that.
         status = "degraded"
     else:

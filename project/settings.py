@@ -143,7 +143,7 @@ INSTALLED_APPS = [
     "reviews",
     "training",
     "analytics",
-    "outbox",
+    "project.outbox",
 ]
 
 MIDDLEWARE = [
@@ -310,7 +310,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = env_str("TIME_ZONE", "UTC")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # One quick retry (a pooled connection to a restarted Redis is stale), then the publish fails and the
-# task waits in the outbox (outbox/services.py) instead of the request waiting for the broker.
+# task waits in the outbox (project/outbox/services.py) instead of the request waiting for the broker.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 # Background work enqueued by a write is an outbox row in the same transaction, published after commit;

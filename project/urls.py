@@ -3,7 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from analytics import views as analytics_views
-from project import views
+from project.plotly import PLOTLY_URL, plotly_js
 from reviews import views as review_views
 from training import views as training_views
 
@@ -20,7 +20,7 @@ labelling = [
 ]
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", analytics_views.dashboard_page, name="home"),
     path("labelling/", include(labelling)),
     path("explore/", review_views.explore_page, name="explore"),
     path("explore/export.csv", review_views.export_csv, name="explore-export"),
@@ -41,7 +41,7 @@ urlpatterns = [
     path("jobs/status.json", training_views.jobs_status, name="jobs-status"),
     path("jobs/start/", training_views.start_job, name="job-start"),
     path("jobs/<int:job_id>/cancel/", training_views.cancel_job, name="job-cancel"),
-    path(f"vendor/plotly-{analytics_views.PLOTLY_VERSION}.min.js", analytics_views.plotly_js, name="plotly-js"),
+    path(PLOTLY_URL.lstrip("/"), plotly_js, name="plotly-js"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("favicon.ico", RedirectView.as_view(url="/static/favicon.svg", permanent=True)),

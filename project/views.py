@@ -142,12 +142,6 @@ def clean_choice(value: str | None, choices) -> str | None:
     return value if isinstance(value, str) and value in allowed else None
 
 
-def home(request: HttpRequest) -> HttpResponse:
-    from analytics.views import dashboard_page
-
-    return dashboard_page(request)
-
-
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: the pages' small JSON views answer JSON like their other errors (their scripts read
     `detail`); the pages themselves keep Django's explanation page."""

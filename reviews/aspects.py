@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from analytics.aspect_rollups import aspect_rollup_mark_dirty, aspect_rollup_mark_reviews_dirty
-from analytics.text import is_suggestion, split_sentences
 from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
+from training.ml.text import is_suggestion, split_sentences
 
 STAFF_ANNOTATION_SOURCE = "staff"
 AT_COPY = REVIEW_FILTER_COPIES["effective_at"]

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from outbox.services import outbox_enqueue
+from project.outbox.services import outbox_enqueue
 from reviews.file_import import ImportOptions, ImportRefused, ImportSummary, file_columns, import_file
 from reviews.files import JSONL_SUFFIXES, TAB_SUFFIXES, UnreadableFile, file_encoding, read_rows
 from reviews.models import ImportJob

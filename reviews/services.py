@@ -14,10 +14,10 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from analytics.rollups import rollup_mark_dirty, rollup_mark_reviews_dirty
-from outbox.services import outbox_enqueue
 from project.cache import cache_get_many, cache_set_many
 from project.db import discard_dead_pooled_connections
 from project.observability import count_predictions, counts_predictions
+from project.outbox.services import outbox_enqueue
 from reviews.models import Business, LabelEvent, LabelVote, Prediction, Review
 from reviews.schemas import ReviewIn
 from reviews.sql import REVIEW_COLUMNS, insert_reviews_statement

@@ -43,7 +43,7 @@ def insert_reviews_statement(connection, rows: int) -> str:
     effective_at) per review, in the order given: PostgreSQL returns a multi-row INSERT's rows in VALUES
     order, which Django's bulk_create relies on too (the caller checks the count).
     """
-    from outbox.models import OutboxMessage
+    from project.outbox.models import OutboxMessage
     from reviews.models import Prediction, Review
 
     if rows < 1:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from outbox.services import outbox_enqueue
+from project.outbox.services import outbox_enqueue
 from reviews.services import FRESH_ASPECTS_TASK, review_rescore_batch
 
 RESCORE_BATCH_SIZE = 2000

@@ -54,8 +54,8 @@ CHECKS = [
 @pytest.fixture
 def tasks_not_run(monkeypatch) -> list[tuple[str, list]]:
     """Background work is queued, never run: a fuzzed training start must not train a model per case."""
-    from outbox import services as outbox
     from project.celery import app as celery_app
+    from project.outbox import services as outbox
 
     published: list[tuple[str, list]] = []
     celery_app.conf.task_always_eager = False  # restored by the autouse fixture in conftest

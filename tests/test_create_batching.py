@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 from django.db import DataError, connection
 
-from outbox.models import OutboxMessage
 from project.coalesce import Coalescer
+from project.outbox.models import OutboxMessage
 from reviews import services
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn

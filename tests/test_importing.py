@@ -130,7 +130,7 @@ class TestASingleReviewInOneStatement:
         assert (one_statement.review.pk, one_statement.review.effective_at) == (review.pk, review.effective_at)
 
     def test_its_aspect_extraction_waits_for_the_relay(self):
-        from outbox.models import OutboxMessage
+        from project.outbox.models import OutboxMessage
 
         result = self.create("queued", inline=False)
 

@@ -10,11 +10,11 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 from redis.exceptions import ConnectionError as RedisDown
 
-from outbox import services
-from outbox.models import OutboxMessage
-from outbox.services import outbox_enqueue, outbox_prune, outbox_relay
 from project import cache as safe_cache
 from project.celery import app as celery_app
+from project.outbox import services
+from project.outbox.models import OutboxMessage
+from project.outbox.services import outbox_enqueue, outbox_prune, outbox_relay
 from reviews.models import Review
 
 

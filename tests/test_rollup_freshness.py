@@ -170,7 +170,7 @@ def test_an_import_of_reviews_dated_years_ago_shows_on_the_dashboard_as_soon_as_
 
 def test_a_marking_write_queues_the_rebuild_of_its_days_which_clears_them(settings):
     from analytics.tasks import rebuild_marked_rollup_days
-    from outbox.models import OutboxMessage
+    from project.outbox.models import OutboxMessage
 
     make_reviews(random.Random(18), 200)
     rollups.rollup_rebuild_all()

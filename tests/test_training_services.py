@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from outbox.models import OutboxMessage
+from project.outbox.models import OutboxMessage
 from tests.factories import ModelVersionFactory, ReviewFactory, TrainingJobFactory
 from training import services, tracking
 from training.models import Deployment, ModelVersion, TrainingJob

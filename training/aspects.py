@@ -318,7 +318,7 @@ def reextract_all_aspects() -> None:
     re-extract them all, in batches. Called in the promotion's transaction: the outbox publishes the task
     after commit (or once the broker is back). The pass carries the model it is for, so a later deployment's
     pass supersedes it instead of running beside it."""
-    from outbox.services import outbox_enqueue
+    from project.outbox.services import outbox_enqueue
 
     outbox_enqueue("reviews.reextract_all_aspects", args=[0, serving_aspect_model_key()])
 

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from outbox.services import outbox_enqueue
+from project.outbox.services import outbox_enqueue
 from training import storage, tracking
 from training.ml import lexicon, text_classifier
 from training.ml.gate import GateConfig, decide

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 
-from analytics.views import PLOTLY_VERSION
+from project.plotly import PLOTLY_URL
 from project.views import can, clean_int, json_permission_required, permission_required
 from training import services
 from training.ml import lexicon
@@ -213,7 +213,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
             "rollbacks": rollbacks,
             "can_promote": can(request.user, "training.promote_modelversion"),
             "can_rollback": can(request.user, "training.rollback_modelversion"),
-            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            "plotly_url": PLOTLY_URL,
         },
     )
 
@@ -239,7 +239,7 @@ def model_page(request: HttpRequest, version_id: int) -> HttpResponse:
             "deployments": Deployment.objects.filter(model_version=version).select_related("user").order_by("-id"),
             "mlflow_url": mlflow_run_url(version),
             "can_promote": can(request.user, "training.promote_modelversion"),
-            "plotly_url": f"/vendor/plotly-{PLOTLY_VERSION}.min.js",
+            "plotly_url": PLOTLY_URL,
         },
     )
 

@@ -102,8 +102,8 @@ class AspectRows:
         self.seconds = 0.0
 
     def _predict(self, sentences: list[str]) -> None:
-        from analytics.text import is_suggestion
         from reviews.aspects import _suggestion_aspect
+        from training.ml.text import is_suggestion
 
         started = time.perf_counter()
         chunks = [sentences[i : i + ASPECT_CHUNK] for i in range(0, len(sentences), ASPECT_CHUNK)]
@@ -122,7 +122,7 @@ class AspectRows:
 
     def rows(self, reviews) -> list[tuple]:
         """reviews: (review_id, text, effective_at, source, business, rating) -> COPY rows of COLUMNS."""
-        from analytics.text import split_sentences
+        from training.ml.text import split_sentences
 
         split = [(review, split_sentences(review[1])) for review in reviews]
         missing = list(dict.fromkeys(s for _, sentences in split for s in sentences if s not in self.cache))

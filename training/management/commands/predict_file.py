@@ -154,8 +154,8 @@ def _text_of(row: dict, text_col: str) -> str:
 def _aspects(texts: list[str], valid: list[int], *, detailed: bool) -> dict[int, dict]:
     """Aspects per row: merged over the row's sentences (SemEval-2014 output), or per
     sentence with the suggestions (--aspects)."""
-    from analytics.text import is_suggestion, split_sentences
     from training.aspects import get_aspect_model, merge_review_aspects
+    from training.ml.text import is_suggestion, split_sentences
 
     model = get_aspect_model()
     sentences: list[tuple[int, str]] = []

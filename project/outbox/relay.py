@@ -24,8 +24,8 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 
-from outbox import services
 from project.db import discard_dead_pooled_connections
+from project.outbox import services
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ stays pending; the request answers as if nothing happened. A circuit breaker the
 the broker for OUTBOX_BROKER_RETRY_SECONDS, so a dead broker does not cost every request
 a connection attempt.
 
-`outbox_relay` sends pending rows. It runs in three places (outbox/relay.py explains why):
+`outbox_relay` sends pending rows. It runs in three places (project/outbox/relay.py explains why):
 a thread in each web process every OUTBOX_RELAY_SECONDS and at start-up, woken at once
 when a publish succeeds after a failure; and the `outbox.relay` beat task every minute.
 
@@ -35,8 +35,8 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from outbox.models import OutboxMessage
 from project.circuit import CircuitBreaker
+from project.outbox.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 

@@ -3,5 +3,6 @@ from django.apps import AppConfig
 
 class OutboxConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
-    name = "outbox"
+    name = "project.outbox"
+    label = "outbox"
     verbose_name = "Task outbox"

@@ -6,7 +6,7 @@ from django.db import models
 class OutboxMessage(models.Model):
     """A Celery task to publish, written in the transaction of the change that needs it.
 
-    Pending while `sent_at` is empty. The after-commit publish or the relay (outbox/services.py) sends it;
+    Pending while `sent_at` is empty. The after-commit publish or the relay (project/outbox/services.py) sends it;
     a relay pass claims rows with a short lease (`claimed_until`, `claim`) so two relays never send the
     same row at once. A row can still be sent twice (published, then the database went away before it was
     marked): every task sent through the outbox tolerates a duplicate.

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from outbox.services import outbox_prune, outbox_relay
+from project.outbox.services import outbox_prune, outbox_relay
 
 
 @shared_task(name="outbox.relay", soft_time_limit=240, time_limit=270)
