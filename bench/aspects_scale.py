@@ -6,7 +6,7 @@
 A separate database (as for bench/dashboard.py): 1M reviews with their aspect rows come from
 `manage.py generate_reviews --count 1000000 --aspects` (or `--aspects-only` for reviews generated earlier).
 
---extract N (default 2000; 0 skips): the Celery batch path, timed end to end: reviews.tasks.extract_aspects
+--extract N (default 2000; 0 skips): the Celery batch path, timed end to end: training.tasks.extract_aspects
   (the task's own function, run in this process) on the N lowest review ids, i.e. N/500 calls of
   reviews.aspects.review_extract_aspects (load the texts, split, predict, delete + bulk_create the
   ReviewAspect rows). Twice: with the cold-start model, then with a trained aspect model (the deployed one;
@@ -92,9 +92,9 @@ class _Rollback(Exception):
 
 def _time_extraction(ids: list[int]) -> dict:
     from reviews.models import Review, ReviewAspect
-    from reviews.tasks import extract_aspects
     from training import aspects as aspect_service
     from training.ml.text import split_sentences
+    from training.tasks import extract_aspects
 
     champion = aspect_service.current_aspect_champion()
     model = aspect_service.get_aspect_model()  # loaded once per worker process: not part of the figure

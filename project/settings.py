@@ -144,6 +144,7 @@ INSTALLED_APPS = [
     "training",
     "analytics",
     "project.outbox",
+    "project",  # its management commands (backup, restore): wiring that reaches every app
 ]
 
 MIDDLEWARE = [

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from analytics.rollups import rollup_mark_reviews_dirty
+from reviews import events
 from reviews.aspects import review_aspects_forget, review_aspects_sync_filters
 from reviews.models import Business, ImportJob, LabelEvent, Prediction, Review, Sentiment
 from reviews.schemas import REVIEW_DATE_MAX_AHEAD
@@ -107,10 +107,10 @@ class ReviewAdmin(admin.ModelAdmin):
             obj.human_label = form.initial.get("human_label")
         moved = change and {"source", "rating", "review_date"} & set(form.changed_data)
         if moved:
-            rollup_mark_reviews_dirty([obj.pk])  # the day it leaves
+            events.reviews_leaving([obj.pk])  # the day it leaves
         super().save_model(request, obj, form, change)
         if moved:
-            rollup_mark_reviews_dirty([obj.pk])  # the day it lands on
+            events.reviews_leaving([obj.pk])  # the day it lands on
         if label_changed:
             if new_label:
                 review_label(review=obj, label=new_label, user_id=request.user.pk)
@@ -124,14 +124,14 @@ class ReviewAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj) -> None:
         with transaction.atomic():
             review_aspects_forget(review_ids=[obj.pk])
-            rollup_mark_reviews_dirty([obj.pk])
+            events.reviews_leaving([obj.pk])
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset) -> None:
         with transaction.atomic():
             ids = list(queryset.values_list("pk", flat=True))
             review_aspects_forget(review_ids=ids)
-            rollup_mark_reviews_dirty(ids)
+            events.reviews_leaving(ids)
             super().delete_queryset(request, queryset)
 
     @admin.display(description="Text")

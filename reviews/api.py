@@ -1,4 +1,4 @@
-"""The reviews API: ingest, list, label, predict, export."""
+"""The reviews API: ingest, list, label, export (predicting without storing: training/predict_api.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from fastapi import Depends, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from starlette.concurrency import run_in_threadpool
 
 from project.auth import Principal, require
 from project.coalesce import Coalescer
@@ -33,18 +32,12 @@ from reviews.schemas import (
     BulkReviewsOut,
     Label,
     LabelIn,
-    PredictIn,
     PredictionOut,
-    PredictOut,
     ReviewIn,
     ReviewOut,
     ReviewPage,
-    TermWeight,
     parse_date_filter,
 )
-from training.ml.predictor import LabelScores
-from training.models import ModelVersion
-from training.registry import deployed_model_if_fresh
 
 router = DjangoAPIRouter(prefix="/reviews", tags=["reviews"])
 
@@ -103,12 +96,6 @@ def review_out(
         human_label=review.human_label,
         human_labelled_by=review.human_labelled_by.get_username() if review.human_labelled_by else None,
         human_labelled_at=review.human_labelled_at,
-    )
-
-
-def prediction_out(result: LabelScores, model_version: str) -> PredictionOut:
-    return PredictionOut(
-        label=result.label, confidence=result.confidence, scores=result.scores, model_version=model_version
     )
 
 
@@ -226,7 +213,9 @@ def create_reviews_bulk(body: BulkReviewsIn, principal: Principal = require("rev
             results[index] = BulkItemResult(index=index, status="invalid", errors=errors)
     created = services.review_bulk_create(items=[item for _, item in valid])
     version_names = dict(
-        ModelVersion.objects.filter(pk__in={o.review.predicted_by_id for o in created}).values_list("pk", "name")
+        Review.objects.filter(pk__in=[o.review.pk for o in created], predicted_by__isnull=False).values_list(
+            "predicted_by_id", "predicted_by__name"
+        )
     )
     for (index, _), outcome in zip(valid, created):
         review = outcome.review
@@ -273,40 +262,6 @@ def list_reviews(
     names = selectors.business_names_known(review.business for review in page_reviews)
     results = [review_out(review, business_names=names) for review in page_reviews]
     return ReviewPage(total=total, page=page, page_size=page_size, pages=math.ceil(total / page_size), results=results)
-
-
-@router.post(
-    "/predict",
-    response_model=PredictionOut | PredictOut,
-    summary="Predict sentiment without storing anything",
-    description='`{"text": ...}` returns one prediction; `{"texts": [...]}` (up to 1,000) returns '
-    "`{model_version, predictions}` in input order.",
-    responses=error_responses(*AUTH_ERRORS, 422),
-)
-async def predict(
-    body: PredictIn,
-    explain: Annotated[bool, Query(description="Add the words that pushed each score most")] = False,
-    principal: Principal = require("reviews.predict_review"),
-) -> PredictionOut | PredictOut:
-    texts = [body.text] if body.text is not None else body.texts
-    deployed = deployed_model_if_fresh()
-    if deployed is not None and len(texts) == 1 and not explain and not services.uses_prediction_cache(deployed.model):
-        # The hot path: one text, the model in memory, no cache to ask. Scoring (~0.2 ms of
-        # numpy) costs less than the hop to a worker thread, so it runs right here.
-        return prediction_out(services.predict_with(deployed, texts).results[0], deployed.name)
-    return await run_in_threadpool(_predict_in_thread, body, texts, explain)
-
-
-@releases_db_connection
-def _predict_in_thread(body: PredictIn, texts: list[str], explain: bool) -> PredictionOut | PredictOut:
-    batch = services.predict_texts(texts)
-    predictions = [prediction_out(result, batch.model_version) for result in batch.results]
-    if explain:
-        for prediction, terms in zip(predictions, services.explain_texts(texts)):
-            prediction.explanation = [TermWeight(term=term, weight=weight) for term, weight in terms]
-    if body.text is not None:
-        return predictions[0]
-    return PredictOut(model_version=batch.model_version, predictions=predictions)
 
 
 _EXPORT_FIELDS = [

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection
 from pydantic import ValidationError
 
-from analytics.rollups import rollup_rebuild_marked
+from reviews import events
 from reviews.files import WINDOWS_1252, read_rows
 from reviews.files import file_encoding as detect_file_encoding
 from reviews.importing import reviews_import
@@ -401,5 +401,5 @@ def import_file(
     analyze_after_bulk_load(connection, ["reviews_review", "reviews_prediction"], counts["imported"])
     # The dashboard rollups take the imported days in now: an import of reviews dated years ago would
     # otherwise wait for a refresh (their days are read live meanwhile, but each such read costs more).
-    rollup_rebuild_marked()
+    events.import_ended()
     return summary

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from django import forms
 from django.utils.text import Truncator
 
-from reviews.aspects import POLARITIES, StaffAspect
+from reviews.aspects import StaffAspect
 from reviews.file_import import ImportOptions
 from reviews.models import Review, ReviewAspect
-from training.ml.aspect_data import SEMEVAL14_CATEGORIES
+from training.ml.aspect_data import POLARITIES, SEMEVAL14_CATEGORIES
 from training.ml.text import split_sentences
 
 # The taxonomy the aspect model serves (cold start and trained alike predict the SemEval-2014

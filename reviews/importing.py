@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from analytics.rollups import rollup_mark_dirty
-from reviews import services
+from reviews import events, services
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
 from reviews.sql import PREDICTION_COLUMNS, REVIEW_COLUMNS, checked_columns
@@ -109,7 +108,7 @@ def _copy_new(items: Sequence[ReviewIn]) -> list[int]:
                 )
             _copy(cursor, Review, ["id", *checked_columns(Review, REVIEW_COLUMNS)], review_rows)
             _copy(cursor, Prediction, checked_columns(Prediction, PREDICTION_COLUMNS), prediction_rows)
-        rollup_mark_dirty(item.review_date for item in items)  # backdated reviews change days the rollups hold
+        events.days_changed(item.review_date for item in items)  # backdated reviews change days the rollups hold
         services._enqueue_aspect_extraction(ids)  # the outbox row commits with the reviews
     return ids
 

@@ -24,8 +24,9 @@ from django.utils import timezone
 
 from reviews.models import LabelEvent, LabelVote, Review, Sentiment
 from reviews.selectors import business_names
-from reviews.services import explain_texts, review_label, review_unlabel
-from training.services import in_evaluation_bucket, retraining_need
+from reviews.services import review_label, review_unlabel
+from reviews.serving import explain_texts, labels_needed
+from training.ml.holdout import in_evaluation_bucket
 
 LABELS = [choice.value for choice in Sentiment]
 KEY_LABELS = {"1": Sentiment.POSITIVE, "2": Sentiment.NEUTRAL, "3": Sentiment.NEGATIVE}
@@ -242,7 +243,7 @@ def labelling_progress(*, user_id: int) -> Progress:
         labelled_by_me=labelled.filter(human_labelled_by_id=user_id).count(),
         labelled_total=counts["total"],
         evaluation_set=sum(1 for pk in labelled_ids if in_evaluation_bucket(pk)),
-        labels_needed=retraining_need()["labels_needed"],
+        labels_needed=labels_needed(),
         unlabelled=counts["unlabelled"],
     )
 

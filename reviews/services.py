@@ -2,101 +2,29 @@
 
 from __future__ import annotations
 
-import hashlib
+import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
-import numpy as np
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
-from analytics.rollups import rollup_mark_dirty, rollup_mark_reviews_dirty
-from project.cache import cache_get_many, cache_set_many
 from project.db import discard_dead_pooled_connections
-from project.observability import count_predictions, counts_predictions
 from project.outbox.services import outbox_enqueue
+from reviews import events
 from reviews.models import Business, LabelEvent, LabelVote, Prediction, Review
 from reviews.schemas import ReviewIn
+from reviews.serving import BatchPrediction, predict_texts
 from reviews.sql import REVIEW_COLUMNS, insert_reviews_statement
-from training.ml.labels import LABELS
 from training.ml.language import detect_language
-from training.ml.predictor import LabelScores, scores_from_probabilities
-from training.registry import DeployedModel, get_deployed_model
+from training.ml.predictor import LabelScores
 
 # Aspect extraction of reviews created one per request; imports use "reviews.extract_aspects" (bulk queue).
 FRESH_ASPECTS_TASK = "reviews.extract_fresh_aspects"
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class BatchPrediction:
-    model_version_id: int
-    model_version: str
-    results: list[LabelScores]
-
-
-def uses_prediction_cache(model) -> bool:
-    """Only models that cost more per text than a Redis round trip (~0.2 ms) are worth caching.
-
-    The default TF-IDF model scores a text in ~0.2 ms: a cache lookup and store would double
-    that. Slower kinds (the MiniLM "accurate" kind) declare `cache_predictions = True`.
-    """
-    return (
-        bool(settings.REDIS_URL)
-        and settings.PREDICTION_CACHE_SECONDS > 0
-        and getattr(model, "cache_predictions", False)
-    )
-
-
-def _cache_key(version_id: int, text: str) -> str:
-    return f"pred:{version_id}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
-
-
-def predict_texts(texts: Sequence[str]) -> BatchPrediction:
-    """Predict with the deployed model (see predict_with)."""
-    return predict_with(get_deployed_model(), texts)
-
-
-@counts_predictions  # Prometheus: every text scored here (predict endpoint, ingestion, feedback clauses)
-def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPrediction:
-    """Predict with `deployed`; for slow models and with Redis, results are cached by (model version, text).
-
-    Without the cache this is pure computation (no database, no network): the API calls it on
-    the event loop for a single text.
-    """
-    texts = list(texts)
-    if not texts:
-        return BatchPrediction(deployed.version_id, deployed.name, [])
-    if not uses_prediction_cache(deployed.model):
-        results = scores_from_probabilities(deployed.model.predict_proba(texts))
-        return BatchPrediction(deployed.version_id, deployed.name, results)
-    keys = [_cache_key(deployed.version_id, text) for text in texts]
-    cached = cache_get_many(keys)  # {} while the cache is down (project/cache.py)
-    missing = [i for i, key in enumerate(keys) if key not in cached]
-    rows = np.zeros((len(texts), len(LABELS)))
-    for i, key in enumerate(keys):
-        if key in cached:
-            rows[i] = cached[key]
-    if missing:
-        fresh = np.asarray(deployed.model.predict_proba([texts[i] for i in missing]))
-        rows[missing] = fresh
-        cache_set_many(
-            {keys[i]: [float(v) for v in fresh[j]] for j, i in enumerate(missing)}, settings.PREDICTION_CACHE_SECONDS
-        )
-    return BatchPrediction(deployed.version_id, deployed.name, scores_from_probabilities(rows))
-
-
-def explain_texts(texts: Sequence[str], top_k: int = 8) -> list[list[tuple[str, float]]]:
-    """The terms that pushed each text's predicted label most (every model kind explains itself)."""
-    model = get_deployed_model().model
-    explain = getattr(model, "explain", None)
-    if explain is None:
-        return [[] for _ in texts]
-    return [[(term, round(float(weight), 4)) for term, weight in explain(text, top_k=top_k)] for text in texts]
 
 
 def _review_from_input(data: ReviewIn) -> Review:
@@ -154,7 +82,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
         else:
             with transaction.atomic():
                 review.save()
-                rollup_mark_dirty([review.review_date])  # a backdated review changes a day the rollups hold
+                events.days_changed([review.review_date])  # a backdated review changes a day the rollups hold
                 _record_ingest_predictions([review], batch)
                 _enqueue_aspect_extraction([review.pk], fresh=True)
     except IntegrityError:
@@ -243,7 +171,7 @@ def _insert_in_one_statement(reviews: list[Review]) -> None:
         review.pk, review.effective_at = review_id, effective_at
         review._state.adding = False
     # Reviews dated before today change days the dashboard rollups hold (today's never do: no write).
-    rollup_mark_dirty(review.review_date for review in reviews)
+    events.days_changed(review.review_date for review in reviews)
 
 
 _insert_statements: dict[int, str] = {}  # by number of reviews
@@ -285,7 +213,7 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
         try:
             with transaction.atomic():
                 Review.objects.bulk_create(reviews)
-                rollup_mark_dirty(review.review_date for review in reviews)
+                events.days_changed(review.review_date for review in reviews)
                 _record_ingest_predictions(reviews, batch)
                 _enqueue_aspect_extraction([review.pk for review in reviews])
         except IntegrityError:
@@ -352,7 +280,7 @@ def review_label(*, review: Review, label: str, user_id: int | None) -> Review:
         Review.objects.filter(pk=review.pk).update(
             human_label=label, human_labelled_by_id=user_id, human_labelled_at=now
         )
-        rollup_mark_dirty([effective_at])
+        events.days_changed([effective_at])
         LabelEvent.objects.create(review_id=review.pk, label=label, previous_label=previous, user_id=user_id)
     review.refresh_from_db()
     return review
@@ -375,7 +303,7 @@ def review_bulk_label(*, labels: dict[int, str], user_id: int | None) -> int:
             for review_id, label in labels.items()
             if review_id in current and current[review_id] != label
         }
-        rollup_mark_dirty(stored[review_id][1] for review_id in changed)
+        events.days_changed(stored[review_id][1] for review_id in changed)
         by_label: dict[str, list[int]] = {}
         for review_id, label in changed.items():
             by_label.setdefault(label, []).append(review_id)
@@ -398,7 +326,7 @@ def review_unlabel(*, review: Review, user_id: int | None) -> Review:
             "human_label", "effective_at"
         ).first() or (None, None)
         Review.objects.filter(pk=review.pk).update(human_label=None, human_labelled_by=None, human_labelled_at=None)
-        rollup_mark_dirty([effective_at])
+        events.days_changed([effective_at])
         # The queue's votes were for the label just withdrawn: the review goes back to the queue as new, or its
         # first vote would stand in the way of every labeller there (each label answered "already labelled").
         LabelVote.objects.filter(review_id=review.pk).delete()
@@ -414,64 +342,38 @@ def review_delete(*, review: Review) -> None:
 
     with transaction.atomic():
         review_aspects_forget(review_ids=[review.pk])
-        rollup_mark_reviews_dirty([review.pk])
+        events.reviews_leaving([review.pk])
         review.delete()
 
 
-def review_rescore_batch(*, model_version_id: int, after_id: int, size: int) -> int | None:
-    """Give the next `size` unlabelled reviews (by id) a current prediction from the
-    deployed model, if it is still `model_version_id`. The ingest prediction stays.
-    Returns the last id handled, or None when done (or when the champion changed)."""
-    from training.models import ModelVersion
-    from training.registry import load_model
-
-    version = ModelVersion.objects.filter(
-        pk=model_version_id, kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION
-    ).first()
-    if version is None:
-        return None  # superseded (a newer deployment has its own re-scoring run), or not a sentiment model
-    deployed = get_deployed_model()
-    if deployed.version_id == version.pk:
-        model = deployed.model
-    else:
-        try:
-            model = load_model(version)
-        except Exception:
-            logger.exception("Cannot re-score with %s: its model file does not load", version.name)
-            return None
-    batch = list(
-        Review.objects.filter(id__gt=after_id, human_label__isnull=True)
-        .order_by("id")
-        .values_list("id", "text", "effective_at")[:size]
-    )
-    if not batch:
-        return None
-    results = scores_from_probabilities(model.predict_proba([text for _, text, _ in batch]))
-    count_predictions(version.name, [result.label for result in results])
+def review_predictions_store(
+    *, model_version_id: int, reviews: Sequence[tuple[int, dt.datetime]], results: Sequence[LabelScores]
+) -> None:
+    """Make `results` the current predictions of these (review id, effective_at) reviews, as a re-scoring
+    by a newly deployed model does (training.rescoring); the ingest prediction stays in the history."""
     now = timezone.now()
-    reviews = []
-    for (review_id, _, _), result in zip(batch, results):
+    updated = []
+    for (review_id, _), result in zip(reviews, results, strict=True):
         review = Review(pk=review_id)
-        _apply_prediction(review, result, version.pk, now)
-        reviews.append(review)
+        _apply_prediction(review, result, model_version_id, now)
+        updated.append(review)
     with transaction.atomic():
         Review.objects.bulk_update(
-            reviews, ["predicted_label", "predicted_confidence", "predicted_scores", "predicted_by", "predicted_at"]
+            updated, ["predicted_label", "predicted_confidence", "predicted_scores", "predicted_by", "predicted_at"]
         )
-        rollup_mark_dirty(effective_at for _, _, effective_at in batch)
+        events.days_changed(effective_at for _, effective_at in reviews)
         Prediction.objects.bulk_create(
             [
                 Prediction(
                     review_id=review.pk,
-                    model_version_id=version.pk,
+                    model_version_id=model_version_id,
                     label=review.predicted_label,
                     confidence=review.predicted_confidence,
                     scores=review.predicted_scores,
                 )
-                for review in reviews
+                for review in updated
             ]
         )
-    return batch[-1][0]
 
 
 # --- Business display names -------------------------------------------------------------

@@ -6,18 +6,15 @@ from django.dispatch import receiver
 from rest_framework.authtoken.models import Token
 
 from project.auth import forget_cached_token, forget_cached_tokens_of_user
+from reviews.roles import ensure_role_groups
 
 
 @receiver(post_migrate)
-def create_roles_and_baseline(sender, app_config=None, **kwargs) -> None:
+def create_roles(sender, app_config=None, **kwargs) -> None:
     # post_migrate fires once per app with models (after all migrations ran); do the work once.
     if app_config is None or app_config.label != "reviews":
         return
-    from reviews.roles import ensure_role_groups
-    from training.services import model_version_ensure_baseline
-
     ensure_role_groups()
-    model_version_ensure_baseline()
 
 
 @receiver(post_delete, sender=Token)

@@ -24,14 +24,10 @@ from analytics.models import (
 )
 from analytics.tasks import rebuild_aspect_rollups, refresh_aspect_rollups
 from project.views import parse_date
-from reviews.aspects import (
-    StaffAspect,
-    review_aspects_sync_filters,
-    review_extract_aspects,
-    review_set_staff_aspects,
-)
+from reviews.aspects import StaffAspect, review_aspects_sync_filters, review_set_staff_aspects
 from reviews.models import Review, ReviewAspect
 from reviews.services import review_delete
+from training.aspect_extraction import review_extract_aspects
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

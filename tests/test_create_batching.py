@@ -16,6 +16,7 @@ from project.outbox.models import OutboxMessage
 from reviews import services
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
+from reviews.serving import predict_texts
 
 from .test_importing import REVIEW_FIELDS, items
 
@@ -224,4 +225,4 @@ def test_concurrent_posts_each_get_their_own_stored_review(api, admin_headers, b
         body = response.json()
         stored = Review.objects.get(pk=body["id"])
         assert (body["text"], stored.text) == (text, text)
-        assert body["prediction"]["label"] == stored.predicted_label == services.predict_texts([text]).results[0].label
+        assert body["prediction"]["label"] == stored.predicted_label == predict_texts([text]).results[0].label

@@ -333,7 +333,7 @@ def test_predictions_are_counted_by_label_and_model_version():
 
 @pytest.mark.django_db(transaction=True)
 def test_queue_lengths_are_read_from_the_broker_at_scrape_time(broker):
-    from reviews.tasks import extract_aspects
+    from training.tasks import extract_aspects
 
     for _ in range(3):
         extract_aspects.apply_async(args=[[]], queue="bulk")
@@ -423,7 +423,7 @@ def test_two_uvicorn_workers_are_counted_together():
 @pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 def test_a_task_enqueued_during_a_request_logs_with_that_request_id_in_the_worker(broker):
-    from reviews.tasks import extract_aspects
+    from training.tasks import extract_aspects
 
     token = request_id_var.set("req-for-the-worker")
     try:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
-from reviews.services import predict_texts, uses_prediction_cache
 from training.registry import get_deployed_model
+from training.serving import predict_texts, uses_prediction_cache
 
 pytestmark = [
     pytest.mark.django_db,

@@ -16,12 +16,11 @@ from analytics.tasks import refresh_rollups
 from project.celery import BULK_QUEUE, DEFAULT_QUEUE, TRAINING_QUEUE
 from project.celery import app as celery_app
 from reviews.models import Review
-from reviews.tasks import extract_aspects, extract_fresh_aspects, rescore_unlabelled_reviews
 from tests import live
 from tests.live import Worker, running_worker
 from training.models import TrainingJob
 from training.services import model_version_ensure_baseline, training_job_create
-from training.tasks import run_training_job
+from training.tasks import extract_aspects, extract_fresh_aspects, rescore_unlabelled_reviews, run_training_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 TASK_LINE = re.compile(r"Task ([\w.]+)\[[0-9a-f-]+\] (received|succeeded)")

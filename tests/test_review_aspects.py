@@ -41,7 +41,7 @@ def test_single_create_also_extracts(api, manager_headers):
 
 
 def test_suggestion_without_aspect_is_general(transactional_db):
-    from reviews.aspects import review_extract_aspects
+    from training.aspect_extraction import review_extract_aspects
 
     # The cold-start model reads this as a positive miscellaneous remark: no non-positive aspect.
     review = Review.objects.create(text="Please open on Sundays. I wish they had parking.")
@@ -54,8 +54,9 @@ def test_suggestion_without_aspect_is_general(transactional_db):
 
 
 def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(transactional_db):
-    from reviews.aspects import StaffAspect, review_extract_aspects, review_set_staff_aspects
-    from reviews.tasks import reextract_all_aspects
+    from reviews.aspects import StaffAspect, review_set_staff_aspects
+    from training.aspect_extraction import review_extract_aspects
+    from training.tasks import reextract_all_aspects
 
     review = Review.objects.create(text="Great food but service could be faster!")
     review_extract_aspects([review.pk])
@@ -72,7 +73,8 @@ def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(trans
 
 
 def test_staff_saving_no_aspects_keeps_the_model_mentions_away(transactional_db):
-    from reviews.aspects import review_extract_aspects, review_set_staff_aspects
+    from reviews.aspects import review_set_staff_aspects
+    from training.aspect_extraction import review_extract_aspects
 
     review = Review.objects.create(text="Great food but service could be faster!")
     review_extract_aspects([review.pk])
@@ -286,7 +288,7 @@ def test_csv_export_of_the_aspect_table(api, labeller_headers):
 
 
 def test_reextraction_walks_every_review_in_batches(transactional_db, monkeypatch):
-    from reviews import tasks
+    from training import tasks
 
     monkeypatch.setattr(tasks, "ASPECT_BATCH_SIZE", 2)
     reviews = Review.objects.bulk_create([Review(text="The waiter was rude.") for _ in range(5)])
@@ -300,8 +302,7 @@ def test_reextraction_walks_every_review_in_batches(transactional_db, monkeypatc
 def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, monkeypatch):
     from django.db import transaction
 
-    from reviews import tasks
-    from training import aspects
+    from training import aspects, tasks
 
     calls = []
     monkeypatch.setattr(tasks.reextract_all_aspects, "apply_async", lambda args, kwargs: calls.append(args))
@@ -312,7 +313,7 @@ def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, mon
 
 
 def test_a_reextraction_pass_for_a_model_that_no_longer_serves_stops(transactional_db, monkeypatch):
-    from reviews import tasks
+    from training import tasks
     from training.aspects import serving_aspect_model_key
 
     monkeypatch.setattr(tasks, "ASPECT_BATCH_SIZE", 2)

@@ -12,9 +12,10 @@ from django.test import Client
 from django.utils import timezone
 
 from analytics.filters import CSV_COLUMNS
-from reviews.aspects import StaffAspect, review_extract_aspects, review_set_staff_aspects
+from reviews.aspects import StaffAspect, review_set_staff_aspects
 from reviews.roles import LABELLER
 from tests.factories import ReviewFactory, UserFactory
+from training.aspect_extraction import review_extract_aspects
 
 pytestmark = pytest.mark.django_db
 

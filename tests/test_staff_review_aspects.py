@@ -7,11 +7,12 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from reviews.api import review_aspects_out
-from reviews.aspects import StaffAspect, review_extract_aspects, review_set_staff_aspects
+from reviews.aspects import StaffAspect, review_set_staff_aspects
 from reviews.models import ReviewAspect
 from reviews.roles import LABELLER
 from reviews.selectors import review_aspects
 from tests.factories import ReviewFactory, UserFactory
+from training.aspect_extraction import review_extract_aspects
 from training.models import AspectAnnotation
 
 pytestmark = pytest.mark.django_db

@@ -289,8 +289,8 @@ class TestWhatADeploymentSetsOff:
         assert tasks_queued_by(lambda: deploy(trained_sentiment_model("sentiment-1"))) == [SYNC_ALIASES, RESCORE]
 
     def test_rescoring_ignores_a_version_that_is_not_a_sentiment_model(self, db, monkeypatch):
-        from reviews.services import review_rescore_batch
         from training import registry
+        from training.rescoring import review_rescore_batch
 
         review = ReviewFactory()
         services.model_version_ensure_baseline()

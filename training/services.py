@@ -24,6 +24,7 @@ from project.outbox.services import outbox_enqueue
 from training import storage, tracking
 from training.ml import lexicon, text_classifier
 from training.ml.gate import GateConfig, decide
+from training.ml.holdout import EVALUATION_SHARE_PERCENT, in_evaluation_bucket  # noqa: F401  (re-read by callers)
 from training.ml.labels import LABEL_INDEX, LABELS, rating_to_label
 from training.ml.metrics import evaluate
 from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
@@ -32,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 BASELINE_NAME = "baseline-lexicon"
 DEFAULT_MIN_SAMPLES = 50
-EVALUATION_SHARE_PERCENT = 20
 VOCABULARY_SIZE = 50_000
 VOCABULARY_SAMPLE = 20_000
 _TOKEN = re.compile(r"[a-z0-9']+")
@@ -363,12 +363,6 @@ class _Progress:
         )
         if self.echo:
             self.echo(fraction, message)
-
-
-def in_evaluation_bucket(review_id: int) -> bool:
-    """Deterministic ~20% hold-out: a review never moves between training and evaluation."""
-    digest = hashlib.blake2b(str(review_id).encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "big") % 100 < EVALUATION_SHARE_PERCENT
 
 
 @dataclass

@@ -50,8 +50,8 @@ def seed_reviews(count: int = 90) -> None:
 
 def seed_aspects() -> None:
     """Aspects and suggestions as the Celery task stores them after ingest (ReviewFactory skips ingest)."""
-    from reviews.aspects import review_extract_aspects
     from reviews.models import Review
+    from training.aspect_extraction import review_extract_aspects
 
     review_extract_aspects(list(Review.objects.values_list("id", flat=True)))
 
