@@ -60,3 +60,12 @@ def test_the_readme_gives_the_two_commands():
 
     assert "make run" in readme and "make test" in readme
 
+
+def test_the_readme_is_short_and_its_links_resolve():
+    readme = (ROOT / "README.md").read_text()
+
+    assert len(readme.splitlines()) <= 250
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", document.read_text()):
+            if "://" not in target:
+                assert (document.parent / target).exists(), f"{document.name} links to missing {target}"
