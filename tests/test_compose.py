@@ -31,7 +31,7 @@ ONE_SHOT = {"minio-init", "migrate"}
 INFRASTRUCTURE = {"postgres", "redis", "minio", "mlflow"}
 LONG_RUNNING_APP = {"web", "api", "worker", "training-worker", "beat"}
 RESTART_POLICIES = {"always", "unless-stopped", "on-failure"}
-# Variables a service may set that project/settings.py does not read, and the installed module
+# Variables a service may set that project/settings/ does not read, and the installed module
 # that reads them (its source must name them, so a typo fails here too).
 LIBRARY_VARIABLES = {
     "AWS_ACCESS_KEY_ID": "botocore/credentials.py",
@@ -120,7 +120,11 @@ def role(arguments: list[str]) -> tuple:
 
 
 def settings_variables() -> set[str]:
-    return set(READ_BY_SETTINGS.findall((ROOT / "project" / "settings.py").read_text()))
+    return {
+        name
+        for path in (ROOT / "project" / "settings").glob("*.py")
+        for name in READ_BY_SETTINGS.findall(path.read_text())
+    }
 
 
 def read_by_library(variable: str) -> bool:
@@ -225,7 +229,7 @@ def test_every_variable_the_app_services_set_is_read_by_the_settings_or_its_libr
             if variable in LIBRARY_VARIABLES:
                 assert read_by_library(variable), variable
             else:
-                assert variable in read, f"{name} sets {variable}, which project/settings.py never reads"
+                assert variable in read, f"{name} sets {variable}, which project/settings/ never reads"
 
 
 def test_the_bucket_job_creates_the_bucket_the_app_and_mlflow_use():
