@@ -10,7 +10,7 @@ from django import forms
 from django.utils.text import Truncator
 
 from reviews.aspects import StaffAspect
-from reviews.file_import import ImportOptions
+from reviews.imports.columns import ImportOptions
 from reviews.models import Review, ReviewAspect
 from training.ml.aspect_data import POLARITIES, SEMEVAL14_CATEGORIES
 from training.ml.text import split_sentences

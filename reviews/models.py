@@ -326,7 +326,7 @@ class Business(models.Model):
 
 class ImportJob(models.Model):
     """One import of a review file: uploaded on the staff Imports page and imported by a worker, or run
-    with `manage.py import_reviews` (reviews.import_jobs). Both record their progress, counts and outcome
+    with `manage.py import_reviews` (reviews.imports.jobs). Both record their progress, counts and outcome
     here, so the Imports page lists every import.
 
     An upload's bytes live in the database until the import ends, not on a disk: in production the web
@@ -348,7 +348,7 @@ class ImportJob(models.Model):
     file_name = models.CharField(max_length=255)
     size_bytes = models.PositiveBigIntegerField(default=0)
     content = models.BinaryField(default=b"", help_text="The uploaded file; emptied once the import ends")
-    options = models.JSONField(default=dict, blank=True, help_text="reviews.file_import.ImportOptions")
+    options = models.JSONField(default=dict, blank=True, help_text="reviews.imports.file.ImportOptions")
     rows_done = models.PositiveIntegerField(default=0)
     summary = models.JSONField(default=dict, blank=True, help_text="Counts, reasons and notes of the import")
     error = models.TextField(blank=True, default="")

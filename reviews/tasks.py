@@ -13,8 +13,8 @@ from celery import shared_task
     time_limit=1800,
 )
 def run_import_job(job_id: int) -> int:
-    """Import an uploaded review file (reviews.import_jobs)."""
-    from reviews.import_jobs import import_job_run
+    """Import an uploaded review file (reviews.imports.jobs)."""
+    from reviews.imports.jobs import import_job_run
 
     job = import_job_run(job_id)
     return 0 if job is None else job.rows_done

@@ -36,7 +36,7 @@ from project.views import (
 )
 from reviews import forms, labelling
 from reviews.aspects import review_set_staff_aspects
-from reviews.import_jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
+from reviews.imports.jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
 from reviews.labelling import Order, QueueFilters
 from reviews.models import LabelEvent, Review, Sentiment
 from reviews.selectors import (
@@ -602,7 +602,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
 @permission_required("reviews.add_review")
 @require_http_methods(["GET", "POST"])
 def imports_page(request: HttpRequest) -> HttpResponse:
-    """Upload a review file; a worker imports it (reviews.import_jobs) while this page shows its progress. The
+    """Upload a review file; a worker imports it (reviews.imports.jobs) while this page shows its progress. The
     list shows `manage.py import_reviews` runs too."""
     form = forms.ImportUploadForm(request.POST or None, request.FILES or None)
     status = 200

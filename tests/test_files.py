@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reviews.files import read_rows
+from reviews.imports.reading import read_rows
 
 
 @pytest.mark.parametrize(

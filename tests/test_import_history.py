@@ -10,9 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from reviews import import_jobs
-from reviews.file_import import ImportOptions
-from reviews.import_jobs import import_job_create, import_job_run_command, import_jobs_in_progress
+from reviews.imports import jobs as import_jobs
+from reviews.imports.columns import ImportOptions
+from reviews.imports.jobs import import_job_create, import_job_run_command, import_jobs_in_progress
 from reviews.models import ImportJob, Review
 from reviews.roles import MANAGER
 from tests.factories import UserFactory

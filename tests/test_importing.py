@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from reviews import importing, services, sql
+from reviews import services, sql
+from reviews.imports import store as importing
 from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
 

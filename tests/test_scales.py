@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from reviews.scales import detect_label_reading, detect_rating_scale, parse_label_map
+from reviews.imports.scales import detect_label_reading, detect_rating_scale, parse_label_map
 
 
 def numbers(*values) -> list[Decimal]:

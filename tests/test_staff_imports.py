@@ -8,8 +8,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 
-from reviews.file_import import ImportOptions
-from reviews.import_jobs import import_job_create, import_job_run
+from reviews.imports.columns import ImportOptions
+from reviews.imports.jobs import import_job_create, import_job_run
 from reviews.models import ImportJob, Review
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import UserFactory

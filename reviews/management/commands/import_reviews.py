@@ -3,8 +3,8 @@
 Idempotent by (source, external id): importing the same file twice adds nothing.
 Rows without text are skipped; rows with invalid values are reported with reasons.
 Exits 0 when some rows are invalid; non-zero only for a missing file or column.
-The work is reviews.file_import.import_file, which the staff Imports page runs too; each run is
-recorded as a command-line ImportJob (reviews.import_jobs), so the Imports page lists it.
+The work is reviews.imports.file.import_file, which the staff Imports page runs too; each run is
+recorded as a command-line ImportJob (reviews.imports.jobs), so the Imports page lists it.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.file_import import BATCH_SIZE, ImportOptions, ImportRefused
-from reviews.files import UnreadableFile
-from reviews.import_jobs import import_job_refuse_command, import_job_run_command
-from reviews.scales import RATING_SCALES
+from reviews.imports.columns import BATCH_SIZE, ImportOptions, ImportRefused
+from reviews.imports.jobs import import_job_refuse_command, import_job_run_command
+from reviews.imports.reading import UnreadableFile
+from reviews.imports.scales import RATING_SCALES
 
 
 class Command(BaseCommand):

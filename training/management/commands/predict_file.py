@@ -10,7 +10,15 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from reviews.files import JSONL_SUFFIXES, TAB_SUFFIXES, WINDOWS_1252, UnreadableFile, file_encoding, is_jsonl, read_rows
+from reviews.imports.reading import (
+    JSONL_SUFFIXES,
+    TAB_SUFFIXES,
+    WINDOWS_1252,
+    UnreadableFile,
+    file_encoding,
+    is_jsonl,
+    read_rows,
+)
 from reviews.schemas import is_blank_text
 from reviews.services import predict_texts
 

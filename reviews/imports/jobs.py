@@ -2,7 +2,7 @@
 
 An upload is checked while the person waits (its type, size, encoding and columns: a wrong column name
 is worth an answer now, not a failed job later), stored with the job, and imported by
-reviews.file_import.import_file in a Celery worker. `manage.py import_reviews` runs the same import in
+reviews.imports.file.import_file in a Celery worker. `manage.py import_reviews` runs the same import in
 its own process (import_job_run_command): its job goes QUEUED -> RUNNING -> SUCCEEDED/FAILED through
 the same transitions and records the same progress, counts and errors.
 """
@@ -26,10 +26,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from project.outbox.services import outbox_enqueue
-from reviews.file_import import ImportOptions, ImportRefused, ImportSummary, file_columns, import_file
-from reviews.files import JSONL_SUFFIXES, TAB_SUFFIXES, UnreadableFile, file_encoding, read_rows
+from reviews.imports.columns import ImportOptions, ImportRefused, file_columns
+from reviews.imports.file import ImportSummary, import_file
+from reviews.imports.reading import JSONL_SUFFIXES, TAB_SUFFIXES, UnreadableFile, file_encoding, read_rows
+from reviews.imports.scales import parse_label_map
 from reviews.models import ImportJob
-from reviews.scales import parse_label_map
 
 logger = logging.getLogger(__name__)
 
