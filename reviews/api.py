@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -22,9 +19,8 @@ from project.coalesce import Coalescer
 from project.db import releases_db_connection
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
-from project.spreadsheet import spreadsheet_safe
 from reviews import aspects as aspect_services
-from reviews import selectors, services
+from reviews import exports, selectors, services
 from reviews.models import Review, ReviewAspect
 from reviews.schemas import (
     BulkItemResult,
@@ -264,74 +260,15 @@ def list_reviews(
     return ReviewPage(total=total, page=page, page_size=page_size, pages=math.ceil(total / page_size), results=results)
 
 
-_EXPORT_FIELDS = [
-    "id",
-    "text",
-    "source",
-    "rating",
-    "business",
-    "author",
-    "external_id",
-    "review_date",
-    "created_at",
-    "effective_date",
-    "predicted_label",
-    "predicted_confidence",
-    "score_positive",
-    "score_neutral",
-    "score_negative",
-    "model_version",
-    "human_label",
-]
-
-
-def _export_row(review: Review) -> dict:
-    scores = review.predicted_scores or {}
-    return {
-        "id": review.pk,
-        "text": review.text,
-        "source": review.source,
-        "rating": float(review.rating) if review.rating is not None else None,
-        "business": review.business,
-        "author": review.author,
-        "external_id": review.external_id,
-        "review_date": review.review_date.isoformat() if review.review_date else None,
-        "created_at": review.created_at.isoformat(),
-        "effective_date": review.effective_at.isoformat() if review.effective_at else None,
-        "predicted_label": review.predicted_label,
-        "predicted_confidence": review.predicted_confidence,
-        "score_positive": scores.get("positive"),
-        "score_neutral": scores.get("neutral"),
-        "score_negative": scores.get("negative"),
-        "model_version": review.predicted_by.name if review.predicted_by else None,
-        "human_label": review.human_label,
-    }
-
-
 @releases_db_connection
-def _export_batch(filters: selectors.ReviewFilters, after_id: int, size: int = 1000) -> list[dict]:
-    # One complete query per chunk, released in the thread that ran it: Starlette
-    # pulls each chunk of a sync iterator on whichever pool thread is free.
-    batch = selectors.review_list(filters=filters, ordering="id").filter(id__gt=after_id)[:size]
-    return [_export_row(review) for review in batch]
+def _export_batch(filters: selectors.ReviewFilters, after_id: int) -> list[dict]:
+    # Released in the thread that ran it: Starlette pulls each chunk of a sync iterator on whichever
+    # pool thread is free.
+    return exports.export_batch(filters, after_id)
 
 
 def _export_lines(filters: selectors.ReviewFilters, export_format: ExportFormat) -> Iterator[str]:
-    if export_format is ExportFormat.csv:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=_EXPORT_FIELDS)
-        writer.writeheader()
-        yield buffer.getvalue()
-    after_id = 0
-    while rows := _export_batch(filters, after_id):
-        after_id = rows[-1]["id"]
-        if export_format is ExportFormat.csv:
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=_EXPORT_FIELDS)
-            writer.writerows({key: spreadsheet_safe(value) for key, value in row.items()} for row in rows)
-            yield buffer.getvalue()
-        else:
-            yield "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    return exports.export_lines(filters, export_format.value, fetch=_export_batch)
 
 
 @router.get(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -20,7 +18,6 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from project.spreadsheet import spreadsheet_safe
 from project.views import (
     can,
     check_range,
@@ -34,7 +31,7 @@ from project.views import (
     permission_required,
     show_problems,
 )
-from reviews import forms, labelling
+from reviews import exports, forms, labelling
 from reviews.aspects import review_set_staff_aspects
 from reviews.imports.jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
 from reviews.labelling import Order, QueueFilters
@@ -46,7 +43,6 @@ from reviews.selectors import (
     business_names,
     review_aspects,
     review_get,
-    review_iter_batches,
     review_list,
 )
 from reviews.services import review_bulk_label
@@ -530,52 +526,6 @@ def review_aspects_save(request: HttpRequest, review_id: int) -> HttpResponse:
     return redirect(reverse("review", args=[review.pk]) + "#aspects")
 
 
-EXPORT_FIELDS = [
-    "id",
-    "text",
-    "source",
-    "rating",
-    "business",
-    "author",
-    "external_id",
-    "review_date",
-    "created_at",
-    "predicted_label",
-    "predicted_confidence",
-    "human_label",
-    "human_labelled_at",
-]
-
-
-def _csv_lines(filters: ReviewFilters):
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_FIELDS)
-    yield buffer.getvalue()
-    for batch in review_iter_batches(filters=filters):
-        buffer.seek(0)
-        buffer.truncate()
-        for review in batch:
-            writer.writerow(
-                [
-                    review.pk,
-                    spreadsheet_safe(review.text),
-                    spreadsheet_safe(review.source),
-                    review.rating if review.rating is not None else "",
-                    spreadsheet_safe(review.business),
-                    spreadsheet_safe(review.author),
-                    spreadsheet_safe(review.external_id),
-                    review.review_date.isoformat() if review.review_date else "",
-                    review.created_at.isoformat(),
-                    review.predicted_label or "",
-                    review.predicted_confidence if review.predicted_confidence is not None else "",
-                    review.human_label or "",
-                    review.human_labelled_at.isoformat() if review.human_labelled_at else "",
-                ]
-            )
-        yield buffer.getvalue()
-
-
 async def _csv_lines_async(lines: Iterator[str]) -> AsyncIterator[str]:
     """The CSV chunks for an ASGI server: each chunk's queries run in a thread (sync_to_async, the
     request's thread), one batch at a time, so the stream still never holds all reviews in memory."""
@@ -591,7 +541,7 @@ def export_csv(request: HttpRequest) -> HttpResponse:
     filters = review_filters(request.GET, problems)
     if problems:  # an export by a filter that was partly left out would hold reviews nobody asked for
         return HttpResponse("\n".join(problems) + "\n", status=400, content_type="text/plain; charset=utf-8")
-    lines = _csv_lines(filters)
+    lines = exports.export_lines(filters, "csv")
     # Under ASGI Django streams an async iterator; a sync one it would pull on a thread with a warning.
     content = _csv_lines_async(lines) if isinstance(request, ASGIRequest) else lines
     response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
