@@ -76,7 +76,7 @@ def write_csv(path: Path, count: int, seed: int, data_dir: Path) -> float:
         return 0.0
     from django.utils import timezone
 
-    from training.management.commands.generate_reviews import Generator
+    from training.synthetic_reviews import Generator
 
     started = time.perf_counter()
     generator = Generator(data_dir, seed, existing=set())

@@ -21,7 +21,7 @@ GENERAL = "general"
 _SUGGESTION_PREFERENCE = {"negative": 0, "conflict": 1, "neutral": 2, "positive": 3}
 
 
-def _suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> tuple[str, str, float]:
+def suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> tuple[str, str, float]:
     """The sentence's most confident non-positive aspect (negative first); without one, "general"."""
     candidates = [a for a in aspects if a[1] != "positive"]
     if not candidates:
@@ -75,7 +75,7 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
                     for category, polarity, confidence in aspects
                 )
             if is_suggestion(sentence):
-                category, polarity, confidence = _suggestion_aspect(aspects)
+                category, polarity, confidence = suggestion_aspect(aspects)
                 rows.append(
                     ReviewAspect(
                         category=category, polarity=polarity, confidence=float(confidence), is_suggestion=True, **common

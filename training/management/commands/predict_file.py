@@ -20,7 +20,9 @@ from reviews.imports.reading import (
     read_rows,
 )
 from reviews.schemas import is_blank_text
-from reviews.services import predict_texts
+from training.aspects import get_aspect_model, merge_review_aspects
+from training.ml.text import is_suggestion, split_sentences
+from training.serving import predict_texts
 
 BATCH_SIZE = 2000
 PREDICTION_FIELDS = ["label", "confidence", "score_positive", "score_neutral", "score_negative"]
@@ -162,9 +164,6 @@ def _text_of(row: dict, text_col: str) -> str:
 def _aspects(texts: list[str], valid: list[int], *, detailed: bool) -> dict[int, dict]:
     """Aspects per row: merged over the row's sentences (SemEval-2014 output), or per
     sentence with the suggestions (--aspects)."""
-    from training.aspects import get_aspect_model, merge_review_aspects
-    from training.ml.text import is_suggestion, split_sentences
-
     model = get_aspect_model()
     sentences: list[tuple[int, str]] = []
     for i in valid:
