@@ -38,6 +38,7 @@ from project.metrics import metrics  # noqa: E402
 from project.observability import ObservabilityMiddleware  # noqa: E402
 from project.queryparams import RepeatedQueryParameters  # noqa: E402
 from reviews.api import router as reviews_router  # noqa: E402
+from reviews.aspects_api import router as review_aspects_router  # noqa: E402
 from training.api import router as training_router  # noqa: E402
 from training.predict_api import router as predict_router  # noqa: E402
 
@@ -105,6 +106,7 @@ apidocs.install(app)
 LIMIT_RESPONSES = error_responses(413, 429)
 app.include_router(reviews_router, prefix="/api", responses=LIMIT_RESPONSES)
 app.include_router(predict_router, prefix="/api", responses=LIMIT_RESPONSES)
+app.include_router(review_aspects_router, prefix="/api", responses=LIMIT_RESPONSES)
 app.include_router(training_router, prefix="/api", responses=LIMIT_RESPONSES)
 app.include_router(analytics_router, prefix="/api", responses=LIMIT_RESPONSES)
 # Refuse oversized bodies before FastAPI reads and parses them (it does so before the token check).

@@ -31,7 +31,7 @@ from project.views import (
     permission_required,
     show_problems,
 )
-from reviews import exports, forms, labelling
+from reviews import exports, forms, labelling, votes
 from reviews.aspects import review_set_staff_aspects
 from reviews.imports.jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
 from reviews.labelling import Order, QueueFilters
@@ -164,7 +164,7 @@ def labelling_label(request: HttpRequest) -> JsonResponse:
     review_ids = _ids([data.get("review_id")])
     if label is None or not review_ids:
         return JsonResponse({"status": "invalid", "detail": "review_id and a valid label are needed"}, status=400)
-    status = labelling.review_vote(review_id=review_ids[0], label=label, user_id=request.user.pk)
+    status = votes.review_vote(review_id=review_ids[0], label=label, user_id=request.user.pk)
     filters = queue_filters(_mapping(data.get("filters")))
     exclude = _ids(data.get("exclude"))
     want = min(max(clean_int(data.get("want"), 0), 0), 10)
@@ -192,7 +192,7 @@ def labelling_skip(request: HttpRequest) -> JsonResponse:
 @require_POST
 def labelling_undo(request: HttpRequest) -> JsonResponse:
     review_ids = _ids([json_body(request).get("review_id")])
-    if not review_ids or not labelling.review_unvote(review_id=review_ids[0], user_id=request.user.pk):
+    if not review_ids or not votes.review_unvote(review_id=review_ids[0], user_id=request.user.pk):
         return JsonResponse({"status": "cannot_undo", "items": []})
     review = Review.objects.filter(pk=review_ids[0]).first()
     items = labelling.queue_items([review], user_id=request.user.pk) if review else []
@@ -226,8 +226,8 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
         review_ids = _ids([request.POST.get("review_id")])
         if label and review_ids:
             try:
-                labelling.disagreement_resolve(review_id=review_ids[0], label=label, user_id=request.user.pk)
-            except labelling.NoOpenDisagreement as exc:
+                votes.disagreement_resolve(review_id=review_ids[0], label=label, user_id=request.user.pk)
+            except votes.NoOpenDisagreement as exc:
                 messages.error(request, f"{exc}; nothing was changed.")
             else:
                 messages.success(request, f"Review #{review_ids[0]} settled as {label}.")
@@ -238,8 +238,8 @@ def agreement_page(request: HttpRequest) -> HttpResponse:
         request,
         "reviews/agreement.html",
         {
-            "pairs": labelling.agreement_by_pair(),
-            "disagreements": labelling.disagreements(),
+            "pairs": votes.agreement_by_pair(),
+            "disagreements": votes.disagreements(),
             "labels": LABEL_CHOICES,
             "double_share": labelling.double_label_share(),
         },
@@ -483,15 +483,15 @@ def review_label_save(request: HttpRequest, review_id: int) -> HttpResponse:
         messages.error(request, "Nothing was saved: choose positive, neutral or negative.")
         return redirect(back)
     shown = request.POST.get("shown") or None
-    outcome = labelling.review_label_shown(review=review, label=label, shown=shown, user_id=request.user.pk)
-    if outcome == labelling.PageLabel.CHANGED_SINCE:
+    outcome = votes.review_label_shown(review=review, label=label, shown=shown, user_id=request.user.pk)
+    if outcome == votes.PageLabel.CHANGED_SINCE:
         review.refresh_from_db()
         messages.error(
             request,
             f"Nothing was saved: review #{review.pk} was labelled {review.human_label or '(removed)'} by someone "
             "else since you opened the page. Choose again if it still needs changing.",
         )
-    elif outcome == labelling.PageLabel.UNCHANGED:
+    elif outcome == votes.PageLabel.UNCHANGED:
         messages.info(request, f"Review #{review.pk} is already labelled {label}.")
     else:
         messages.success(request, f"Labelled review #{review.pk} {label}" + (f" (it was {shown})." if shown else "."))

@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from analytics.models import Alert, AlertChannel, MonitoringSnapshot
 from project.backup import MODELS, _model
-from reviews import labelling
+from reviews import votes
 from reviews.models import LabelEvent, LabelVote, Prediction, Review, ReviewAspect
 from reviews.roles import LABELLER, MANAGER
 from reviews.services import review_bulk_create, review_label, review_unlabel
@@ -45,7 +45,7 @@ def populated(settings, tmp_path):
     review_label(review=reviews[0], label="neutral", user_id=manager.pk)
     review_unlabel(review=reviews[1], user_id=manager.pk)
     for review in reviews[6:9]:
-        labelling.review_vote(review_id=review.pk, label="positive", user_id=labeller.pk)
+        votes.review_vote(review_id=review.pk, label="positive", user_id=labeller.pk)
     ReviewAspect.objects.create(review=reviews[2], category="service", polarity="negative", source="staff")
     AspectAnnotation.objects.create(
         text="The waiter was rude", aspects=[{"category": "service", "polarity": "negative"}],

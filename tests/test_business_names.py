@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from reviews import selectors, services
+from reviews import businesses, selectors, services
 from reviews.models import Business, Review
 from reviews.roles import LABELLER, MANAGER
 from reviews.schemas import ReviewIn
@@ -179,8 +179,8 @@ def test_the_bulk_endpoint_stores_the_last_name_of_each_business(api, manager_he
 
 @pytest.mark.django_db
 def test_the_upsert_writes_only_names_that_changed():
-    assert services.business_names_upsert(names={"b-x1": "Roma", "b-y2": "Garden", "b-z3": ""}) == 2
-    assert services.business_names_upsert(names={"b-x1": "Roma", "b-y2": "Spice Garden"}) == 1
+    assert businesses.business_names_upsert(names={"b-x1": "Roma", "b-y2": "Garden", "b-z3": ""}) == 2
+    assert businesses.business_names_upsert(names={"b-x1": "Roma", "b-y2": "Spice Garden"}) == 1
     assert names() == {"b-x1": "Roma", "b-y2": "Spice Garden"}
 
 

@@ -23,7 +23,7 @@ from fastapi.routing import iter_route_contexts
 from rest_framework.authtoken.models import Token
 
 from project.api import app
-from reviews import labelling
+from reviews import votes
 from reviews.aspects import StaffAspect, review_set_staff_aspects
 from reviews.models import Review
 from reviews.roles import LABELLER, MANAGER
@@ -440,8 +440,8 @@ def hostile_reviews(settings):
     review_set_staff_aspects(review=first, aspects=[StaffAspect("service", "negative", f"Awful. {PAYLOAD}")])
     review_set_staff_aspects(review=second, aspects=[StaffAspect(PAYLOAD[:50], "negative", PAYLOAD)])
     ana, ben = UserFactory(role=LABELLER), UserFactory(role=LABELLER)
-    labelling.review_vote(review_id=second.pk, label="positive", user_id=ana.pk)
-    labelling.review_vote(review_id=second.pk, label="negative", user_id=ben.pk)
+    votes.review_vote(review_id=second.pk, label="positive", user_id=ana.pk)
+    votes.review_vote(review_id=second.pk, label="negative", user_id=ben.pk)
     ModelVersionFactory()
     return first, second
 

@@ -9,7 +9,7 @@ from django.db import close_old_connections, connection
 from django.test import Client
 from django.utils import timezone
 
-from reviews import labelling
+from reviews import labelling, votes
 from reviews.labelling import Order, QueueFilters
 from reviews.models import LabelEvent, LabelVote, Review
 from reviews.roles import LABELLER, MANAGER
@@ -291,14 +291,14 @@ def test_double_labelling_sends_a_review_to_a_second_labeller_blind(settings):
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
     review = scored(0.5, 0.3, 0.2)
     first, second = UserFactory(role=LABELLER, username="ana"), UserFactory(role=LABELLER, username="ben")
-    assert labelling.review_vote(review_id=review.pk, label="positive", user_id=first.pk) == "saved"
+    assert votes.review_vote(review_id=review.pk, label="positive", user_id=first.pk) == "saved"
 
     assert labelling.queue_claim(user_id=first.pk, filters=QueueFilters(), count=3) == []
     claimed = labelling.queue_claim(user_id=second.pk, filters=QueueFilters(), count=3)
     assert [r.pk for r in claimed] == [review.pk]
     assert labelling.queue_items(claimed, user_id=second.pk)[0].as_json()["suggestion"] is None
 
-    assert labelling.review_vote(review_id=review.pk, label="negative", user_id=second.pk) == "second_saved"
+    assert votes.review_vote(review_id=review.pk, label="negative", user_id=second.pk) == "second_saved"
     assert Review.objects.get(pk=review.pk).human_label == "positive"
     assert labelling.queue_claim(user_id=UserFactory(role=LABELLER).pk, filters=QueueFilters(), count=3) == []
 
@@ -310,15 +310,15 @@ def test_the_agreement_page_shows_kappa_and_disagreements(settings):
     reviews = []
     for first_label, second_label in pairs:
         review = scored(0.5, 0.3, 0.2)
-        labelling.review_vote(review_id=review.pk, label=first_label, user_id=ana.pk)
-        labelling.review_vote(review_id=review.pk, label=second_label, user_id=ben.pk)
+        votes.review_vote(review_id=review.pk, label=first_label, user_id=ana.pk)
+        votes.review_vote(review_id=review.pk, label=second_label, user_id=ben.pk)
         reviews.append(review)
     client = client_for(ben)
 
     response = client.get("/labelling/agreement/")
 
     assert response.status_code == 200
-    [pair] = labelling.agreement_by_pair()
+    [pair] = votes.agreement_by_pair()
     assert (pair.first, pair.second, pair.reviews, pair.agreed) == ("ana", "ben", 4, 3)
     assert 0 < pair.kappa < 1
     assert f"#{reviews[2].pk}" in response.content.decode()
@@ -328,7 +328,7 @@ def test_the_agreement_page_shows_kappa_and_disagreements(settings):
         {"review_id": reviews[2].pk, "label": "negative", "csrfmiddlewaretoken": client.cookies["csrftoken"].value},
     )
     assert Review.objects.get(pk=reviews[2].pk).human_label == "negative"
-    assert labelling.disagreements() == []
+    assert votes.disagreements() == []
 
     # A second settle from the same, now out-of-date page, and a settle of a review the labellers agreed on.
     for review_id, label in ((reviews[2].pk, "neutral"), (reviews[0].pk, "negative")):
@@ -346,8 +346,8 @@ def test_progress_counts_today_me_total_and_what_retraining_needs(labeller, sett
     settings.LABELLING_DOUBLE_SHARE = 0.0
     reviews = [scored(0.5, 0.3, 0.2) for _ in range(6)]
     for review in reviews[:3]:
-        labelling.review_vote(review_id=review.pk, label="positive", user_id=labeller.pk)
-    labelling.review_vote(review_id=reviews[3].pk, label="positive", user_id=UserFactory(role=LABELLER).pk)
+        votes.review_vote(review_id=review.pk, label="positive", user_id=labeller.pk)
+    votes.review_vote(review_id=reviews[3].pk, label="positive", user_id=UserFactory(role=LABELLER).pk)
 
     progress = client_for(labeller).get("/labelling/progress.json").json()
 
@@ -375,7 +375,7 @@ def test_concurrent_labellers_lose_nothing_and_never_double_label(settings):
                 if not claimed:
                     return
                 seen[user.pk].append(claimed[0].pk)
-                labelling.review_vote(review_id=claimed[0].pk, label="positive", user_id=user.pk)
+                votes.review_vote(review_id=claimed[0].pk, label="positive", user_id=user.pk)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.test import Client
 
-from reviews import labelling
+from reviews import votes
 from reviews.models import Review
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import ModelVersionFactory, ReviewFactory, TrainingJobFactory, UserFactory
@@ -390,7 +390,7 @@ def test_the_explorer_searches_filters_sorts_and_paginates(staff):
 def test_the_review_page_shows_predictions_labels_and_history(staff):
     review = scored()
     user = UserFactory(role=LABELLER, username="lara")
-    labelling.review_vote(review_id=review.pk, label="positive", user_id=user.pk)
+    votes.review_vote(review_id=review.pk, label="positive", user_id=user.pk)
 
     content = staff.get(f"/explore/{review.pk}/").content.decode()
 
@@ -418,8 +418,8 @@ def test_review_text_business_and_author_are_escaped_everywhere(staff, settings)
     review = scored(text=f"Awful. {XSS} You should fix it.", business=XSS, author=XSS, rating=5)
     other = scored(text="Nice but slow. Please hire more staff.", business=XSS)
     ana, ben = UserFactory(role=LABELLER), UserFactory(role=LABELLER)
-    labelling.review_vote(review_id=other.pk, label="positive", user_id=ana.pk)
-    labelling.review_vote(review_id=other.pk, label="negative", user_id=ben.pk)
+    votes.review_vote(review_id=other.pk, label="positive", user_id=ana.pk)
+    votes.review_vote(review_id=other.pk, label="negative", user_id=ben.pk)
 
     for path in PAGES + [f"/explore/{review.pk}/", f"/explore/{other.pk}/", "/explore/?q=Awful"]:
         content = staff.get(path).content.decode()

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from reviews.api import review_aspects_out
 from reviews.aspects import StaffAspect, review_set_staff_aspects
+from reviews.aspects_api import review_aspects_out
 from reviews.models import ReviewAspect
 from reviews.roles import LABELLER
 from reviews.selectors import review_aspects

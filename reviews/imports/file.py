@@ -20,6 +20,7 @@ from django.db import connection
 from pydantic import ValidationError
 
 from reviews import events
+from reviews.businesses import business_names_upsert
 from reviews.imports.columns import (
     DATE_IGNORED,
     DATE_NOT_A_DATE,
@@ -45,7 +46,7 @@ from reviews.imports.scales import (
 )
 from reviews.imports.store import reviews_import
 from reviews.schemas import ReviewIn, is_blank_text
-from reviews.services import business_names_upsert, review_bulk_label
+from reviews.services import review_bulk_label
 from reviews.sql import analyze_after_bulk_load
 
 MAX_DISTINCT_LABELS = 1_000  # a label column with more distinct values is not labels: stop collecting

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reviews import labelling
+from reviews import votes
 from reviews.roles import LABELLER, MANAGER
 from tests.browser.conftest import log_in, orm
 from tests.factories import ModelVersionFactory, ReviewFactory, UserFactory
@@ -66,9 +66,9 @@ def seed_agreement() -> None:
     settings.LABELLING_DOUBLE_SHARE = 1.0
     try:
         for i, review in enumerate(Review.objects.order_by("id")[:8]):
-            labelling.review_vote(review_id=review.pk, label=review.predicted_label, user_id=ana.pk)
+            votes.review_vote(review_id=review.pk, label=review.predicted_label, user_id=ana.pk)
             second = review.predicted_label if i % 4 else "neutral"
-            labelling.review_vote(review_id=review.pk, label=second, user_id=ben.pk)
+            votes.review_vote(review_id=review.pk, label=second, user_id=ben.pk)
     finally:
         if previous is None:
             del settings.LABELLING_DOUBLE_SHARE
