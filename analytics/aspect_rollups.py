@@ -252,21 +252,24 @@ class Split:
     live: tuple[Q, ...]
 
 
-def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_inclusive: bool, at: str = AT) -> Split:
-    if start > end or (start == end and not end_inclusive):
+def split(
+    cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_inclusive: bool = False, at: str = AT
+) -> Split:
+    """[start, end) (with end_inclusive: [start, end]) as rollup runs of whole clean periods and live
+    ranges for the rest."""
+    if end_inclusive:
+        end += dt.timedelta(microseconds=1)
+    if start >= end:
         return Split((), ())
-    ranges: list[tuple[dt.datetime, dt.datetime, bool]] = []  # [lo, hi) or [lo, hi]
+    ranges: list[tuple[dt.datetime, dt.datetime]] = []  # [lo, hi)
 
-    def live(lo: dt.datetime, hi: dt.datetime, inclusive: bool = False) -> None:
-        if ranges and ranges[-1][1] == lo and not ranges[-1][2]:
+    def live(lo: dt.datetime, hi: dt.datetime) -> None:
+        if ranges and ranges[-1][1] == lo:
             lo = ranges.pop()[0]  # adjoining: one range, one index scan
-        ranges.append((lo, hi, inclusive))
+        ranges.append((lo, hi))
 
     def done(runs: list) -> Split:
-        return Split(
-            tuple(runs),
-            tuple(Q(**{f"{at}__gte": lo, f"{at}__lte" if incl else f"{at}__lt": hi}) for lo, hi, incl in ranges),
-        )
+        return Split(tuple(runs), tuple(Q(**{f"{at}__gte": lo, f"{at}__lt": hi}) for lo, hi in ranges))
 
     tz = timezone.get_current_timezone()
     lo = hi = None
@@ -276,7 +279,7 @@ def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_i
             lo = cover.step(lo)
         hi = min(cover.until, cover.floor(timezone.localtime(end, tz).date()))
     if cover is None or hi <= lo:
-        live(start, end, end_inclusive)
+        live(start, end)
         return done([])
     runs: list[tuple[dt.date, dt.date]] = []
     if start < day_start(lo, tz):
@@ -291,8 +294,8 @@ def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_i
         else:
             runs.append((period, following))
         period = following
-    if day_start(hi, tz) < end or end_inclusive:
-        live(day_start(hi, tz), end, end_inclusive)
+    if day_start(hi, tz) < end:
+        live(day_start(hi, tz), end)
     return done(runs)
 
 

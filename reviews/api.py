@@ -26,6 +26,7 @@ from project.routing import DjangoAPIRouter
 from project.spreadsheet import spreadsheet_safe
 from reviews import aspects as aspect_services
 from reviews import selectors, services
+from reviews.filters import ReviewFilters
 from reviews.models import Review, ReviewAspect
 from reviews.schemas import (
     BulkItemResult,
@@ -136,8 +137,8 @@ async def review_filters(
     confidence_min: Annotated[float | None, Query(ge=0, le=1)] = None,
     confidence_max: Annotated[float | None, Query(ge=0, le=1)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text search in text, business, author")] = None,
-) -> selectors.ReviewFilters:
-    return selectors.ReviewFilters(
+) -> ReviewFilters:
+    return ReviewFilters(
         predicted_label=predicted_label.value if predicted_label else None,
         human_label=human_label.value if human_label else None,
         labelled=labelled,
@@ -146,14 +147,14 @@ async def review_filters(
         rating_min=rating_min,
         rating_max=rating_max,
         date_from=parse_date_filter(date_from, field="date_from"),
-        date_to=parse_date_filter(date_to, field="date_to", end_of_day=True),
+        date_to=parse_date_filter(date_to, field="date_to"),
         confidence_min=confidence_min,
         confidence_max=confidence_max,
         q=q.replace("\x00", "") if q else None,
     )
 
 
-Filters = Annotated[selectors.ReviewFilters, Depends(review_filters)]
+Filters = Annotated[ReviewFilters, Depends(review_filters)]
 
 
 @router.post(
@@ -354,14 +355,14 @@ def _export_row(review: Review) -> dict:
 
 
 @releases_db_connection
-def _export_batch(filters: selectors.ReviewFilters, after_id: int, size: int = 1000) -> list[dict]:
+def _export_batch(filters: ReviewFilters, after_id: int, size: int = 1000) -> list[dict]:
     # One complete query per chunk, released in the thread that ran it: Starlette
     # pulls each chunk of a sync iterator on whichever pool thread is free.
     batch = selectors.review_list(filters=filters, ordering="id").filter(id__gt=after_id)[:size]
     return [_export_row(review) for review in batch]
 
 
-def _export_lines(filters: selectors.ReviewFilters, export_format: ExportFormat) -> Iterator[str]:
+def _export_lines(filters: ReviewFilters, export_format: ExportFormat) -> Iterator[str]:
     if export_format is ExportFormat.csv:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=_EXPORT_FIELDS)
