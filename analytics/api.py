@@ -12,11 +12,12 @@ from fastapi import Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from analytics import aspect_report, charts, filters, periods, selectors
+from analytics import aspect_report, charts, feedback, filters, periods, selectors
 from project.auth import Principal, require
 from project.db_router import reads_from_replica
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
+from reviews.filters import ReviewFilters
 
 router = DjangoAPIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -29,7 +30,7 @@ def _invalid(field: str, message: str) -> RequestValidationError:
 class ScopeQuery:
     """The parsed scope and the date texts it was parsed from (blank: not given)."""
 
-    filters: selectors.ScopeFilters
+    filters: ReviewFilters
     date_from: str | None
     date_to: str | None
 
@@ -51,7 +52,7 @@ def _scope_query(*, business, source, date_from, date_to) -> ScopeQuery:
         scope = filters.parse_scope(business=business, source=source, date_from=date_from, date_to=date_to)
     except filters.FilterError as error:
         raise _invalid(error.field, error.message) from None
-    if scope.date_from is not None and scope.date_to is not None and scope.date_from > scope.date_to:
+    if scope.is_reversed:
         raise _invalid("date_from", "The date range is reversed: date_from is after date_to")
     return ScopeQuery(scope, (date_from or "").strip() or None, (date_to or "").strip() or None)
 
@@ -260,14 +261,8 @@ def dashboard(
     principal: Principal = require("reviews.view_review"),
 ) -> DashboardOut:
     window = scope.with_default_period()
-    first, last = periods.scope_days(window.filters.date_from, window.filters.date_to, end_exclusive=False)
-    chosen = bucket.value if bucket else periods.bucket_for(first, last)
-    # charts.trend takes the end as the exclusive next midnight of a page's date_to.
-    trend_filters = dataclasses.replace(
-        window.filters,
-        date_to=window.filters.date_to + dt.timedelta(microseconds=1) if window.filters.date_to else None,
-    )
-    trend = charts.trend(trend_filters, chosen)
+    chosen = bucket.value if bucket else periods.bucket_for(*window.filters.days())
+    trend = charts.trend(window.filters, chosen)
     return DashboardOut.model_validate(
         {
             **selectors.dashboard(filters=scope.filters, trend_days=trend_days),
@@ -312,10 +307,8 @@ def constructive_feedback(
     from training.aspects import current_aspect_champion
 
     scope_args = scope_args.with_default_period()
-    scope = dataclasses.replace(scope_args.filters, rating_min=rating_min, rating_max=rating_max)
-    report = aspect_report.aspect_report(
-        filters=filters.aspect_filters(scope, rating_min=rating_min, rating_max=rating_max)
-    )
+    scope = filters.aspect_filters(scope_args.filters, rating_min=rating_min, rating_max=rating_max)
+    report = aspect_report.aspect_report(filters=scope)
     if report_format is ReportFormat.csv:
         return Response(
             filters.report_csv(report),
@@ -325,7 +318,7 @@ def constructive_feedback(
     champion = current_aspect_champion()
     return ConstructiveFeedbackOut.model_validate(
         {
-            **selectors.constructive_feedback(filters=scope, limit=limit, per_business=per_business),
+            **feedback.feedback_by_business(filters=scope, limit=limit, per_business=per_business),
             **report,
             # The days the report covered: as given, or the default window ending at the newest review.
             "date_from": timezone.localtime(report["period"]["date_from"]).date().isoformat(),

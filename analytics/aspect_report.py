@@ -8,7 +8,8 @@ The review's effective date, source, business and rating are copied onto each as
 (review_effective_at, review_source, review_business, review_rating) and covered by the report's
 indexes, so no query joins the reviews. Quotes and suggestion groups read a bounded number of rows in
 index order (bench/aspects_scale.py: p95 at 1,000,000 reviews). The period is [date_from, date_to]
-(default: the 90 days up to now); the previous period is the equally long one before it.
+(default: the 90 days up to now), half-open as reviews.filters defines it; the previous period is the
+equally long one before it.
 
 - issues_to_fix: aspects ranked by negative mentions weighted by recency (a mention in the
   newer half of the period counts twice) and by trend (times 1 + the rise of the negative
@@ -34,6 +35,7 @@ from django.utils import timezone
 
 from analytics import aspect_rollups
 from analytics.aspect_rollups import Split
+from reviews.filters import ReviewFilters
 from reviews.models import ReviewAspect
 
 DEFAULT_PERIOD_DAYS = 90
@@ -42,16 +44,6 @@ EMERGING_ALPHA = 0.05
 QUOTES_PER_ASPECT = 3
 SUGGESTION_GROUPS_PER_ASPECT = 5
 SUGGESTION_SAMPLE = 5000  # newest suggestion sentences grouped into near-duplicates (counts are exact)
-
-
-@dataclass(frozen=True)
-class AspectFilters:
-    date_from: dt.datetime | None = None
-    date_to: dt.datetime | None = None
-    source: str | None = None
-    business: str | None = None
-    rating_min: float | None = None
-    rating_max: float | None = None
 
 
 # A period reaching back to year 1 has no earlier period of the same length: the comparison period
@@ -63,11 +55,11 @@ def _minus(moment: dt.datetime, span: dt.timedelta) -> dt.datetime:
     return moment - span if moment - EARLIEST > span else min(moment, EARLIEST)
 
 
-def _period(filters: AspectFilters, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
-    """(start of the comparison period, start, end): the comparison period is as long as the period
-    and ends where it starts."""
-    end = filters.date_to or now
-    start = filters.date_from or _minus(end, dt.timedelta(days=DEFAULT_PERIOD_DAYS))
+def _period(filters: ReviewFilters, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """(start of the comparison period, start, end): the period is [start, end) (reviews.filters'
+    range); the comparison period is as long and ends where it starts."""
+    end = filters.end or now
+    start = filters.start or _minus(end, dt.timedelta(days=DEFAULT_PERIOD_DAYS))
     start = max(min(start, end), min(EARLIEST, end))
     return _minus(start, end - start), start, end
 
@@ -87,7 +79,7 @@ COPIES = _Columns("review_effective_at", "review_source", "review_business", "re
 BASE_TABLE = _Columns("review__effective_at", "review__source", "review__business", "review__rating")
 
 
-def _scoped(filters: AspectFilters, columns: _Columns = COPIES):
+def _scoped(filters: ReviewFilters, columns: _Columns = COPIES):
     rows = ReviewAspect.objects.all()
     if filters.source:
         rows = rows.filter(**{columns.source: filters.source})
@@ -133,7 +125,7 @@ def _quotes(
     # a rating filter, the ids come from the index alone first (rating included), then only those rows.
     at = columns.effective_at
     order = ("-confidence", f"-{at}", "-id")
-    candidates = rows.filter(category=category, **{f"{at}__gte": start, f"{at}__lte": end}).order_by(*order)
+    candidates = rows.filter(category=category, **{f"{at}__gte": start, f"{at}__lt": end}).order_by(*order)
     if rating_filtered:
         ids = candidates.values("id")[: QUOTES_PER_ASPECT * 10]
         candidates = ReviewAspect.objects.filter(id__in=ids).order_by(*order)
@@ -159,14 +151,14 @@ def _quotes(
     ]
 
 
-def aspect_report(*, filters: AspectFilters, now: dt.datetime | None = None) -> dict:
+def aspect_report(*, filters: ReviewFilters, now: dt.datetime | None = None) -> dict:
     return _report(filters, now or timezone.now(), COPIES, rollup=True)
 
 
 POLARITY_COLUMNS = ("positive", "negative", "neutral", "conflict")
 
 
-def _counts(filters: AspectFilters, buckets: dict[str, Split], cover, columns: _Columns) -> dict[tuple, dict]:
+def _counts(filters: ReviewFilters, buckets: dict[str, Split], cover, columns: _Columns) -> dict[tuple, dict]:
     """Mentions per (category, polarity, is_suggestion) in each bucket (a time range split into
     rollup runs and live rows): {key: {bucket: n}}."""
     counts: dict[tuple, dict] = {}
@@ -207,7 +199,7 @@ def _counts(filters: AspectFilters, buckets: dict[str, Split], cover, columns: _
     return counts
 
 
-def _rollup_scoped(model, filters: AspectFilters):
+def _rollup_scoped(model, filters: ReviewFilters):
     rows = model.objects.all()
     if filters.source:
         rows = rows.filter(source=filters.source)
@@ -220,7 +212,7 @@ def _rollup_scoped(model, filters: AspectFilters):
     return rows
 
 
-def _aspect_reviews(filters: AspectFilters, part: Split, cover, columns: _Columns) -> int:
+def _aspect_reviews(filters: ReviewFilters, part: Split, cover, columns: _Columns) -> int:
     """Distinct reviews with a mention in the period: a review has one effective date, so the live
     part and the rollup's per-period review counts add up."""
     total = 0
@@ -236,7 +228,7 @@ def _aspect_reviews(filters: AspectFilters, part: Split, cover, columns: _Column
     return total
 
 
-def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns, *, rollup: bool = False) -> dict:
+def _report(filters: ReviewFilters, now: dt.datetime, columns: _Columns, *, rollup: bool = False) -> dict:
     """The report; with `rollup`, whole clean days (months with a business filter) come from the
     aspect rollups (analytics.aspect_rollups) and the rest from the aspect rows. Equal either way."""
     previous_start, start, end = _period(filters, now)
@@ -244,11 +236,11 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns, *, roll
     at = columns.effective_at
     cover = aspect_rollups.coverage("month" if filters.business else "day") if rollup else None
 
-    def part(lo, hi, inclusive=False) -> Split:
-        return aspect_rollups.split(cover, lo, hi, end_inclusive=inclusive, at=at)
+    def part(lo, hi) -> Split:
+        return aspect_rollups.split(cover, lo, hi, at=at)
 
-    # The period [start, end] in two halves (the newer one is "recent") and the previous period [previous_start, start).
-    buckets = {"older": part(start, middle), "recent": part(middle, end, True), "previous": part(previous_start, start)}
+    # The period [start, end) in two halves (the newer one is "recent") and the previous period [previous_start, start).
+    buckets = {"older": part(start, middle), "recent": part(middle, end), "previous": part(previous_start, start)}
     counts = _counts(filters, buckets, cover, columns)
     table: dict[str, dict] = {}
     suggestion_counts: dict[str, int] = {}
@@ -327,8 +319,14 @@ def _report(filters: AspectFilters, now: dt.datetime, columns: _Columns, *, roll
         key=lambda a: (a["negative_p_value"], a["category"]),
     )
     return {
-        "period": {"date_from": start, "date_to": end, "previous_from": previous_start, "previous_to": start},
-        "aspect_reviews": _aspect_reviews(filters, part(start, end, True), cover, columns),
+        # date_to: the last instant of [start, end), as the API reports a period's last day.
+        "period": {
+            "date_from": start,
+            "date_to": end - dt.timedelta(microseconds=1),
+            "previous_from": previous_start,
+            "previous_to": start,
+        },
+        "aspect_reviews": _aspect_reviews(filters, part(start, end), cover, columns),
         "aspects": aspects,
         "issues_to_fix": [_ranked(a, "issue_score") for a in issues],
         "strengths": [_ranked(a, "strength_score") for a in strengths],
@@ -371,7 +369,7 @@ def _suggestions(
     """Suggestion counts per aspect (exact, from _counts) with their most frequent near-duplicate groups
     among the newest SUGGESTION_SAMPLE suggestion sentences (an index-ordered, bounded read)."""
     at = columns.effective_at
-    scoped = rows.filter(is_suggestion=True, **{f"{at}__gte": start, f"{at}__lte": end})
+    scoped = rows.filter(is_suggestion=True, **{f"{at}__gte": start, f"{at}__lt": end})
     newest = scoped.order_by(f"-{at}", "-id")
     if rating_filtered:
         # The rating is no key of the report's indexes: pick the ids first (an index-only scan of

@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
 from django.db.models import Count, DateField, Q
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
@@ -42,15 +41,16 @@ from analytics.models import (
     MonthlyBusinessAspectReviewRollup,
     MonthlyBusinessAspectRollup,
 )
-from analytics.rollups import (
-    _insert,
+from analytics.rollup_engine import (  # noqa: F401 (the engine's helpers, read here by tests)
+    FULL_REBUILD_MONTHS,
+    RollupFamily,
     _month,
     _next_month,
-    _runs,
     _tz,
     any_of,
     clear_marks,
     day_start,
+    local_day,
     mark_days,
     read_marks,
 )
@@ -60,7 +60,6 @@ AT = "review_effective_at"
 MENTION_KEYS = ["category", "polarity", "is_suggestion"]
 DAILY_TABLES = (DailyAspectRollup, DailyAspectReviewRollup, DailyAspectRatingRollup)
 MONTHLY_TABLES = (MonthlyBusinessAspectRollup, MonthlyBusinessAspectReviewRollup)
-FULL_REBUILD_MONTHS = 6  # a refresh with marked days in more months rebuilds everything
 
 # ---------------------------------------------------------------- marking changed days
 
@@ -120,95 +119,31 @@ def _selects(aspects, grain: str):
     return selects
 
 
-def _locked_state() -> AspectRollupState:
-    AspectRollupState.objects.get_or_create(pk=1)
-    return AspectRollupState.objects.select_for_update().get(pk=1)
-
-
-def _rebuild_days(days: set[dt.date]) -> None:
-    months: set[dt.date] = set()
-    for first, last in _runs(days):
-        for model in DAILY_TABLES:
-            model.objects.filter(day__gte=first, day__lte=last).delete()
-        aspects = ReviewAspect.objects.filter(
-            review_effective_at__gte=day_start(first), review_effective_at__lt=day_start(last + dt.timedelta(days=1))
-        )
-        for model, queryset, columns in _selects(aspects, "day"):
-            _insert(model, queryset, columns)
-        month = _month(first)
-        while month <= last:
-            months.add(month)
-            month = _next_month(month)
-    for month in sorted(months):
-        for model in MONTHLY_TABLES:
-            model.objects.filter(month=month).delete()
-        aspects = ReviewAspect.objects.filter(
-            review_effective_at__gte=day_start(month), review_effective_at__lt=day_start(_next_month(month))
-        )
-        for model, queryset, columns in _selects(aspects, "month"):
-            _insert(model, queryset, columns)
+ASPECTS = RollupFamily(
+    state=AspectRollupState,
+    dirty=AspectRollupDirtyDay,
+    source=ReviewAspect.objects.all,
+    at=AT,
+    daily=DAILY_TABLES,
+    monthly=MONTHLY_TABLES,
+    selects=_selects,
+)
 
 
 def aspect_rollup_rebuild_days(days: set[dt.date]) -> None:
-    """Rebuild the given local days (and the months holding them) and clear their marks.
-
-    Advances nothing: AspectRollupState.covered_until only moves in refresh / rebuild_all."""
-    if not days:
-        return
-    with transaction.atomic():
-        _locked_state()
-        marks = read_marks(AspectRollupDirtyDay, set(days))
-        _rebuild_days(set(days))
-        clear_marks(AspectRollupDirtyDay, marks)
+    """Rebuild the given local days (and the months holding them) and clear their marks."""
+    ASPECTS.rebuild_days(days)
 
 
 def aspect_rollup_rebuild_all() -> AspectRollupState:
     """Rebuild the aspect rollups from every aspect row, in one transaction; days before today are covered."""
-    today = timezone.localdate(timezone=_tz())
-    with transaction.atomic():
-        state = _locked_state()
-        marks = read_marks(AspectRollupDirtyDay)
-        for model in (*DAILY_TABLES, *MONTHLY_TABLES):
-            model.objects.all().delete()
-        for grain in ("day", "month"):
-            for model, queryset, columns in _selects(ReviewAspect.objects.all(), grain):
-                _insert(model, queryset, columns)
-        clear_marks(AspectRollupDirtyDay, marks)
-        if connection.vendor == "postgresql":  # fresh planner statistics for the rebuilt tables
-            with connection.cursor() as cursor:
-                for model in (*DAILY_TABLES, *MONTHLY_TABLES):
-                    cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-        state.covered_until = today
-        state.time_zone = str(_tz())
-        state.built_at = state.full_built_at = timezone.now()
-        state.save()
-    return state
+    return ASPECTS.rebuild_all()
 
 
 def aspect_rollup_refresh() -> AspectRollupState:
     """Rebuild yesterday, today, any days since the last refresh and every marked day; cover up to today.
-
-    Without a full build yet (or after a TIME_ZONE change) this is a full rebuild."""
-    today = timezone.localdate(timezone=_tz())
-    state = AspectRollupState.objects.filter(pk=1).first()
-    if state is None or state.covered_until is None or state.time_zone != str(_tz()):
-        return aspect_rollup_rebuild_all()
-    marked_months = {_month(day) for day in AspectRollupDirtyDay.objects.values_list("day", flat=True)}
-    if len(marked_months) > FULL_REBUILD_MONTHS:
-        # E.g. re-extraction by a new aspect model marks every day: one pass over all rows is cheaper
-        # than rebuilding the by-business months one by one (~5 s each at 4M rows).
-        return aspect_rollup_rebuild_all()
-    with transaction.atomic():
-        state = _locked_state()
-        marks = read_marks(AspectRollupDirtyDay)
-        first = min(state.covered_until, today - dt.timedelta(days=1))
-        days = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
-        _rebuild_days(days | {day for day, _ in marks})
-        clear_marks(AspectRollupDirtyDay, marks)
-        state.covered_until = max(state.covered_until, today)
-        state.built_at = timezone.now()
-        state.save()
-    return state
+    (E.g. re-extraction by a new aspect model marks every day: that is a full rebuild.)"""
+    return ASPECTS.refresh()
 
 
 # ---------------------------------------------------------------- reading
@@ -252,21 +187,24 @@ class Split:
     live: tuple[Q, ...]
 
 
-def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_inclusive: bool, at: str = AT) -> Split:
-    if start > end or (start == end and not end_inclusive):
+def split(
+    cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_inclusive: bool = False, at: str = AT
+) -> Split:
+    """[start, end) (with end_inclusive: [start, end]) as rollup runs of whole clean periods and live
+    ranges for the rest."""
+    if end_inclusive:
+        end += dt.timedelta(microseconds=1)
+    if start >= end:
         return Split((), ())
-    ranges: list[tuple[dt.datetime, dt.datetime, bool]] = []  # [lo, hi) or [lo, hi]
+    ranges: list[tuple[dt.datetime, dt.datetime]] = []  # [lo, hi)
 
-    def live(lo: dt.datetime, hi: dt.datetime, inclusive: bool = False) -> None:
-        if ranges and ranges[-1][1] == lo and not ranges[-1][2]:
+    def live(lo: dt.datetime, hi: dt.datetime) -> None:
+        if ranges and ranges[-1][1] == lo:
             lo = ranges.pop()[0]  # adjoining: one range, one index scan
-        ranges.append((lo, hi, inclusive))
+        ranges.append((lo, hi))
 
     def done(runs: list) -> Split:
-        return Split(
-            tuple(runs),
-            tuple(Q(**{f"{at}__gte": lo, f"{at}__lte" if incl else f"{at}__lt": hi}) for lo, hi, incl in ranges),
-        )
+        return Split(tuple(runs), tuple(Q(**{f"{at}__gte": lo, f"{at}__lt": hi}) for lo, hi in ranges))
 
     tz = timezone.get_current_timezone()
     lo = hi = None
@@ -276,7 +214,7 @@ def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_i
             lo = cover.step(lo)
         hi = min(cover.until, cover.floor(timezone.localtime(end, tz).date()))
     if cover is None or hi <= lo:
-        live(start, end, end_inclusive)
+        live(start, end)
         return done([])
     runs: list[tuple[dt.date, dt.date]] = []
     if start < day_start(lo, tz):
@@ -291,8 +229,8 @@ def split(cover: Coverage | None, start: dt.datetime, end: dt.datetime, *, end_i
         else:
             runs.append((period, following))
         period = following
-    if day_start(hi, tz) < end or end_inclusive:
-        live(day_start(hi, tz), end, end_inclusive)
+    if day_start(hi, tz) < end:
+        live(day_start(hi, tz), end)
     return done(runs)
 
 

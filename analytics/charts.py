@@ -14,9 +14,10 @@ from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from analytics import rollups
-from analytics.selectors import ScopeFilters, constructive_feedback
+from analytics.feedback import feedback_by_business
 from project.db_router import reads_from_replica
-from reviews.models import Review, Sentiment
+from reviews.filters import ReviewFilters, scoped
+from reviews.models import Sentiment
 from reviews.selectors import business_names
 
 LABELS = [choice.value for choice in Sentiment]
@@ -39,19 +40,6 @@ class Timed:
         return result
 
 
-def scoped(filters: ScopeFilters):
-    reviews = Review.objects.all()
-    if filters.business:
-        reviews = reviews.filter(business=filters.business)
-    if filters.source:
-        reviews = reviews.filter(source=filters.source)
-    if filters.date_from:
-        reviews = reviews.filter(effective_at__gte=filters.date_from)
-    if filters.date_to:
-        reviews = reviews.filter(effective_at__lt=filters.date_to)
-    return reviews
-
-
 def _label_counts() -> dict:
     return {label: Count("id", filter=Q(predicted_label=label)) for label in LABELS}
 
@@ -60,16 +48,16 @@ def _label_sums() -> dict:
     return {label: Sum("n", filter=Q(predicted_label=label)) for label in LABELS}
 
 
-def _plan(filters: ScopeFilters, start=None, *, grain: str = "day"):
+def _plan(filters: ReviewFilters, start=None, *, grain: str = "day"):
     """The rollup split for this scope (analytics.rollups), or None: read the reviews table only."""
     if filters.business:
         return None
-    return rollups.plan(start if start is not None else filters.date_from, filters.date_to, grain=grain)
+    return rollups.plan(start if start is not None else filters.start, filters.end, grain=grain)
 
 
-def _base(filters: ScopeFilters, plan):
+def _base(filters: ReviewFilters, plan):
     """The reviews the rollup does not cover: the scope without its dates, on plan.base."""
-    return scoped(ScopeFilters(source=filters.source)).filter(plan.base)
+    return scoped(ReviewFilters(source=filters.source)).filter(plan.base)
 
 
 def _sum_rows(rows: list[dict], keys: list[str]) -> dict:
@@ -77,7 +65,7 @@ def _sum_rows(rows: list[dict], keys: list[str]) -> dict:
 
 
 @reads_from_replica
-def distribution(filters: ScopeFilters) -> dict:
+def distribution(filters: ReviewFilters) -> dict:
     aggregates = dict(
         total=Count("id"),
         labelled=Count("id", filter=Q(human_label__isnull=False)),
@@ -105,12 +93,12 @@ def distribution(filters: ScopeFilters) -> dict:
 
 
 @reads_from_replica
-def trend(filters: ScopeFilters, granularity: str) -> dict:
+def trend(filters: ReviewFilters, granularity: str) -> dict:
     trunc = GRANULARITIES.get(granularity, TruncDay)
     reviews = scoped(filters)
-    start = filters.date_from
-    if filters.date_from is None:
-        end = filters.date_to or timezone.now()
+    start = filters.start
+    if start is None:
+        end = filters.end or timezone.now()
         start = end - dt.timedelta(days=DEFAULT_TREND_DAYS.get(granularity, 90))
         reviews = reviews.filter(effective_at__gte=start)
     plan = _plan(filters, start)
@@ -150,7 +138,7 @@ def trend(filters: ScopeFilters, granularity: str) -> dict:
 
 
 @reads_from_replica
-def by_field(filters: ScopeFilters, name: str) -> dict:
+def by_field(filters: ReviewFilters, name: str) -> dict:
     plan = _plan(filters, grain="month" if name == "business" else "day")
     if plan is None:
         rows = list(
@@ -178,7 +166,7 @@ def by_field(filters: ScopeFilters, name: str) -> dict:
 
 
 @reads_from_replica
-def rating_vs_predicted(filters: ScopeFilters) -> dict:
+def rating_vs_predicted(filters: ReviewFilters) -> dict:
     plan = _plan(filters)
     reviews = scoped(filters) if plan is None else _base(filters, plan)
     rows = list(
@@ -212,12 +200,12 @@ STOPWORDS = set(
 
 
 @reads_from_replica
-def themes(filters: ScopeFilters, limit: int = 300) -> dict:
+def themes(filters: ReviewFilters, limit: int = 300) -> dict:
     """What the constructive feedback (criticism and suggestions) keeps mentioning.
 
-    Built on analytics.selectors.constructive_feedback (the analytics API's report)
-    over the newest `limit` reviews in scope."""
-    report = constructive_feedback(filters=filters, limit=limit, per_business=50)
+    Built on analytics.feedback.feedback_by_business (the analytics API's report, from the stored
+    aspects) over the newest `limit` reviews in scope."""
+    report = feedback_by_business(filters=filters, limit=limit, per_business=50)
     words: Counter[str] = Counter()
     suggestion_words: Counter[str] = Counter()
     for group in report["businesses"]:
@@ -249,7 +237,9 @@ def _content_words(sentence: str) -> set[str]:
 
 
 @reads_from_replica
-def dashboard_charts(filters: ScopeFilters, granularity: str = "day", *, with_themes: bool = True) -> tuple[dict, dict]:
+def dashboard_charts(
+    filters: ReviewFilters, granularity: str = "day", *, with_themes: bool = True
+) -> tuple[dict, dict]:
     timed = Timed()
     data = {
         "distribution": timed.run("distribution", distribution, filters),

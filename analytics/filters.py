@@ -5,14 +5,15 @@ the same parameters the same way and export the same file."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Mapping
 
-from analytics.aspect_report import AspectFilters
-from analytics.selectors import ScopeFilters
+from project import queryparams
+from project.queryparams import DATE_FILTER_MESSAGE
 from project.spreadsheet import spreadsheet_safe
-from reviews.schemas import DATE_FILTER_MESSAGE, parse_date_text
+from reviews.filters import ReviewFilters
 
 RATING_LOWEST, RATING_HIGHEST = 1.0, 5.0
 CSV_FILENAME = "constructive-feedback-aspects.csv"
@@ -50,22 +51,23 @@ def _text(value: str | None) -> str | None:
     return value if value.strip() else None
 
 
-def parse_date(value: str | None, *, field: str, end_of_day: bool = False):
+def parse_date(value: str | None, *, field: str):
+    """project.queryparams.parse_date, its error naming the field (the API's 422, the pages' message)."""
     try:
-        return parse_date_text(value, end_of_day=end_of_day)
+        return queryparams.parse_date(value)
     except ValueError:
         raise FilterError(field, DATE_FILTER_MESSAGE) from None
 
 
 def parse_scope(
     *, business: str | None, source: str | None, date_from: str | None, date_to: str | None
-) -> ScopeFilters:
-    """Business, source and effective-date range; a bare `date_to` includes that whole day."""
-    return ScopeFilters(
+) -> ReviewFilters:
+    """Business, source and effective-date range (inclusive days: reviews.filters)."""
+    return ReviewFilters(
         business=_text(business),
         source=_text(source),
         date_from=parse_date(date_from, field="date_from"),
-        date_to=parse_date(date_to, field="date_to", end_of_day=True),
+        date_to=parse_date(date_to, field="date_to"),
     )
 
 
@@ -82,18 +84,12 @@ def parse_rating(value: str | float | None, *, field: str) -> float | None:
     return rating
 
 
-def aspect_filters(scope: ScopeFilters, *, rating_min: float | None, rating_max: float | None) -> AspectFilters:
-    return AspectFilters(
-        date_from=scope.date_from,
-        date_to=scope.date_to,
-        source=scope.source,
-        business=scope.business,
-        rating_min=rating_min,
-        rating_max=rating_max,
-    )
+def aspect_filters(scope: ReviewFilters, *, rating_min: float | None, rating_max: float | None) -> ReviewFilters:
+    """The report's filters: the scope and the rating bounds."""
+    return dataclasses.replace(scope, rating_min=rating_min, rating_max=rating_max)
 
 
-def parse_report_query(query: Mapping[str, str]) -> tuple[AspectFilters, list[FilterError]]:
+def parse_report_query(query: Mapping[str, str]) -> tuple[ReviewFilters, list[FilterError]]:
     """The report's filters from a query string, for the staff pages: a malformed value is
     reported and left out, the others still apply (the API answers 422 instead)."""
     errors: list[FilterError] = []
@@ -105,15 +101,15 @@ def parse_report_query(query: Mapping[str, str]) -> tuple[AspectFilters, list[Fi
             errors.append(error)
             return None
 
-    scope = ScopeFilters(
+    scope = ReviewFilters(
         business=_text(query.get("business")),
         source=_text(query.get("source")),
         date_from=lenient(parse_date, query.get("date_from"), field="date_from"),
-        date_to=lenient(parse_date, query.get("date_to"), field="date_to", end_of_day=True),
+        date_to=lenient(parse_date, query.get("date_to"), field="date_to"),
     )
-    if scope.date_from is not None and scope.date_to is not None and scope.date_from > scope.date_to:
+    if scope.is_reversed:
         errors.append(FilterError("date_from", "the date range is reversed (from after to), so it matched nothing"))
-        scope = ScopeFilters(business=scope.business, source=scope.source)
+        scope = ReviewFilters(business=scope.business, source=scope.source)
     return (
         aspect_filters(
             scope,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from reviews.models import Review
+from reviews.filters import ReviewFilters, scoped
 
 PERIOD_DAYS = (30, 90, 365)
 ALL_TIME = "all"
@@ -59,30 +59,13 @@ class Period:
 
 
 def _reviews(business: str | None, source: str | None):
-    reviews = Review.objects.all()
-    if business:
-        reviews = reviews.filter(business=business)
-    if source:
-        reviews = reviews.filter(source=source)
-    return reviews
+    return scoped(ReviewFilters(business=business, source=source))
 
 
 def _edge_day(reviews, edge) -> dt.date | None:
     """The local day of the oldest (Min) or newest (Max) review: one index lookup."""
     moment = reviews.aggregate(at=edge("effective_at"))["at"]
     return timezone.localtime(moment, timezone.get_current_timezone()).date() if moment else None
-
-
-def scope_days(
-    date_from: dt.datetime | None, date_to: dt.datetime | None, *, end_exclusive: bool
-) -> tuple[dt.date | None, dt.date | None]:
-    """The first and last local day of a parsed scope. The pages' date_to is the next midnight
-    (end_exclusive), the API's the last microsecond of its day."""
-    tz = timezone.get_current_timezone()
-    last = None
-    if date_to is not None:
-        last = timezone.localtime(date_to - dt.timedelta(microseconds=1) if end_exclusive else date_to, tz).date()
-    return (timezone.localtime(date_from, tz).date() if date_from else None), last
 
 
 def resolve_period(

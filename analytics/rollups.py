@@ -21,113 +21,40 @@ settings.ANALYTICS_ROLLUPS = False reads the reviews table only.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import operator
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import DailyReviewRollup, MonthlyBusinessRollup, RollupDirtyDay, RollupState
+from analytics.rollup_engine import (  # noqa: F401 (the engine's helpers, read here by callers and tests)
+    FULL_REBUILD_MONTHS,
+    RollupFamily,
+    _month,
+    _next_month,
+    _runs,
+    _tz,
+    any_of,
+    clear_marks,
+    day_start,
+    local_day,
+    mark_days,
+    month_runs,
+    read_marks,
+)
 from project.outbox.services import outbox_enqueue
 from reviews.models import Review
 
 # Past this many separate marked runs in one range the charts read the whole range from the reviews
 # table: one index range scan beats a query with hundreds of OR'ed ranges.
 MAX_LIVE_RUNS = 40
-FULL_REBUILD_MONTHS = 6  # a refresh with marked days in more months rebuilds everything
-
-
-def _tz():
-    return timezone.get_default_timezone()
-
-
-def day_start(day: dt.date, tz=None) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), tz or _tz())
-
-
-def _month(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def _next_month(month: dt.date) -> dt.date:
-    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-
-
-def _runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """Contiguous [first, last] runs of days."""
-    runs: list[tuple[dt.date, dt.date]] = []
-    for day in sorted(days):
-        if runs and day == runs[-1][1] + dt.timedelta(days=1):
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
 
 
 # ---------------------------------------------------------------- marking changed days
-
-
-def any_of(conditions: Iterable[Q]) -> Q:
-    """OR of one or more conditions."""
-    return functools.reduce(operator.or_, conditions)
-
-
-def local_day(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment, _tz()).date()
-
-
-def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: bool = False) -> list[dt.date]:
-    """Mark the local days of these moments in `model` (a dirty-day table: day unique, token).
-
-    Sorted, so two writers lock the rows in one order; a new token keeps a mark that a running
-    refresh has already read. before_today: skip today and later, which are never read from a
-    rollup (the hot create path then writes nothing for today's reviews)."""
-    days = {local_day(moment) for moment in moments if moment is not None}
-    if days and before_today:
-        today = timezone.localdate(timezone=_tz())
-        days = {day for day in days if day < today}
-    if not days:
-        return []
-    token = uuid.uuid4().hex
-    model.objects.bulk_create(
-        [model(day=day, token=token) for day in sorted(days)],
-        update_conflicts=True,
-        unique_fields=["day"],
-        update_fields=["token"],
-    )
-    return sorted(days)
-
-
-def read_marks(model, days: set[dt.date] | None = None) -> list[tuple[dt.date, str]]:
-    rows = model.objects.order_by("day")
-    if days is not None:
-        rows = rows.filter(day__in=days)
-    return list(rows.values_list("day", "token"))
-
-
-def clear_marks(model, marks: list[tuple[dt.date, str]]) -> None:
-    """Delete the marks read before a rebuild; one re-marked since (new token) stays for next time."""
-    for start in range(0, len(marks), 200):
-        model.objects.filter(any_of(Q(day=day, token=token) for day, token in marks[start : start + 200])).delete()
-
-
-def month_runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
-    """[first, last] day runs of the whole months holding these days, adjoining months merged: a
-    backdated import marks scattered days, and one range scan per run of months rebuilds them."""
-    runs: list[tuple[dt.date, dt.date]] = []
-    for month in sorted({_month(day) for day in days}):
-        last = _next_month(month) - dt.timedelta(days=1)
-        if runs and runs[-1][1] + dt.timedelta(days=1) == month:
-            runs[-1] = (runs[-1][0], last)
-        else:
-            runs.append((month, last))
-    return runs
 
 
 REBUILD_MARKED_TASK = "analytics.rebuild_marked_rollup_days"
@@ -160,15 +87,6 @@ def rollup_mark_reviews_dirty(review_ids: Iterable[int]) -> None:
 # ---------------------------------------------------------------- building
 
 
-def _insert(model, queryset, columns: list[str]) -> None:
-    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) {sql}", params
-        )
-
-
 def _daily_select(reviews):
     columns = ["day", "source", "rating", "predicted_label", "human_label", "n"]
     queryset = (
@@ -191,100 +109,41 @@ def _monthly_select(reviews):
     return queryset, columns
 
 
-def _locked_state() -> RollupState:
-    RollupState.objects.get_or_create(pk=1)
-    return RollupState.objects.select_for_update().get(pk=1)
-
-
-def _rebuild_runs(runs: list[tuple[dt.date, dt.date]]) -> None:
-    months: set[dt.date] = set()
-    for first, last in runs:
-        DailyReviewRollup.objects.filter(day__gte=first, day__lte=last).delete()
-        reviews = Review.objects.filter(
-            effective_at__gte=day_start(first), effective_at__lt=day_start(last + dt.timedelta(days=1))
-        )
-        _insert(DailyReviewRollup, *_daily_select(reviews))
-        month = _month(first)
-        while month <= last:
-            months.add(month)
-            month = _next_month(month)
-    for month in sorted(months):
-        MonthlyBusinessRollup.objects.filter(month=month).delete()
-        reviews = Review.objects.filter(
-            effective_at__gte=day_start(month), effective_at__lt=day_start(_next_month(month))
-        )
-        _insert(MonthlyBusinessRollup, *_monthly_select(reviews))
+REVIEWS = RollupFamily(
+    state=RollupState,
+    dirty=RollupDirtyDay,
+    source=Review.objects.all,
+    at="effective_at",
+    daily=(DailyReviewRollup,),
+    monthly=(MonthlyBusinessRollup,),
+    selects=lambda reviews, grain: [
+        (DailyReviewRollup, *_daily_select(reviews))
+        if grain == "day"
+        else (MonthlyBusinessRollup, *_monthly_select(reviews))
+    ],
+)
 
 
 def rollup_rebuild_days(days: set[dt.date]) -> None:
-    """Rebuild the given local days (and the months holding them), in one transaction, and clear
-    their marks. Advances nothing: RollupState.covered_until only moves in refresh / rebuild_all."""
-    if not days:
-        return
-    with transaction.atomic():
-        _locked_state()
-        marks = read_marks(RollupDirtyDay, set(days))
-        _rebuild_runs(_runs(set(days)))
-        clear_marks(RollupDirtyDay, marks)
+    """Rebuild the given local days (and the months holding them) and clear their marks."""
+    REVIEWS.rebuild_days(days)
 
 
 def rollup_rebuild_marked(days: Iterable[dt.date] | None = None) -> int:
-    """Rebuild the marked days (all, or those of `days` still marked), by whole months, and clear their
-    marks; returns how many marked days there were. What an import runs when it ends, so the rollups
-    hold its reviews at once, and what the task a marking write queues runs (a day an import already
-    rebuilt is no longer marked: nothing is rebuilt twice)."""
-    with transaction.atomic():
-        state = _locked_state()
-        marks = read_marks(RollupDirtyDay, None if days is None else set(days))
-        if marks and state.covered_until is not None:
-            _rebuild_runs(month_runs(day for day, _ in marks))
-        clear_marks(RollupDirtyDay, marks)
-    return len(marks)
+    """Rebuild the marked days by whole months (rollup_engine.RollupFamily.rebuild_marked): what an import
+    runs when it ends, so the rollups hold its reviews at once, and what the task a marking write queues
+    runs (a day an import already rebuilt is no longer marked: nothing is rebuilt twice)."""
+    return REVIEWS.rebuild_marked(days)
 
 
 def rollup_rebuild_all() -> RollupState:
     """Rebuild both rollups from every review, in one transaction; days before today are covered."""
-    today = timezone.localdate(timezone=_tz())
-    with transaction.atomic():
-        state = _locked_state()
-        marks = read_marks(RollupDirtyDay)
-        DailyReviewRollup.objects.all().delete()
-        MonthlyBusinessRollup.objects.all().delete()
-        _insert(DailyReviewRollup, *_daily_select(Review.objects.all()))
-        _insert(MonthlyBusinessRollup, *_monthly_select(Review.objects.all()))
-        clear_marks(RollupDirtyDay, marks)
-        if connection.vendor == "postgresql":  # fresh planner statistics for the rebuilt tables
-            with connection.cursor() as cursor:
-                for model in (DailyReviewRollup, MonthlyBusinessRollup):
-                    cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
-        state.covered_until = today
-        state.time_zone = str(_tz())
-        state.built_at = state.full_built_at = timezone.now()
-        state.save()
-    return state
+    return REVIEWS.rebuild_all()
 
 
 def rollup_refresh() -> RollupState:
-    """Rebuild yesterday, today, any days since the last refresh and every marked day; cover up to today.
-
-    Without a full build yet (or after a TIME_ZONE change) this is a full rebuild."""
-    today = timezone.localdate(timezone=_tz())
-    state = RollupState.objects.filter(pk=1).first()
-    if state is None or state.covered_until is None or state.time_zone != str(_tz()):
-        return rollup_rebuild_all()
-    if len({_month(day) for day in RollupDirtyDay.objects.values_list("day", flat=True)}) > FULL_REBUILD_MONTHS:
-        return rollup_rebuild_all()
-    with transaction.atomic():
-        state = _locked_state()
-        marks = read_marks(RollupDirtyDay)
-        first = min(state.covered_until, today - dt.timedelta(days=1))
-        days = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
-        _rebuild_runs(_runs(days | {day for day, _ in marks}))
-        clear_marks(RollupDirtyDay, marks)
-        state.covered_until = max(state.covered_until, today)
-        state.built_at = timezone.now()
-        state.save()
-    return state
+    """Rebuild yesterday, today, any days since the last refresh and every marked day; cover up to today."""
+    return REVIEWS.refresh()
 
 
 # ---------------------------------------------------------------- reading

@@ -16,7 +16,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from analytics import charts, filters, periods
 from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
-from analytics.selectors import ScopeFilters
 from project.db_router import reads_from_replica
 from project.plotly import PLOTLY_URL
 from project.views import (
@@ -29,6 +28,7 @@ from project.views import (
     permission_required,
     show_problems,
 )
+from reviews.filters import ReviewFilters
 from reviews.models import Review, ReviewAspect
 from reviews.selectors import business_choices, business_names
 from training.services import current_champion
@@ -38,14 +38,14 @@ GRANULARITY_CHOICES = [("day", "Day"), ("week", "Week"), ("month", "Month")]
 PERIOD_LABELS = {"30": "30 days", "90": "90 days", "365": "365 days", periods.ALL_TIME: "All time"}
 
 
-def scope_filters(data, problems: list[str] | None = None) -> ScopeFilters:
-    filters = ScopeFilters(
+def scope_filters(data, problems: list[str] | None = None) -> ReviewFilters:
+    filters = ReviewFilters(
         business=clean_text(data.get("business")),
         source=clean_text(data.get("source"), 50),
         date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
-        date_to=parse_date(data.get("date_to"), end=True, field="date_to", problems=problems),
+        date_to=parse_date(data.get("date_to"), field="date_to", problems=problems),
     )
-    check_range(filters.date_from, filters.date_to, problems, "date")
+    check_range(filters.start, filters.last, problems, "date")
     return filters
 
 
@@ -89,7 +89,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     query = period.query(request.GET)
     filters = scope_filters(query, problems)
     status = show_problems(request, problems)
-    first, last = periods.scope_days(filters.date_from, filters.date_to, end_exclusive=True)
+    first, last = filters.days()
     granularity = clean_choice(request.GET.get("granularity"), GRANULARITY_CHOICES) or periods.bucket_for(
         first, last or timezone.localdate()
     )

@@ -11,7 +11,8 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
+
+from project import queryparams
 
 
 def can(user, perm: str) -> bool:
@@ -60,28 +61,17 @@ def json_body(request: HttpRequest) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-# Years a date filter is held within. To a user 0001-01-01 or 9999-12-31 means "no bound"; taken literally they
-# overflow the date arithmetic done on a bound (the day after 9999-12-31, 90 days before 0001-01-01).
-FILTER_DATE_FLOOR = dt.date(1000, 1, 1)
-FILTER_DATE_CEILING = dt.date(9000, 1, 1)
-
-
 def parse_date(
-    value: str | None, *, end: bool = False, field: str = "date", problems: list[str] | None = None
-) -> dt.datetime | None:
-    """A yyyy-mm-dd from a form as an aware datetime; `end` gives the start of the next day. Anything else
-    is no filter, and is reported in `problems` (when given) so the page can say it was left out."""
-    if not value:
-        return None
+    value: str | None, *, field: str = "date", problems: list[str] | None = None
+) -> dt.date | dt.datetime | None:
+    """A date filter from a form (project.queryparams.parse_date: a YYYY-MM-DD day, or an ISO instant).
+    Anything else is no filter, and is reported in `problems` (when given) so the page can say it was
+    left out. What the day covers is the filter's business (reviews.filters: inclusive local days)."""
     try:
-        day = dt.date.fromisoformat(str(value)[:10])
+        return queryparams.parse_date(None if value is None else str(value))
     except ValueError:
         report(problems, f"{field}: {str(value)[:40]!r} is not a date (YYYY-MM-DD); it was left out.")
         return None
-    day = min(max(day, FILTER_DATE_FLOOR), FILTER_DATE_CEILING)
-    if end:
-        day += dt.timedelta(days=1)
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
 def report(problems: list[str] | None, message: str) -> None:

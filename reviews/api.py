@@ -18,6 +18,7 @@ from project.db import releases_db_connection
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
 from reviews import exports, selectors, services
+from reviews.filters import ReviewFilters
 from reviews.models import Review
 from reviews.schemas import (
     BulkItemResult,
@@ -116,8 +117,8 @@ async def review_filters(
     confidence_min: Annotated[float | None, Query(ge=0, le=1)] = None,
     confidence_max: Annotated[float | None, Query(ge=0, le=1)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text search in text, business, author")] = None,
-) -> selectors.ReviewFilters:
-    return selectors.ReviewFilters(
+) -> ReviewFilters:
+    return ReviewFilters(
         predicted_label=predicted_label.value if predicted_label else None,
         human_label=human_label.value if human_label else None,
         labelled=labelled,
@@ -126,14 +127,14 @@ async def review_filters(
         rating_min=rating_min,
         rating_max=rating_max,
         date_from=parse_date_filter(date_from, field="date_from"),
-        date_to=parse_date_filter(date_to, field="date_to", end_of_day=True),
+        date_to=parse_date_filter(date_to, field="date_to"),
         confidence_min=confidence_min,
         confidence_max=confidence_max,
         q=q.replace("\x00", "") if q else None,
     )
 
 
-Filters = Annotated[selectors.ReviewFilters, Depends(review_filters)]
+Filters = Annotated[ReviewFilters, Depends(review_filters)]
 
 
 @router.post(
@@ -258,13 +259,13 @@ def list_reviews(
 
 
 @releases_db_connection
-def _export_batch(filters: selectors.ReviewFilters, after_id: int) -> list[dict]:
+def _export_batch(filters: ReviewFilters, after_id: int) -> list[dict]:
     # Released in the thread that ran it: Starlette pulls each chunk of a sync iterator on whichever
     # pool thread is free.
     return exports.export_batch(filters, after_id)
 
 
-def _export_lines(filters: selectors.ReviewFilters, export_format: ExportFormat) -> Iterator[str]:
+def _export_lines(filters: ReviewFilters, export_format: ExportFormat) -> Iterator[str]:
     return exports.export_lines(filters, export_format.value, fetch=_export_batch)
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterator
 
 from project.spreadsheet import spreadsheet_safe
 from reviews.models import Review
-from reviews.selectors import ReviewFilters, review_list
+from reviews.filters import ReviewFilters
+from reviews.selectors import review_list
 
 EXPORT_FIELDS = [
     "id",

@@ -20,6 +20,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Least
 from django.utils import timezone
 
+from reviews.filters import ReviewFilters, scoped
 from reviews.models import LabelEvent, LabelVote, Review, Sentiment
 from reviews.selectors import business_names
 from reviews.serving import explain_texts, labels_needed
@@ -55,13 +56,10 @@ def uncertain_random_share() -> float:
 
 
 @dataclass(frozen=True)
-class QueueFilters:
+class QueueFilters(ReviewFilters):
+    """The queue's filters (reviews.filters, its date convention) and its order."""
+
     order: str = Order.UNCERTAIN
-    source: str | None = None
-    business: str | None = None
-    predicted_label: str | None = None
-    date_from: dt.datetime | None = None
-    date_to: dt.datetime | None = None
 
     def as_query(self) -> dict[str, str]:
         values = {
@@ -69,27 +67,13 @@ class QueueFilters:
             "source": self.source or "",
             "business": self.business or "",
             "predicted_label": self.predicted_label or "",
-            "date_from": self.date_from.date().isoformat() if self.date_from else "",
-            "date_to": self.date_to.date().isoformat() if self.date_to else "",
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
         }
         return {key: value for key, value in values.items() if value}
 
 
 # --- Selectors ------------------------------------------------------------------------
-
-
-def _scoped(reviews: QuerySet[Review], filters: QueueFilters) -> QuerySet[Review]:
-    if filters.source:
-        reviews = reviews.filter(source=filters.source)
-    if filters.business:
-        reviews = reviews.filter(business=filters.business)
-    if filters.predicted_label:
-        reviews = reviews.filter(predicted_label=filters.predicted_label)
-    if filters.date_from:
-        reviews = reviews.filter(effective_at__gte=filters.date_from)
-    if filters.date_to:
-        reviews = reviews.filter(effective_at__lt=filters.date_to)
-    return reviews
 
 
 def _free_for(user_id: int, now: dt.datetime) -> Q:
@@ -136,7 +120,7 @@ def _ordered(reviews: QuerySet[Review], order: str, rng: random.Random) -> tuple
 
 def _candidates(*, user_id: int, filters: QueueFilters, exclude: Sequence[int], limit: int, rng: random.Random):
     now = timezone.now()
-    base = _scoped(Review.objects.filter(_free_for(user_id, now)), filters).exclude(id__in=list(exclude))
+    base = scoped(filters, Review.objects.filter(_free_for(user_id, now))).exclude(id__in=list(exclude))
     # Reviews waiting for a second, independent label come first (never to the first labeller).
     second = (
         base.filter(votes__wants_second=True, votes__ordinal=1)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from project.queryparams import DATE_FILTER_MESSAGE, parse_date
 from reviews.models import MAX_TEXT_LENGTH
 
 
@@ -84,32 +85,10 @@ def _date_only_to_datetime(value):
 FlexibleDateTime = Annotated[dt.datetime, BeforeValidator(_date_only_to_datetime)]
 
 
-def parse_date_text(value: str | None, *, end_of_day: bool = False) -> dt.datetime | None:
-    """A query-string date or date-time (None when blank); a bare date as an upper bound means
-    the whole day. Raises ValueError for anything else. Shared by the API and the staff pages."""
-    if value is None or value.strip() == "":
-        return None
-    text = value.strip()
-    if len(text) == 10:
-        parsed = dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-        if end_of_day:
-            parsed += dt.timedelta(days=1) - dt.timedelta(microseconds=1)
-    else:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    # Held within years 1000-9000: 0001-01-01 or 9999-12-31 mean "no bound" to a user, and taken literally they
-    # overflow the arithmetic done on a bound (a trend's 90 days before it, a time zone's offset).
-    floor = dt.datetime(1000, 1, 1, tzinfo=parsed.tzinfo)
-    ceiling = dt.datetime(9000, 1, 1, tzinfo=parsed.tzinfo)
-    return aware_datetime(min(max(parsed, floor), ceiling))
-
-
-DATE_FILTER_MESSAGE = "Input should be a date (YYYY-MM-DD) or an ISO 8601 date-time"
-
-
-def parse_date_filter(value: str | None, *, field: str, end_of_day: bool = False) -> dt.datetime | None:
-    """parse_date_text for the API: a malformed value is a 422 naming the field."""
+def parse_date_filter(value: str | None, *, field: str) -> dt.date | dt.datetime | None:
+    """project.queryparams.parse_date for the API: a malformed value is a 422 naming the field."""
     try:
-        return parse_date_text(value, end_of_day=end_of_day)
+        return parse_date(value)
     except ValueError:
         raise RequestValidationError(
             [{"loc": ("query", field), "msg": DATE_FILTER_MESSAGE, "type": "value_error"}]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 
+from reviews.filters import ReviewFilters, scoped
 from reviews.models import Business, Review, ReviewAspect
 
 # Public ordering names -> model fields; nothing else can reach ORDER BY.
@@ -27,50 +25,8 @@ ORDERINGS = {
 }
 
 
-@dataclass(frozen=True)
-class ReviewFilters:
-    predicted_label: str | None = None
-    human_label: str | None = None
-    labelled: bool | None = None
-    source: str | None = None
-    business: str | None = None
-    rating_min: Decimal | None = None
-    rating_max: Decimal | None = None
-    date_from: dt.datetime | None = None
-    date_to: dt.datetime | None = None
-    confidence_min: float | None = None
-    confidence_max: float | None = None
-    q: str | None = None
-
-
 def review_list(*, filters: ReviewFilters, ordering: str = "newest") -> QuerySet[Review]:
-    reviews = Review.objects.select_related("predicted_by", "human_labelled_by")
-    if filters.predicted_label:
-        reviews = reviews.filter(predicted_label=filters.predicted_label)
-    if filters.human_label:
-        reviews = reviews.filter(human_label=filters.human_label)
-    if filters.labelled is not None:
-        reviews = reviews.filter(human_label__isnull=not filters.labelled)
-    if filters.source:
-        reviews = reviews.filter(source=filters.source)
-    if filters.business:
-        reviews = reviews.filter(business=filters.business)
-    if filters.rating_min is not None:
-        reviews = reviews.filter(rating__gte=filters.rating_min)
-    if filters.rating_max is not None:
-        reviews = reviews.filter(rating__lte=filters.rating_max)
-    if filters.date_from is not None:
-        reviews = reviews.filter(effective_at__gte=filters.date_from)
-    if filters.date_to is not None:
-        reviews = reviews.filter(effective_at__lte=filters.date_to)
-    if filters.confidence_min is not None:
-        reviews = reviews.filter(predicted_confidence__gte=filters.confidence_min)
-    if filters.confidence_max is not None:
-        reviews = reviews.filter(predicted_confidence__lte=filters.confidence_max)
-    if filters.q:
-        reviews = reviews.filter(
-            Q(text__icontains=filters.q) | Q(business__icontains=filters.q) | Q(author__icontains=filters.q)
-        )
+    reviews = scoped(filters, Review.objects.select_related("predicted_by", "human_labelled_by"))
     return reviews.order_by(*ORDERINGS[ordering])
 
 

@@ -33,12 +33,12 @@ from project.views import (
 )
 from reviews import exports, forms, labelling, votes
 from reviews.aspects import review_set_staff_aspects
+from reviews.filters import ReviewFilters
 from reviews.imports.jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
 from reviews.labelling import Order, QueueFilters
 from reviews.models import LabelEvent, Review, Sentiment
 from reviews.selectors import (
     ORDERINGS,
-    ReviewFilters,
     business_choices,
     business_names,
     review_aspects,
@@ -73,9 +73,9 @@ def queue_filters(data, problems: list[str] | None = None) -> QueueFilters:
         business=clean_text(data.get("business")),
         predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
         date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
-        date_to=parse_date(data.get("date_to"), end=True, field="date_to", problems=problems),
+        date_to=parse_date(data.get("date_to"), field="date_to", problems=problems),
     )
-    check_range(filters.date_from, filters.date_to, problems, "date")
+    check_range(filters.start, filters.last, problems, "date")
     return filters
 
 
@@ -266,11 +266,11 @@ def review_filters(data, problems: list[str] | None = None) -> ReviewFilters:
         rating_min=decimal("rating_min"),
         rating_max=decimal("rating_max"),
         date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
-        date_to=parse_date(data.get("date_to"), end=True, field="date_to", problems=problems),
+        date_to=parse_date(data.get("date_to"), field="date_to", problems=problems),
         q=clean_text(data.get("q")),
     )
     check_range(filters.rating_min, filters.rating_max, problems, "rating")
-    check_range(filters.date_from, filters.date_to, problems, "date")
+    check_range(filters.start, filters.last, problems, "date")
     return filters
 
 

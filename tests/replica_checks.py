@@ -14,9 +14,9 @@ from django.db import connections, router, transaction
 from django.test.utils import CaptureQueriesContext
 
 from analytics import charts, selectors
-from analytics.selectors import ScopeFilters
 from project import db_router
 from project.db_router import REPLICA, read_alias, replica_reads
+from reviews.filters import ReviewFilters as ScopeFilters
 from reviews.models import Review
 from tests.factories import TokenFactory, UserFactory
 

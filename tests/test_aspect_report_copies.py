@@ -13,8 +13,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics.aspect_report import BASE_TABLE, COPIES, AspectFilters, _report, aspect_report
+from analytics.aspect_report import BASE_TABLE, COPIES, _report, aspect_report
 from reviews.aspects import StaffAspect, review_aspects_sync_filters, review_set_staff_aspects
+from reviews.filters import ReviewFilters as AspectFilters
 from reviews.models import Review, ReviewAspect
 from training.aspect_extraction import review_extract_aspects
 

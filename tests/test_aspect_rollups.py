@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from analytics import aspect_rollups, rollups
-from analytics.aspect_report import BASE_TABLE, COPIES, AspectFilters, _report, aspect_report
+from analytics.aspect_report import BASE_TABLE, COPIES, _report, aspect_report
 from analytics.models import (
     AspectRollupDirtyDay,
     AspectRollupState,
@@ -25,6 +25,7 @@ from analytics.models import (
 from analytics.tasks import rebuild_aspect_rollups, refresh_aspect_rollups
 from project.views import parse_date
 from reviews.aspects import StaffAspect, review_aspects_sync_filters, review_set_staff_aspects
+from reviews.filters import ReviewFilters as AspectFilters
 from reviews.models import Review, ReviewAspect
 from reviews.services import review_delete
 from training.aspect_extraction import review_extract_aspects
@@ -106,15 +107,15 @@ def scopes() -> list[AspectFilters]:
         AspectFilters(business="Roma", source="yelp", rating_min=2),
         AspectFilters(rating_max=2),
         AspectFilters(rating_min=1.5, rating_max=4.5, source="api"),
-        AspectFilters(date_from=parse_date(iso(30)), date_to=parse_date(iso(2), end=True)),
-        AspectFilters(date_from=parse_date(iso(0)), date_to=parse_date(iso(0), end=True)),
+        AspectFilters(date_from=parse_date(iso(30)), date_to=parse_date(iso(2))),
+        AspectFilters(date_from=parse_date(iso(0)), date_to=parse_date(iso(0))),
         AspectFilters(date_from=now - dt.timedelta(days=45, hours=7), date_to=now - dt.timedelta(days=3, hours=2)),
         AspectFilters(date_from=now - dt.timedelta(hours=30), date_to=now + dt.timedelta(days=2)),
         AspectFilters(date_from=now - dt.timedelta(days=730), date_to=now),
         AspectFilters(date_from=now - dt.timedelta(days=730), date_to=now, business="Milano"),
-        AspectFilters(date_from=parse_date(iso(200)), date_to=parse_date(iso(100), end=True), business="roma"),
+        AspectFilters(date_from=parse_date(iso(200)), date_to=parse_date(iso(100)), business="roma"),
         AspectFilters(date_from=now - dt.timedelta(days=123, minutes=17), business="Roma", rating_max=3),
-        AspectFilters(date_from=parse_date(iso(40)), date_to=parse_date(iso(41), end=True)),
+        AspectFilters(date_from=parse_date(iso(40)), date_to=parse_date(iso(41))),
     ]
 
 

@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from analytics import charts, rollups, selectors
 from analytics.models import DailyReviewRollup, MonthlyBusinessRollup, RollupState
-from analytics.selectors import ScopeFilters
 from analytics.tasks import refresh_rollups
 from project.views import parse_date
+from reviews.filters import ReviewFilters as ScopeFilters
 from reviews.models import Review
 
 pytestmark = pytest.mark.django_db
@@ -67,14 +67,14 @@ def scopes() -> list[ScopeFilters]:
         ScopeFilters(source="google"),
         ScopeFilters(source="nowhere"),
         ScopeFilters(business="Alpha"),
-        ScopeFilters(date_from=parse_date(iso(30)), date_to=parse_date(iso(2), end=True)),
+        ScopeFilters(date_from=parse_date(iso(30)), date_to=parse_date(iso(2))),
         ScopeFilters(source="yelp", date_from=parse_date(iso(200))),
-        ScopeFilters(date_to=parse_date(iso(5), end=True)),
-        ScopeFilters(date_from=parse_date(iso(0)), date_to=parse_date(iso(0), end=True)),
+        ScopeFilters(date_to=parse_date(iso(5))),
+        ScopeFilters(date_from=parse_date(iso(0)), date_to=parse_date(iso(0))),
         ScopeFilters(date_from=now - dt.timedelta(days=45, hours=7), date_to=now - dt.timedelta(days=3, hours=2)),
         ScopeFilters(date_from=now - dt.timedelta(hours=30), date_to=now + dt.timedelta(days=2)),
         ScopeFilters(date_from=now - dt.timedelta(days=500), date_to=now - dt.timedelta(days=399, minutes=5)),
-        ScopeFilters(date_from=parse_date(iso(40)), date_to=parse_date(iso(41), end=True)),
+        ScopeFilters(date_from=parse_date(iso(40)), date_to=parse_date(iso(41))),
     ]
 
 

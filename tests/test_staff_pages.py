@@ -10,6 +10,7 @@ from reviews import votes
 from reviews.models import Review
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import ModelVersionFactory, ReviewFactory, TrainingJobFactory, UserFactory
+from training.aspect_extraction import review_extract_aspects
 from training.models import Deployment, ModelVersion, TrainingJob
 
 pytestmark = pytest.mark.django_db
@@ -126,9 +127,10 @@ def test_dashboard_filters_reach_every_chart(staff):
 
 
 def test_themes_come_from_the_constructive_feedback(staff):
-    scored(
+    review = scored(
         business="Blue Fin", text="The pasta was lovely but the waiter was rude. You should hire friendlier waiters."
     )
+    review_extract_aspects([review.pk])  # as after ingest: the feedback reads the stored aspects
 
     response = staff.get("/insights/themes.json?business=Blue+Fin")
 
