@@ -25,7 +25,8 @@ from django.utils import timezone
 from reviews.models import LabelEvent, LabelVote, Review, Sentiment
 from reviews.selectors import business_names
 from reviews.services import explain_texts, review_label, review_unlabel
-from training.services import in_evaluation_bucket, retraining_need
+from training.datasets import in_evaluation_bucket
+from training.retraining import retraining_need
 
 LABELS = [choice.value for choice in Sentiment]
 KEY_LABELS = {"1": Sentiment.POSITIVE, "2": Sentiment.NEUTRAL, "3": Sentiment.NEGATIVE}

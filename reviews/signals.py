@@ -14,7 +14,7 @@ def create_roles_and_baseline(sender, app_config=None, **kwargs) -> None:
     if app_config is None or app_config.label != "reviews":
         return
     from reviews.roles import ensure_role_groups
-    from training.services import model_version_ensure_baseline
+    from training.registry import model_version_ensure_baseline
 
     ensure_role_groups()
     model_version_ensure_baseline()

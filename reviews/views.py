@@ -50,7 +50,7 @@ from reviews.selectors import (
     review_list,
 )
 from reviews.services import review_bulk_label
-from training.services import in_evaluation_bucket
+from training.datasets import in_evaluation_bucket
 
 LABEL_CHOICES = Sentiment.choices
 BULK_LIMIT = 10_000

@@ -27,7 +27,7 @@ from reviews.services import (
     review_unlabel,
 )
 from tests.test_rollups import assert_same_as_reviews_table, make_reviews
-from training.services import model_version_ensure_baseline
+from training.registry import model_version_ensure_baseline
 
 pytestmark = pytest.mark.django_db
 

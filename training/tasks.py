@@ -4,7 +4,13 @@ from celery import shared_task
 from django.conf import settings
 
 from training import automation
-from training.services import model_version_sync_aliases, training_job_run, training_job_sweep_stuck
+from training.alerts import alert_deliver
+from training.automation import current_slot, scheduled_run_claim
+from training.jobs import training_job_sweep_stuck
+from training.models import Alert
+from training.monitoring import monitoring_run
+from training.runner import training_job_run
+from training.versions import model_version_sync_aliases
 
 
 @shared_task(
@@ -50,3 +56,25 @@ def evaluate_weekly() -> str | None:
 @shared_task(name="training.sweep_stuck_jobs", acks_late=True, reject_on_worker_lost=True)
 def sweep_stuck_jobs() -> list[int]:
     return training_job_sweep_stuck()
+
+
+# Model monitoring and alerts: their names (stored in django-celery-beat rows) are from when they lived in analytics.
+@shared_task(name="analytics.deliver_alert", soft_time_limit=300, time_limit=330)
+def deliver_alert(alert_id: int) -> None:
+    alert = Alert.objects.select_related("channel").filter(pk=alert_id).first()
+    if alert is not None and alert.status != "sent":
+        alert_deliver(alert=alert)
+
+
+@shared_task(
+    name="analytics.monitor_hourly", soft_time_limit=600, time_limit=660, acks_late=True, reject_on_worker_lost=True
+)
+def monitor_hourly() -> str | None:
+    run = scheduled_run_claim(task="monitor-hourly", slot=current_slot("hour"))
+    if run is None:
+        return None
+    snapshot = monitoring_run()
+    run.outcome, run.reason = "done", snapshot.trigger.get("reason", "")
+    run.details = {"snapshot_id": snapshot.pk, "decision": snapshot.trigger.get("decision")}
+    run.save(update_fields=["outcome", "reason", "details"])
+    return snapshot.trigger.get("decision")

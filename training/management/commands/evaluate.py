@@ -5,10 +5,10 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from training.datasets import collect_examples, split_examples
 from training.ml.metrics import evaluate
 from training.models import ModelVersion
-from training.registry import load_model
-from training.services import collect_examples, current_champion, split_examples
+from training.registry import current_champion, load_model
 
 
 class Command(BaseCommand):

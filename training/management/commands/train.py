@@ -4,14 +4,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from training.jobs import DEFAULT_MIN_SAMPLES, JobAlreadyActive, training_job_create, training_job_enqueue
 from training.models import TrainingJob
-from training.services import (
-    DEFAULT_MIN_SAMPLES,
-    JobAlreadyActive,
-    training_job_create,
-    training_job_enqueue,
-    training_job_run,
-)
+from training.runner import training_job_run
 
 
 class Command(BaseCommand):
