@@ -142,12 +142,10 @@ def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
 
 
 def _log_evaluation(name: str, report: dict, fresh_report: dict, evaluation_set: dict) -> str:
-    from training.tracking import _experiment_id, _flat_metrics, _mlflow
-
-    mlflow = _mlflow()
-    with mlflow.start_run(experiment_id=_experiment_id(), run_name=f"evaluation-{name}") as run:
+    mlflow = tracking._mlflow()
+    with mlflow.start_run(experiment_id=tracking._experiment_id(), run_name=f"evaluation-{name}") as run:
         mlflow.set_tags({"model_version": name, "kind": "weekly-evaluation"})
-        mlflow.log_metrics(_flat_metrics(report))
-        mlflow.log_metrics(_flat_metrics(fresh_report, "fresh."))
+        mlflow.log_metrics(tracking._flat_metrics(report))
+        mlflow.log_metrics(tracking._flat_metrics(fresh_report, "fresh."))
         mlflow.log_dict({"report": report, "fresh": fresh_report, "evaluation_set": evaluation_set}, "evaluation.json")
     return run.info.run_id
