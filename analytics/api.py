@@ -357,7 +357,7 @@ def monitoring(
 ) -> MonitoringOut:
     from django.conf import settings
 
-    from analytics.models import MonitoringSnapshot
+    from training.models import MonitoringSnapshot
 
     snapshots = MonitoringSnapshot.objects.select_related("model_version")[:limit]
     return MonitoringOut(

@@ -2,33 +2,6 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from analytics.alerts import alert_deliver
-from analytics.models import Alert
-
-
-@shared_task(name="analytics.deliver_alert", soft_time_limit=300, time_limit=330)
-def deliver_alert(alert_id: int) -> None:
-    alert = Alert.objects.select_related("channel").filter(pk=alert_id).first()
-    if alert is not None and alert.status != "sent":
-        alert_deliver(alert=alert)
-
-
-@shared_task(
-    name="analytics.monitor_hourly", soft_time_limit=600, time_limit=660, acks_late=True, reject_on_worker_lost=True
-)
-def monitor_hourly() -> str | None:
-    from analytics.monitoring import monitoring_run
-    from training.automation import current_slot, scheduled_run_claim
-
-    run = scheduled_run_claim(task="monitor-hourly", slot=current_slot("hour"))
-    if run is None:
-        return None
-    snapshot = monitoring_run()
-    run.outcome, run.reason = "done", snapshot.trigger.get("reason", "")
-    run.details = {"snapshot_id": snapshot.pk, "decision": snapshot.trigger.get("decision")}
-    run.save(update_fields=["outcome", "reason", "details"])
-    return snapshot.trigger.get("decision")
-
 
 @shared_task(name="analytics.refresh_rollups", soft_time_limit=240, time_limit=270)
 def refresh_rollups() -> str:

@@ -210,8 +210,8 @@ def bare_fit() -> None:
     import django
 
     django.setup()
+    from training.datasets import collect_examples, split_examples
     from training.ml import text_classifier
-    from training.services import collect_examples, split_examples
 
     started = time.perf_counter()
     train, _ = split_examples(collect_examples())

@@ -34,12 +34,13 @@ from project import apidocs  # noqa: E402
 from project.bodylimit import BodySizeLimit  # noqa: E402
 from project.db import releases_db_connection  # noqa: E402
 from project.errors import error_responses  # noqa: E402
-from project.metrics import metrics  # noqa: E402
+from project.metrics import metrics, register_database_source  # noqa: E402
 from project.observability import ObservabilityMiddleware  # noqa: E402
 from project.queryparams import RepeatedQueryParameters  # noqa: E402
 from reviews.api import router as reviews_router  # noqa: E402
 from reviews.aspects_api import router as review_aspects_router  # noqa: E402
 from training.api import router as training_router  # noqa: E402
+from training.metrics import training_metrics  # noqa: E402
 from training.predict_api import router as predict_router  # noqa: E402
 
 logger = logging.getLogger("project.api")
@@ -262,6 +263,7 @@ async def health(
     )
 
 
+register_database_source(training_metrics)
 app.add_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
 # Request ids and request metrics when this app is served on its own; in project.asgi the whole site is
 # wrapped once and this copy steps aside. Added last, so it is the outermost middleware.

@@ -70,9 +70,9 @@ MODELS = [
     "training.deployment",
     "training.evaluationreport",
     "training.scheduledrun",
-    "analytics.monitoringsnapshot",
-    "analytics.alertchannel",
-    "analytics.alert",
+    "training.monitoringsnapshot",
+    "training.alertchannel",
+    "training.alert",
 ]
 NATURAL_KEY_MODELS = {"auth.group", "auth.user"}
 
@@ -342,7 +342,7 @@ def _verify_files(root: Path, manifest: dict) -> None:
 
 def _bootstrap_rows(label: str) -> models.QuerySet | None:
     """Rows that `migrate` itself creates: restoring into a fresh database replaces them."""
-    from training.services import BASELINE_NAME
+    from training.registry import BASELINE_NAME
 
     if label == "auth.group":
         return _model(label)._base_manager.all()

@@ -12,18 +12,14 @@ import functools
 import hmac
 import ipaddress
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db.models import Count
-from django.db.models.fields.json import KT
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
-
-from project.db import releases_db_connection
 
 logger = logging.getLogger(__name__)
 
@@ -93,32 +89,16 @@ def queue_lengths() -> dict[str, int]:
         return {name: int(channel._size(name)) for name in names}
 
 
-@releases_db_connection
-def training_job_counts() -> dict[tuple[str, str], int]:
-    """Training jobs by (status, kind), kind being the model trained: sentiment or aspects."""
-    from training.models import TrainingJob
-
-    rows = (
-        TrainingJob.objects.order_by()
-        .values("status", kind=KT("parameters__model"))
-        .annotate(jobs=Count("id"))
-        .values_list("status", "kind", "jobs")
-    )
-    counts = {(status, kind): 0 for status in TrainingJob.Status.values for kind in ("sentiment", "aspects")}
-    for status, kind, jobs in rows:
-        key = (status, kind or "sentiment")
-        counts[key] = counts.get(key, 0) + jobs
-    return counts
+# Sources of database-backed gauges, registered by the apps that own the data (the training app's jobs and
+# deployed models: training/metrics.py, registered where the app is wired, project/api.py). Each returns its
+# metric families, or raises when the database does not answer.
+DatabaseSource = Callable[[], list[Metric]]
+_database_sources: list[DatabaseSource] = []
 
 
-@releases_db_connection
-def deployed_models() -> list[tuple[str, str]]:
-    """(kind, name) of each champion."""
-    from training.models import ModelVersion
-
-    return list(
-        ModelVersion.objects.filter(stage=ModelVersion.Stage.CHAMPION).order_by("kind").values_list("kind", "name")
-    )
+def register_database_source(source: DatabaseSource) -> None:
+    if source not in _database_sources:
+        _database_sources.append(source)
 
 
 class StateCollector:
@@ -144,28 +124,13 @@ class StateCollector:
 
         database_up = GaugeMetricFamily("revsent_metrics_database_up", "1 when the database answered the scrape")
         try:
-            jobs = training_job_counts()
-            models = deployed_models()
+            families = [family for source in _database_sources for family in source()]
         except Exception as exc:
             logger.warning("Metrics: cannot read training jobs and models: %s", exc)
             database_up.add_metric([], 0)
         else:
             database_up.add_metric([], 1)
-            job_gauge = GaugeMetricFamily(
-                "revsent_training_jobs",
-                "Training jobs in the database by status and kind (queued and running are current; "
-                "succeeded, failed and cancelled only grow)",
-                labels=["status", "kind"],
-            )
-            for (status, kind), count in sorted(jobs.items()):
-                job_gauge.add_metric([status, kind], count)
-            yield job_gauge
-            model_gauge = GaugeMetricFamily(
-                "revsent_deployed_model_info", "The deployed (champion) model of each kind", labels=["kind", "version"]
-            )
-            for kind, name in models:
-                model_gauge.add_metric([kind, name], 1)
-            yield model_gauge
+            yield from families
         yield database_up
 
 

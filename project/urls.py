@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from analytics import views as analytics_views
 from project.plotly import PLOTLY_URL, plotly_js
 from reviews import views as review_views
+from training import monitoring_views
 from training import views as training_views
 
 labelling = [
@@ -31,8 +32,8 @@ urlpatterns = [
     path("insights/", analytics_views.insights_page, name="insights"),
     path("insights/themes.json", analytics_views.themes_json, name="insights-themes"),
     path("insights/export.csv", analytics_views.insights_export_csv, name="insights-export"),
-    path("monitoring/", analytics_views.monitoring_page, name="monitoring"),
-    path("monitoring/run/", analytics_views.monitoring_run_now, name="monitoring-run"),
+    path("monitoring/", monitoring_views.monitoring_page, name="monitoring"),
+    path("monitoring/run/", monitoring_views.monitoring_run_now, name="monitoring-run"),
     path("models/", training_views.models_page, name="models"),
     path("models/<int:version_id>/", training_views.model_page, name="model"),
     path("models/<int:version_id>/promote/", training_views.promote, name="model-promote"),

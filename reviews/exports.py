@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Iterator
 
 from project.spreadsheet import spreadsheet_safe
-from reviews.models import Review
 from reviews.filters import ReviewFilters
+from reviews.models import Review
 from reviews.selectors import review_list
 
 EXPORT_FIELDS = [

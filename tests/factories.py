@@ -60,10 +60,10 @@ class TrainingJobFactory(factory.django.DjangoModelFactory):
 
 def trainable_reviews(count: int, text: str = "Nice", **fields) -> list[Review]:
     """New reviews (through the bulk-create service), as many as it takes for `count` of them to fall outside the
-    evaluation bucket: the ones a training learns from and readiness counts (training.services)."""
+    evaluation bucket: the ones a training learns from and readiness counts (training.datasets)."""
     from reviews.schemas import ReviewIn
     from reviews.services import review_bulk_create
-    from training.services import in_evaluation_bucket
+    from training.ml.holdout import in_evaluation_bucket
 
     created: list[Review] = []
     number = 0

@@ -12,7 +12,7 @@ from django.test import override_settings
 
 from reviews.services import review_bulk_create
 from tests.test_lifecycle import rated_corpus
-from training import services
+from training import jobs, runner
 from training.ml import accurate, encoder, text_classifier
 from training.models import ModelVersion, TrainingJob
 from training.registry import forget_deployed_model, get_deployed_model
@@ -117,7 +117,7 @@ class TestTheAccurateKindInTheLifecycle:
     def test_the_setting_chooses_the_kind_when_the_job_does_not(self):
         review_bulk_create(items=rated_corpus(120))
 
-        job = services.training_job_run(job_id=services.training_job_create(parameters={"min_samples": 30}).pk)
+        job = runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 30}).pk)
 
         assert job.status == TrainingJob.Status.SUCCEEDED, job.error
         assert ModelVersion.objects.get(name=job.metrics["model_version"]).algorithm == accurate.ALGORITHM
@@ -125,15 +125,15 @@ class TestTheAccurateKindInTheLifecycle:
     def test_the_default_kind_stays_the_fast_model(self):
         review_bulk_create(items=rated_corpus(120))
 
-        job = services.training_job_run(job_id=services.training_job_create(parameters={"min_samples": 30}).pk)
+        job = runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 30}).pk)
 
         assert ModelVersion.objects.get(name=job.metrics["model_version"]).algorithm == text_classifier.ALGORITHM
 
     def test_an_unknown_kind_fails_the_job_with_a_message(self):
         review_bulk_create(items=rated_corpus(60))
 
-        job = services.training_job_run(
-            job_id=services.training_job_create(parameters={"min_samples": 30, "kind": "huge"}).pk
+        job = runner.training_job_run(
+            job_id=jobs.training_job_create(parameters={"min_samples": 30, "kind": "huge"}).pk
         )
 
         assert job.status == TrainingJob.Status.FAILED and "Unknown sentiment model kind 'huge'" in job.error

@@ -15,10 +15,11 @@ from reviews.models import Review
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_create
 from tests.factories import trainable_reviews
-from training import automation, services
+from training import automation, jobs, registry, retraining, versions
+from training.ml import holdout
+from training.ml.holdout import in_evaluation_bucket
 from training.models import EvaluationReport, ModelVersion, ScheduledRun, TrainingJob
 from training.schedules import SCHEDULES
-from training.services import in_evaluation_bucket
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,9 +151,9 @@ class TestDailyRetraining:
 
     def test_past_the_exact_limit_readiness_counts_the_expected_share_outside_the_evaluation_bucket(self, monkeypatch):
         review_bulk_create(items=[ReviewIn(text=f"Nice {i}", rating=5) for i in range(30)])
-        monkeypatch.setattr(services, "EXACT_TRAINING_COUNT_LIMIT", 10)
+        monkeypatch.setattr(retraining, "EXACT_TRAINING_COUNT_LIMIT", 10)
 
-        assert services.retraining_need()["new_rated"] == round(30 * (100 - services.EVALUATION_SHARE_PERCENT) / 100)
+        assert retraining.retraining_need()["new_rated"] == round(30 * (100 - holdout.EVALUATION_SHARE_PERCENT) / 100)
 
     def test_it_skips_while_another_job_is_active(self, settings):
         settings.RETRAIN_MIN_NEW_RATED = 1
@@ -193,13 +194,13 @@ class TestWeeklyEvaluation:
         before, after = job.started_at - dt.timedelta(hours=1), job.started_at + dt.timedelta(hours=1)
         Review.objects.filter(pk__in=ids[:20]).update(human_label="positive", human_labelled_at=before)
         Review.objects.filter(pk__in=ids[20:]).update(human_label="positive", human_labelled_at=after)
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         champion = ModelVersion.objects.create(name="trained", algorithm="vader-lexicon", training_job=job)
-        services.model_version_promote(version=champion)
+        versions.model_version_promote(version=champion)
 
         automation.evaluate_champion(slot="2026-W48")
 
-        held_out_before = sum(services.in_evaluation_bucket(pk) for pk in ids[:20])
+        held_out_before = sum(holdout.in_evaluation_bucket(pk) for pk in ids[:20])
         assert EvaluationReport.objects.get().fresh_labels["n"] == 20 + held_out_before
 
 
@@ -211,15 +212,15 @@ class TestStuckJobSweep:
         )
         half_done = ModelVersion.objects.create(name="half", algorithm="tfidf-logreg", training_job=stuck)
         alive = TrainingJob.objects.create(status=TrainingJob.Status.SUCCEEDED)
-        champion = services.current_champion() or services.model_version_ensure_baseline()
+        champion = registry.current_champion() or registry.model_version_ensure_baseline()
 
-        assert services.training_job_sweep_stuck() == [stuck.pk]
+        assert jobs.training_job_sweep_stuck() == [stuck.pk]
 
         stuck.refresh_from_db()
         assert stuck.status == TrainingJob.Status.FAILED
         assert "Worker lost" in stuck.error
         assert ModelVersion.objects.get(pk=half_done.pk).stage == ModelVersion.Stage.REJECTED
-        assert services.current_champion() == champion
+        assert registry.current_champion() == champion
         assert TrainingJob.objects.get(pk=alive.pk).status == TrainingJob.Status.SUCCEEDED
 
     def test_a_job_with_a_fresh_heartbeat_is_left_alone(self):
@@ -229,4 +230,4 @@ class TestStuckJobSweep:
             heartbeat_at=timezone.now(),
         )
 
-        assert services.training_job_sweep_stuck() == []
+        assert jobs.training_job_sweep_stuck() == []

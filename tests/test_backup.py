@@ -16,7 +16,6 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from moto.server import ThreadedMotoServer
 
-from analytics.models import Alert, AlertChannel, MonitoringSnapshot
 from project.backup import MODELS, _model
 from reviews import votes
 from reviews.models import LabelEvent, LabelVote, Prediction, Review, ReviewAspect
@@ -24,8 +23,8 @@ from reviews.roles import LABELLER, MANAGER
 from reviews.services import review_bulk_create, review_label, review_unlabel
 from tests.factories import ReviewFactory, TokenFactory, UserFactory
 from tests.test_lifecycle import rated_corpus, train_now
-from training import services, storage
-from training.models import AspectAnnotation, EvaluationReport, ModelVersion
+from training import registry, storage
+from training.models import Alert, AlertChannel, AspectAnnotation, EvaluationReport, ModelVersion, MonitoringSnapshot
 from training.registry import forget_deployed_model, get_deployed_model
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,7 +52,7 @@ def populated(settings, tmp_path):
     )  # fmt: skip
     job = train_now()
     assert job.metrics["promoted"] is True, job.metrics
-    champion = services.current_champion()
+    champion = registry.current_champion()
     EvaluationReport.objects.create(model_version=champion, metrics={"macro_f1": 0.9}, sample_errors=[{"id": 1}])
     MonitoringSnapshot.objects.create(model_version=champion, window_days=7, alarms=["drift"])
     channel = AlertChannel.objects.create(name="ops", kind="webhook", target="http://127.0.0.1:9/hook")
@@ -298,7 +297,7 @@ class TestS3:
         review_bulk_create(items=rated_corpus(240))
         review_label(review=Review.objects.first(), label="neutral", user_id=UserFactory(role=LABELLER).pk)
         job = train_now()
-        champion = services.current_champion()
+        champion = registry.current_champion()
         assert job.metrics["promoted"] is True and champion.artifact_path
         key = f"models/{champion.artifact_path}"
         model_bytes = client.get_object(Bucket=models, Key=key)["Body"].read()

@@ -562,7 +562,7 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the
 
     time.sleep(2.5)
     swept = stack.manage(
-        "from training.services import training_job_sweep_stuck; print('SWEPT', training_job_sweep_stuck())",
+        "from training.jobs import training_job_sweep_stuck; print('SWEPT', training_job_sweep_stuck())",
         JOB_STUCK_AFTER_SECONDS="2",
     )
     assert f"SWEPT [{job_id}]" in swept, swept

@@ -16,7 +16,8 @@ from reviews.models import Prediction, Review
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_create, review_create
 from tests.factories import ModelVersionFactory
-from training import services, storage
+from training import datasets, jobs, registry, runner, storage, versions
+from training.ml import holdout
 from training.ml.gate import GateConfig, decide
 from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
 from training.registry import forget_deployed_model, get_deployed_model
@@ -42,8 +43,8 @@ def rated_corpus(n: int, seed: int = 1) -> list[ReviewIn]:
 
 
 def train_now(min_samples: int = 30) -> TrainingJob:
-    job = services.training_job_create(parameters={"min_samples": min_samples})
-    return services.training_job_run(job_id=job.pk)
+    job = jobs.training_job_create(parameters={"min_samples": min_samples})
+    return runner.training_job_run(job_id=job.pk)
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ class TestTrainingAndTheGate:
 
         assert job.status == TrainingJob.Status.SUCCEEDED, job.error
         assert job.metrics["promoted"] is True
-        champion = services.current_champion()
+        champion = registry.current_champion()
         assert champion.name == job.metrics["model_version"]
         assert champion.reference_stats["vocabulary_size"] > 0
         assert set(champion.reference_stats["class_distribution"]) == {"positive", "neutral", "negative"}
@@ -75,7 +76,7 @@ class TestTrainingAndTheGate:
 
         job = train_now()
 
-        champion = services.current_champion()
+        champion = registry.current_champion()
         client = mlflow.MlflowClient(settings.MLFLOW_TRACKING_URI)
         run = client.get_run(job.metrics["mlflow_run_id"])
         assert run.data.params["job_id"] == str(job.pk)
@@ -87,11 +88,11 @@ class TestTrainingAndTheGate:
         assert challenger.tags["model_version"] == "baseline-lexicon"
 
     def test_a_running_job_stops_when_cancelled(self, corpus):
-        job = services.training_job_create(parameters={"min_samples": 30})
+        job = jobs.training_job_create(parameters={"min_samples": 30})
         # The flag is set while the job runs (here: before its first step checks it).
         TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
 
-        finished = services.training_job_run(job_id=job.pk)
+        finished = runner.training_job_run(job_id=job.pk)
 
         assert finished.status == TrainingJob.Status.CANCELLED
         assert finished.started_at is not None and finished.finished_at is not None
@@ -109,27 +110,27 @@ class TestTrainingAndTheGate:
 
         assert job.status == TrainingJob.Status.SUCCEEDED
         assert job.metrics["promoted"] is False
-        assert services.current_champion().name == "baseline-lexicon"
+        assert registry.current_champion().name == "baseline-lexicon"
         rejected = ModelVersion.objects.get(name=job.metrics["model_version"])
         assert rejected.stage == ModelVersion.Stage.REJECTED
         assert "below the required" in GateDecision.objects.get(candidate=rejected).reason
 
     def test_the_evaluation_set_never_trains(self, corpus):
-        examples = services.collect_examples()
-        train, evaluation = services.split_examples(examples)
+        examples = datasets.collect_examples()
+        train, evaluation = datasets.split_examples(examples)
 
         assert not set(train.ids) & set(evaluation.examples.ids)
-        assert all(services.in_evaluation_bucket(review_id) for review_id in evaluation.examples.ids)
+        assert all(holdout.in_evaluation_bucket(review_id) for review_id in evaluation.examples.ids)
         assert 0.1 < len(evaluation.examples) / len(examples) < 0.3
 
     def test_a_large_rated_evaluation_set_is_a_stable_sample_that_says_so(self, corpus):
-        examples = services.collect_examples()
-        _, full = services.split_examples(examples)
+        examples = datasets.collect_examples()
+        _, full = datasets.split_examples(examples)
         size = len(full.examples) // 2
 
         with override_settings(EVALUATION_MAX_RATED=size):
-            _, first = services.split_examples(examples)
-            _, again = services.split_examples(services.collect_examples())
+            _, first = datasets.split_examples(examples)
+            _, again = datasets.split_examples(datasets.collect_examples())
 
         assert len(first.examples) == size
         assert set(first.examples.ids) <= set(full.examples.ids)
@@ -138,11 +139,11 @@ class TestTrainingAndTheGate:
         assert first.describe()["fingerprint"] != full.describe()["fingerprint"]
 
     def test_human_labels_take_over_the_evaluation_set_once_there_are_enough(self, corpus):
-        held_out = [r.review.pk for r in corpus if services.in_evaluation_bucket(r.review.pk)]
+        held_out = [r.review.pk for r in corpus if holdout.in_evaluation_bucket(r.review.pk)]
         Review.objects.filter(pk__in=held_out[:5]).update(human_label="neutral")
 
         with override_settings(EVALUATION_MIN_HUMAN_LABELS=5):
-            _, evaluation = services.split_examples(services.collect_examples())
+            _, evaluation = datasets.split_examples(datasets.collect_examples())
 
         assert evaluation.kind == "human"
         assert evaluation.examples.ids == sorted(held_out[:5])
@@ -152,7 +153,7 @@ class TestTrainingAndTheGate:
         review = corpus[0].review
         Review.objects.filter(pk=review.pk).update(human_label="negative")
 
-        examples = services.collect_examples()
+        examples = datasets.collect_examples()
         index = examples.ids.index(review.pk)
 
         assert examples.labels[index] == "negative"
@@ -165,9 +166,9 @@ class TestTrainingAndTheGate:
         ).review
 
         assert review.is_english is False
-        assert review.pk not in services.collect_examples().ids
+        assert review.pk not in datasets.collect_examples().ids
         with override_settings(TRAIN_INCLUDE_NON_ENGLISH=True):
-            assert review.pk in services.collect_examples().ids
+            assert review.pk in datasets.collect_examples().ids
 
     def test_too_few_examples_fail_at_once_saying_how_many(self, corpus):
         job = train_now(min_samples=10_000)
@@ -202,52 +203,52 @@ class TestGateDecision:
 
 class TestPromotionAndRollback:
     def test_manual_promotion_and_rollback_are_recorded(self, corpus):
-        trained = services.current_champion() if train_now().metrics["promoted"] else None
+        trained = registry.current_champion() if train_now().metrics["promoted"] else None
         assert trained is not None
         baseline = ModelVersion.objects.get(name="baseline-lexicon")
 
-        services.model_version_rollback(reason="bad week")
+        versions.model_version_rollback(reason="bad week")
 
-        assert services.current_champion() == baseline
+        assert registry.current_champion() == baseline
         rollback = Deployment.objects.first()
         assert (rollback.action, rollback.previous, rollback.reason) == ("rollback", trained, "bad week")
-        services.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk), reason="fixed")
-        assert services.current_champion() == trained
+        versions.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk), reason="fixed")
+        assert registry.current_champion() == trained
         assert ModelVersion.objects.get(pk=baseline.pk).stage == ModelVersion.Stage.ARCHIVED
 
     def test_a_second_rollback_walks_further_back_instead_of_redeploying_the_model_rolled_away_from(self):
-        baseline = services.model_version_ensure_baseline()
+        baseline = registry.model_version_ensure_baseline()
         first, second = ModelVersionFactory(), ModelVersionFactory()
-        services.model_version_promote(version=first)
-        services.model_version_promote(version=second)
+        versions.model_version_promote(version=first)
+        versions.model_version_promote(version=second)
 
-        services.model_version_rollback()
-        assert services.current_champion() == first
-        services.model_version_rollback()
-        assert services.current_champion() == baseline
-        with pytest.raises(services.DeploymentError, match="no earlier champion"):
-            services.model_version_rollback()
+        versions.model_version_rollback()
+        assert registry.current_champion() == first
+        versions.model_version_rollback()
+        assert registry.current_champion() == baseline
+        with pytest.raises(versions.DeploymentError, match="no earlier champion"):
+            versions.model_version_rollback()
 
     def test_a_manual_promotion_after_a_rollback_starts_a_new_history(self):
-        baseline = services.model_version_ensure_baseline()
+        baseline = registry.model_version_ensure_baseline()
         first, second = ModelVersionFactory(), ModelVersionFactory()
-        services.model_version_promote(version=first)
-        services.model_version_rollback()
-        services.model_version_promote(version=second)
+        versions.model_version_promote(version=first)
+        versions.model_version_rollback()
+        versions.model_version_promote(version=second)
 
-        assert services.model_version_rollback_target().previous == baseline
-        services.model_version_promote(version=ModelVersion.objects.get(pk=first.pk))
-        assert services.model_version_rollback_target().previous == second
+        assert versions.model_version_rollback_target().previous == baseline
+        versions.model_version_promote(version=ModelVersion.objects.get(pk=first.pk))
+        assert versions.model_version_rollback_target().previous == second
 
     def test_rolling_back_with_no_history_is_refused(self):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
 
-        with pytest.raises(services.DeploymentError, match="no earlier champion"):
-            services.model_version_rollback()
+        with pytest.raises(versions.DeploymentError, match="no earlier champion"):
+            versions.model_version_rollback()
 
     def test_promoting_the_deployed_version_is_refused(self):
-        with pytest.raises(services.DeploymentError, match="already deployed"):
-            services.model_version_promote(version=services.model_version_ensure_baseline())
+        with pytest.raises(versions.DeploymentError, match="already deployed"):
+            versions.model_version_promote(version=registry.model_version_ensure_baseline())
 
     def test_after_a_promotion_unlabelled_reviews_are_rescored_and_ingest_predictions_stay(self, corpus):
         labelled = corpus[1].review
@@ -280,9 +281,9 @@ class TestServing:
     def test_predictions_keep_succeeding_while_a_promotion_happens(self, api, manager_headers, corpus):
         job = train_now()
         trained = ModelVersion.objects.get(name=job.metrics["model_version"])
-        services.model_version_rollback()
+        versions.model_version_rollback()
         forget_deployed_model()
-        failures, versions = [], set()
+        failures, served = [], set()
         stop = threading.Event()
 
         def keep_predicting():
@@ -293,16 +294,16 @@ class TestServing:
                 if response.status_code != 200:
                     failures.append(response.status_code)
                 else:
-                    versions.add(response.json()["model_version"])
+                    served.add(response.json()["model_version"])
 
         with override_settings(MODEL_REFRESH_SECONDS=0.05):
             thread = threading.Thread(target=keep_predicting)
             thread.start()
             try:
                 for _ in range(3):
-                    services.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk))
-                    services.model_version_rollback()
-                services.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk))
+                    versions.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk))
+                    versions.model_version_rollback()
+                versions.model_version_promote(version=ModelVersion.objects.get(pk=trained.pk))
                 deadline = threading.Event()
                 deadline.wait(0.5)
             finally:
@@ -310,7 +311,7 @@ class TestServing:
                 thread.join()
 
         assert not failures
-        assert trained.name in versions
+        assert trained.name in served
         assert get_deployed_model().name == trained.name
 
 
@@ -357,7 +358,7 @@ class TestBrokenModelFile:
     def test_a_champion_whose_file_cannot_load_does_not_break_serving(self, settings):
         current = get_deployed_model()
         broken = ModelVersion.objects.create(name="broken", algorithm="tfidf-logreg", artifact_path="missing.joblib")
-        services.model_version_promote(version=broken)
+        versions.model_version_promote(version=broken)
         settings.MODEL_REFRESH_SECONDS = 0
 
         served = get_deployed_model()

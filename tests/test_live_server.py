@@ -159,7 +159,7 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the
 ):
     import signal
 
-    from training import services
+    from training import jobs, registry
     from training.models import TrainingJob
 
     headers = {"Authorization": f"Token {manager_token}"}
@@ -168,7 +168,7 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the
         httpx.Client(base_url=base_url, headers=headers, timeout=30) as client,
     ):
         client.post("/api/reviews/bulk", json={"reviews": rated_reviews(300)})
-        champion_before = services.current_champion().name
+        champion_before = registry.current_champion().name
         job_id = client.post("/api/training/start", json={"min_samples": 20}).json()["job_id"]
         with running_worker(JOB_HEARTBEAT_SECONDS="0.5") as worker:
             deadline = time.monotonic() + 60
@@ -180,10 +180,10 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the
     settings.JOB_STUCK_AFTER_SECONDS = 2
     time.sleep(2.5)
 
-    assert services.training_job_sweep_stuck() == [job_id]
+    assert jobs.training_job_sweep_stuck() == [job_id]
     job = TrainingJob.objects.get(pk=job_id)
     assert job.status == "failed" and "Worker lost" in job.error
-    assert services.current_champion().name == champion_before
+    assert registry.current_champion().name == champion_before
 
 
 def test_the_fastapi_app_runs_on_its_own_as_a_sidecar(manager_token):

@@ -9,15 +9,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 
-from analytics.models import Alert, AlertChannel, MonitoringSnapshot
-from analytics.monitoring import monitoring_run, population_stability_index, wilson_interval
 from reviews.models import Review
 from reviews.schemas import ReviewIn
 from reviews.services import review_bulk_create
 from tests.factories import ModelVersionFactory
 from tests.live import free_port
-from training import services
-from training.models import TrainingJob
+from training import jobs, registry, runner, versions
+from training.models import Alert, AlertChannel, MonitoringSnapshot, TrainingJob
+from training.monitoring import monitoring_run, population_stability_index, wilson_interval
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +27,7 @@ def ingest(texts: list[str], **fields) -> list[Review]:
 
 @pytest.fixture
 def champion_expects_mostly_positive():
-    champion = services.model_version_ensure_baseline()
+    champion = registry.model_version_ensure_baseline()
     champion.reference_stats = {
         "class_distribution": {"positive": 0.8, "neutral": 0.1, "negative": 0.1},
         "confidence_histogram": {"edges": [i / 10 for i in range(11)], "counts": [0, 0, 0, 0, 5, 10, 20, 30, 20, 15]},
@@ -69,12 +68,12 @@ class TestLiveAccuracy:
         self, settings
     ):
         settings.MONITOR_MIN_LABELS = 5
-        retired = services.model_version_ensure_baseline()
+        retired = registry.model_version_ensure_baseline()
         wrong = ingest([f"Disgusting and rude, visit {i}" for i in range(8)])  # predicted by the baseline
         for review in wrong:
             Review.objects.filter(pk=review.pk).update(human_label="positive", human_labelled_at=review.created_at)
         champion = ModelVersionFactory()
-        services.model_version_promote(version=champion)
+        versions.model_version_promote(version=champion)
 
         snapshot = monitoring_run()
 
@@ -183,8 +182,8 @@ class TestAlerts:
     def test_a_failed_job_is_posted_to_the_webhook(self, webhook):
         AlertChannel.objects.create(name="ops", kind="webhook", target=webhook, events=["job_failed"])
 
-        job = services.training_job_create(parameters={"min_samples": 10})
-        services.training_job_run(job_id=job.pk)
+        job = jobs.training_job_create(parameters={"min_samples": 10})
+        runner.training_job_run(job_id=job.pk)
 
         assert Receiver.received[0]["event"] == "job_failed"
         assert Receiver.received[0]["payload"]["job_id"] == job.pk
@@ -195,7 +194,7 @@ class TestAlerts:
         Receiver.failures_left = 2
         AlertChannel.objects.create(name="ops", kind="webhook", target=webhook)
 
-        services.training_job_run(job_id=services.training_job_create(parameters={"min_samples": 10}).pk)
+        runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 10}).pk)
 
         alert = Alert.objects.get()
         assert (alert.status, alert.attempts) == ("sent", 3)
@@ -204,14 +203,14 @@ class TestAlerts:
     def test_channels_get_only_their_events(self, webhook):
         AlertChannel.objects.create(name="ops", kind="webhook", target=webhook, events=["model_promoted"])
 
-        services.training_job_run(job_id=services.training_job_create(parameters={"min_samples": 10}).pk)
+        runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 10}).pk)
 
         assert Receiver.received == [] and not Alert.objects.exists()
 
     def test_alerts_go_by_email(self, smtp):
         AlertChannel.objects.create(name="manager", kind="email", target="manager@example.com")
 
-        services.training_job_run(job_id=services.training_job_create(parameters={"min_samples": 10}).pk)
+        runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 10}).pk)
 
         assert smtp[0].rcpt_tos == ["manager@example.com"]
         assert b"Training job" in smtp[0].content

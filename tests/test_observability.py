@@ -26,7 +26,7 @@ from reviews.roles import LABELLER, MANAGER
 from tests.factories import ReviewFactory, TokenFactory, TrainingJobFactory, UserFactory
 from tests.live import running_server, running_worker, service_env
 from training.models import TrainingJob
-from training.services import model_version_ensure_baseline
+from training.registry import model_version_ensure_baseline
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 NEW_ID = re.compile(r"[0-9a-f]{32}")

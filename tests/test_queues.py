@@ -18,8 +18,9 @@ from project.celery import app as celery_app
 from reviews.models import Review
 from tests import live
 from tests.live import Worker, running_worker
+from training.jobs import training_job_create
 from training.models import TrainingJob
-from training.services import model_version_ensure_baseline, training_job_create
+from training.registry import model_version_ensure_baseline
 from training.tasks import extract_aspects, extract_fresh_aspects, rescore_unlabelled_reviews, run_training_job
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -26,8 +26,8 @@ from reviews.services import (
     review_unlabel,
 )
 from tests.test_rollups import assert_same_as_reviews_table, make_reviews
+from training.registry import model_version_ensure_baseline
 from training.rescoring import review_rescore_batch
-from training.services import model_version_ensure_baseline
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from reviews.labelling import Order, QueueFilters
 from reviews.models import LabelEvent, LabelVote, Review
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import ReviewFactory, UserFactory
-from training.services import in_evaluation_bucket
+from training.ml.holdout import in_evaluation_bucket
 
 pytestmark = pytest.mark.django_db
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client, override_settings
 
-from analytics.models import Alert, AlertChannel, MonitoringSnapshot
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import ModelVersionFactory, TrainingJobFactory, UserFactory
-from training.models import EvaluationReport, ScheduledRun
+from training.models import Alert, AlertChannel, EvaluationReport, MonitoringSnapshot, ScheduledRun
 
 pytestmark = pytest.mark.django_db
 
@@ -168,7 +167,7 @@ def test_a_failing_run_is_reported_not_a_server_error(manager, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("analytics.monitoring.monitoring_run", broken)
+    monkeypatch.setattr("training.monitoring.monitoring_run", broken)
 
     response = manager.post("/monitoring/run/", {"confirm": "yes"}, follow=True)
 

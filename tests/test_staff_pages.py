@@ -252,15 +252,15 @@ def test_promotion_needs_the_confirmation_and_is_recorded_with_the_user():
 
 
 def test_the_models_page_rolls_back_each_kind_of_model_on_its_own(manager):
-    from training import services
+    from training import registry, versions
 
-    services.model_version_ensure_baseline()
+    registry.model_version_ensure_baseline()
     for version in (
         ModelVersionFactory(name="sentiment-1", algorithm="tfidf-logreg"),
         ModelVersionFactory(name="aspects-1", kind="aspects", algorithm="aspects"),
         ModelVersionFactory(name="aspects-2", kind="aspects", algorithm="aspects"),
     ):
-        services.model_version_promote(version=version)
+        versions.model_version_promote(version=version)
 
     page = manager.get("/models/").content.decode()
     assert "I want to roll back to baseline-lexicon" in page
@@ -268,20 +268,20 @@ def test_the_models_page_rolls_back_each_kind_of_model_on_its_own(manager):
     assert '<input type="hidden" name="kind" value="aspects">' in page
 
     manager.post("/models/rollback/", {"confirm": "yes"})  # no kind: the sentiment model, as before
-    assert services.current_champion().name == "baseline-lexicon"
-    assert services.current_champion("aspects").name == "aspects-2"
+    assert registry.current_champion().name == "baseline-lexicon"
+    assert registry.current_champion("aspects").name == "aspects-2"
     manager.post("/models/rollback/", {"confirm": "yes", "kind": "aspects"})
-    assert services.current_champion("aspects").name == "aspects-1"
-    assert services.current_champion().name == "baseline-lexicon"
+    assert registry.current_champion("aspects").name == "aspects-1"
+    assert registry.current_champion().name == "baseline-lexicon"
 
 
 def test_a_second_click_on_the_same_rollback_form_does_not_undo_the_first(manager):
     import re
 
-    from training import services
+    from training import registry, versions
 
-    services.model_version_ensure_baseline()
-    services.model_version_promote(version=ModelVersionFactory(name="sentiment-1"))
+    registry.model_version_ensure_baseline()
+    versions.model_version_promote(version=ModelVersionFactory(name="sentiment-1"))
     page = manager.get("/models/").content.decode()
     seen = re.search(r'name="kind" value="sentiment">\s*<input type="hidden" name="deployment" value="(\d+)"', page)
     form = {"confirm": "yes", "kind": "sentiment", "deployment": seen.group(1)}
@@ -291,20 +291,20 @@ def test_a_second_click_on_the_same_rollback_form_does_not_undo_the_first(manage
 
     assert "baseline-lexicon is deployed again" in first.content.decode()
     assert "changed since the page was loaded" in second.content.decode()
-    assert services.current_champion().name == "baseline-lexicon"
+    assert registry.current_champion().name == "baseline-lexicon"
     assert Deployment.objects.filter(action="rollback").count() == 1
 
 
 def test_an_unknown_rollback_kind_is_refused_with_a_message(manager):
-    from training import services
+    from training import registry, versions
 
-    services.model_version_ensure_baseline()
-    services.model_version_promote(version=ModelVersionFactory(name="sentiment-1"))
+    registry.model_version_ensure_baseline()
+    versions.model_version_promote(version=ModelVersionFactory(name="sentiment-1"))
 
     response = manager.post("/models/rollback/", {"confirm": "yes", "kind": "everything"}, follow=True)
 
     assert "Unknown model kind &#x27;everything&#x27;; use one of sentiment, aspects" in response.content.decode()
-    assert services.current_champion().name == "sentiment-1"
+    assert registry.current_champion().name == "sentiment-1"
 
 
 def test_the_model_page_shows_metrics_gate_and_the_mlflow_link(staff, settings):

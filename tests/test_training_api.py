@@ -5,8 +5,8 @@ import random
 import pytest
 
 from tests.factories import TrainingJobFactory
+from training.ml.holdout import in_evaluation_bucket
 from training.models import ModelVersion, TrainingJob
-from training.services import in_evaluation_bucket
 
 POSITIVE = [
     "The food was delicious",

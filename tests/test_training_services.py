@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from project.outbox.models import OutboxMessage
 from tests.factories import ModelVersionFactory, ReviewFactory, TrainingJobFactory
-from training import services, tracking
+from training import jobs, registry, runner, tracking, versions
 from training.models import Deployment, ModelVersion, TrainingJob
 
 Status = TrainingJob.Status
@@ -24,8 +24,8 @@ class TestTransitions:
     def test_only_the_first_of_two_claims_on_a_queued_job_wins(self, db):
         job = TrainingJobFactory()
 
-        first = services.training_job_transition(job_id=job.pk, to=Status.RUNNING)
-        second = services.training_job_transition(job_id=job.pk, to=Status.RUNNING)
+        first = jobs.training_job_transition(job_id=job.pk, to=Status.RUNNING)
+        second = jobs.training_job_transition(job_id=job.pk, to=Status.RUNNING)
 
         assert (first, second) == (True, False)
         assert status_of(job) == Status.RUNNING
@@ -34,14 +34,14 @@ class TestTransitions:
     def test_a_finished_job_cannot_run_again(self, db):
         job = TrainingJobFactory(status=Status.SUCCEEDED)
 
-        assert services.training_job_transition(job_id=job.pk, to=Status.RUNNING) is False
+        assert jobs.training_job_transition(job_id=job.pk, to=Status.RUNNING) is False
         assert status_of(job) == Status.SUCCEEDED
 
     @pytest.mark.parametrize("final", [Status.SUCCEEDED, Status.FAILED, Status.CANCELLED])
     def test_a_final_status_is_final(self, db, final):
         job = TrainingJobFactory(status=final)
 
-        moved = [to for to in Status.values if services.training_job_transition(job_id=job.pk, to=to)]
+        moved = [to for to in Status.values if jobs.training_job_transition(job_id=job.pk, to=to)]
 
         assert moved == []
         assert status_of(job) == final
@@ -49,20 +49,20 @@ class TestTransitions:
     def test_a_queued_job_cannot_succeed_without_running(self, db):
         job = TrainingJobFactory()
 
-        assert services.training_job_transition(job_id=job.pk, to=Status.SUCCEEDED) is False
+        assert jobs.training_job_transition(job_id=job.pk, to=Status.SUCCEEDED) is False
         assert status_of(job) == Status.QUEUED
 
     def test_reaching_a_final_status_records_when_and_the_given_fields(self, db):
         job = TrainingJobFactory(status=Status.RUNNING)
 
-        assert services.training_job_transition(job_id=job.pk, to=Status.FAILED, error="boom")
+        assert jobs.training_job_transition(job_id=job.pk, to=Status.FAILED, error="boom")
 
         job.refresh_from_db()
         assert (job.status, job.error) == (Status.FAILED, "boom")
         assert job.finished_at is not None
 
     def test_an_unknown_job_is_not_transitioned(self, db):
-        assert services.training_job_transition(job_id=999_999, to=Status.RUNNING) is False
+        assert jobs.training_job_transition(job_id=999_999, to=Status.RUNNING) is False
 
 
 class TestRunning:
@@ -70,7 +70,7 @@ class TestRunning:
     def test_running_a_job_that_is_not_queued_does_nothing(self, db, current):
         job = TrainingJobFactory(status=current, progress=0.5, progress_message="halfway")
 
-        returned = services.training_job_run(job_id=job.pk)
+        returned = runner.training_job_run(job_id=job.pk)
 
         assert returned.status == current
         job.refresh_from_db()
@@ -80,9 +80,9 @@ class TestRunning:
 
     def test_a_job_cancelled_before_it_is_picked_up_never_runs(self, db):
         job = TrainingJobFactory()
-        services.training_job_request_cancel(job=job)
+        jobs.training_job_request_cancel(job=job)
 
-        services.training_job_run(job_id=job.pk)
+        runner.training_job_run(job_id=job.pk)
 
         assert status_of(job) == Status.CANCELLED
         assert job.started_at is None
@@ -90,7 +90,7 @@ class TestRunning:
     def test_a_cancel_flag_seen_while_running_cancels_the_job(self, db):
         job = TrainingJobFactory(cancel_requested=True, parameters={"min_samples": 1})
 
-        returned = services.training_job_run(job_id=job.pk)
+        returned = runner.training_job_run(job_id=job.pk)
 
         assert returned.status == Status.CANCELLED
         assert returned.error == "Cancelled on request"
@@ -101,7 +101,7 @@ class TestCancelling:
     def test_a_queued_job_is_cancelled_at_once(self, db):
         job = TrainingJobFactory()
 
-        returned = services.training_job_request_cancel(job=job)
+        returned = jobs.training_job_request_cancel(job=job)
 
         assert returned.status == Status.CANCELLED
         assert returned.cancel_requested
@@ -111,7 +111,7 @@ class TestCancelling:
     def test_a_running_job_only_gets_the_flag(self, db):
         job = TrainingJobFactory(status=Status.RUNNING)
 
-        returned = services.training_job_request_cancel(job=job)
+        returned = jobs.training_job_request_cancel(job=job)
 
         assert returned.status == Status.RUNNING
         assert returned.cancel_requested
@@ -122,7 +122,7 @@ class TestCancelling:
         job = TrainingJobFactory(status=Status.RUNNING, started_at=long_ago, heartbeat_at=long_ago)
         candidate = ModelVersionFactory(training_job=job, stage=ModelVersion.Stage.CANDIDATE)
 
-        returned = services.training_job_request_cancel(job=job)
+        returned = jobs.training_job_request_cancel(job=job)
 
         assert returned.status == Status.CANCELLED and "worker had stopped" in returned.error
         assert returned.progress_message == "Cancelled"
@@ -135,7 +135,7 @@ class TestCancelling:
             status=Status.RUNNING, started_at=timezone.now() - dt.timedelta(hours=1), heartbeat_at=timezone.now()
         )
 
-        returned = services.training_job_request_cancel(job=job)
+        returned = jobs.training_job_request_cancel(job=job)
 
         assert returned.status == Status.RUNNING and returned.cancel_requested
 
@@ -161,8 +161,8 @@ class TestOneActiveJob:
     def test_creating_a_job_while_one_is_active_names_the_active_one(self, db):
         active = TrainingJobFactory(status=Status.RUNNING)
 
-        with pytest.raises(services.JobAlreadyActive) as raised:
-            services.training_job_create(parameters={})
+        with pytest.raises(jobs.JobAlreadyActive) as raised:
+            jobs.training_job_create(parameters={})
 
         assert raised.value.job.pk == active.pk
 
@@ -186,7 +186,7 @@ def aspect_model(name: str) -> ModelVersion:
 
 
 def deploy(version: ModelVersion, action: str = Deployment.Action.GATE) -> ModelVersion:
-    return services.model_version_promote(version=version, action=action)
+    return versions.model_version_promote(version=version, action=action)
 
 
 def tasks_queued_by(deployment: Callable[[], object]) -> list[str]:
@@ -198,61 +198,61 @@ def tasks_queued_by(deployment: Callable[[], object]) -> list[str]:
 
 class TestRollingBackOneKindOfModel:
     def test_rolling_back_the_sentiment_model_ignores_a_later_aspect_deployment(self, db):
-        baseline = services.model_version_ensure_baseline()
+        baseline = registry.model_version_ensure_baseline()
         sentiment = deploy(trained_sentiment_model("sentiment-1"))
         aspects = deploy(aspect_model("aspects-1"))  # what the aspect gate does after `train --model aspects`
 
-        rolled_back = services.model_version_rollback(reason="bad week")
+        rolled_back = versions.model_version_rollback(reason="bad week")
 
         assert rolled_back == baseline
-        assert services.current_champion() == baseline
-        assert services.current_champion(Kind.ASPECTS) == aspects
+        assert registry.current_champion() == baseline
+        assert registry.current_champion(Kind.ASPECTS) == aspects
         rollback = Deployment.objects.first()
         assert (rollback.action, rollback.previous, rollback.reason) == ("rollback", sentiment, "bad week")
 
     def test_rolling_back_the_aspect_model_redeploys_the_previous_aspect_champion(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         first = deploy(aspect_model("aspects-1"))
         deploy(aspect_model("aspects-2"))
         sentiment = deploy(trained_sentiment_model("sentiment-1"))
 
-        rolled_back = services.model_version_rollback(kind=Kind.ASPECTS)
+        rolled_back = versions.model_version_rollback(kind=Kind.ASPECTS)
 
         assert rolled_back == first
-        assert services.current_champion(Kind.ASPECTS) == first
-        assert services.current_champion() == sentiment
+        assert registry.current_champion(Kind.ASPECTS) == first
+        assert registry.current_champion() == sentiment
 
     def test_the_first_aspect_model_cannot_be_rolled_back_even_when_the_sentiment_model_can(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         sentiment = deploy(trained_sentiment_model("sentiment-1"))
         aspects = deploy(aspect_model("aspects-1"))
 
-        with pytest.raises(services.DeploymentError, match="no earlier champion to roll back to among the aspects"):
-            services.model_version_rollback(kind=Kind.ASPECTS)
-        assert services.current_champion(Kind.ASPECTS) == aspects
-        assert services.current_champion() == sentiment
+        with pytest.raises(versions.DeploymentError, match="no earlier champion to roll back to among the aspects"):
+            versions.model_version_rollback(kind=Kind.ASPECTS)
+        assert registry.current_champion(Kind.ASPECTS) == aspects
+        assert registry.current_champion() == sentiment
 
     def test_an_unknown_kind_is_refused_by_name(self, db):
-        with pytest.raises(services.DeploymentError, match="Unknown model kind 'everything'"):
-            services.model_version_rollback(kind="everything")
+        with pytest.raises(versions.DeploymentError, match="Unknown model kind 'everything'"):
+            versions.model_version_rollback(kind="everything")
 
 
 class TestWhatADeploymentSetsOff:
     def test_an_aspect_promotion_reextracts_aspects_and_neither_rescores_nor_moves_sentiment_aliases(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         aspects = aspect_model("aspects-1")
 
         assert tasks_queued_by(lambda: deploy(aspects, Deployment.Action.MANUAL)) == [REEXTRACT]
 
     def test_rolling_back_an_aspect_model_reextracts_aspects_too(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         deploy(aspect_model("aspects-1"))
         deploy(aspect_model("aspects-2"))
 
-        assert tasks_queued_by(lambda: services.model_version_rollback(kind=Kind.ASPECTS)) == [REEXTRACT]
+        assert tasks_queued_by(lambda: versions.model_version_rollback(kind=Kind.ASPECTS)) == [REEXTRACT]
 
     def test_promoting_a_sentiment_model_under_a_trained_aspect_model_rescores_and_moves_the_aliases(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         deploy(aspect_model("aspects-1"))
 
         assert tasks_queued_by(lambda: deploy(trained_sentiment_model("sentiment-1"))) == [SYNC_ALIASES, RESCORE]
@@ -260,22 +260,22 @@ class TestWhatADeploymentSetsOff:
     def test_without_an_aspect_champion_a_sentiment_deployment_reextracts_the_cold_start_aspects(self, db):
         # The cold-start aspect model reads clause polarity from the sentiment champion (unless that is the
         # lexicon baseline): every stored model-made aspect polarity may change with it.
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         first = trained_sentiment_model("sentiment-1")
 
         assert tasks_queued_by(lambda: deploy(first)) == [SYNC_ALIASES, RESCORE, REEXTRACT]
         second = trained_sentiment_model("sentiment-2")
         assert tasks_queued_by(lambda: deploy(second, Deployment.Action.MANUAL)) == [SYNC_ALIASES, RESCORE, REEXTRACT]
-        assert tasks_queued_by(lambda: services.model_version_rollback()) == [SYNC_ALIASES, RESCORE, REEXTRACT]
+        assert tasks_queued_by(lambda: versions.model_version_rollback()) == [SYNC_ALIASES, RESCORE, REEXTRACT]
 
     def test_rolling_back_to_the_baseline_reextracts_the_cold_start_aspects_with_vader_again(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         deploy(trained_sentiment_model("sentiment-1"))
 
-        assert tasks_queued_by(lambda: services.model_version_rollback()) == [SYNC_ALIASES, RESCORE, REEXTRACT]
+        assert tasks_queued_by(lambda: versions.model_version_rollback()) == [SYNC_ALIASES, RESCORE, REEXTRACT]
 
     def test_a_lexicon_model_replacing_the_baseline_leaves_the_cold_start_aspects_alone(self, db):
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
 
         assert tasks_queued_by(lambda: deploy(ModelVersionFactory(algorithm="vader-lexicon"))) == [
             SYNC_ALIASES,
@@ -284,7 +284,7 @@ class TestWhatADeploymentSetsOff:
 
     def test_without_sentiment_features_the_cold_start_aspects_ignore_the_sentiment_model(self, db, settings):
         settings.ASPECT_SENTIMENT_FEATURES = False
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
 
         assert tasks_queued_by(lambda: deploy(trained_sentiment_model("sentiment-1"))) == [SYNC_ALIASES, RESCORE]
 
@@ -293,7 +293,7 @@ class TestWhatADeploymentSetsOff:
         from training.rescoring import review_rescore_batch
 
         review = ReviewFactory()
-        services.model_version_ensure_baseline()
+        registry.model_version_ensure_baseline()
         aspects = aspect_model("aspects-1")
         ModelVersion.objects.filter(pk=aspects.pk).update(stage=ModelVersion.Stage.CHAMPION)
         loaded, load_model = [], registry.load_model
@@ -320,7 +320,7 @@ class TestMlflowAliases:
         older, newer = aspect_model("aspects-1"), aspect_model("aspects-2")
         ModelVersion.objects.filter(pk=newer.pk).update(stage=ModelVersion.Stage.CHAMPION)
 
-        services.model_version_sync_aliases(version_id=newer.pk, previous_id=older.pk)
+        versions.model_version_sync_aliases(version_id=newer.pk, previous_id=older.pk)
 
         assert mlflow_calls == []
         assert ModelVersion.objects.get(pk=newer.pk).mlflow_version == ""
@@ -329,6 +329,6 @@ class TestMlflowAliases:
         older = ModelVersionFactory(name="sentiment-1", mlflow_version="3")
         newer = deploy(ModelVersionFactory(name="sentiment-2", mlflow_version="4"))
 
-        services.model_version_sync_aliases(version_id=newer.pk, previous_id=older.pk)
+        versions.model_version_sync_aliases(version_id=newer.pk, previous_id=older.pk)
 
         assert mlflow_calls == [("alias", "champion", "4"), ("alias", "challenger", "3")]

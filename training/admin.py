@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
+from training.models import Alert, AlertChannel, Deployment, GateDecision, ModelVersion, MonitoringSnapshot, TrainingJob
 
 
 class GateDecisionInline(admin.StackedInline):
@@ -45,3 +45,22 @@ class TrainingJobAdmin(admin.ModelAdmin):
     list_display = ("id", "status", "trigger", "progress", "progress_message", "created_at", "finished_at")
     list_filter = ("status", "trigger")
     readonly_fields = ("created_at", "started_at", "finished_at", "metrics", "error", "requested_by")
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "target", "events", "enabled")
+    list_filter = ("kind", "enabled")
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "event", "subject", "channel", "status", "attempts")
+    list_filter = ("event", "status")
+    readonly_fields = [field.name for field in Alert._meta.fields]
+
+
+@admin.register(MonitoringSnapshot)
+class MonitoringSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "model_version", "window_days", "trigger")
+    readonly_fields = [field.name for field in MonitoringSnapshot._meta.fields]

@@ -12,8 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from project.auth import Principal, require
 from project.errors import HTTPErrorWithFields, error_responses
 from project.routing import DjangoAPIRouter
-from training import services
+from training.jobs import (
+    DEFAULT_MIN_SAMPLES,
+    JobAlreadyActive,
+    training_job_create,
+    training_job_enqueue,
+    training_job_request_cancel,
+)
 from training.models import Deployment, GateDecision, ModelVersion, TrainingJob
+from training.registry import current_champion
+from training.retraining import retraining_need
+from training.versions import DeploymentError, model_version_promote, model_version_rollback
 
 router = DjangoAPIRouter(prefix="/training", tags=["training"])
 
@@ -21,7 +30,7 @@ router = DjangoAPIRouter(prefix="/training", tags=["training"])
 class TrainingStartIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"min_samples": 1000}]})
     min_samples: int = Field(
-        default=services.DEFAULT_MIN_SAMPLES,
+        default=DEFAULT_MIN_SAMPLES,
         ge=1,
         le=100_000_000,
         description="Fail at once unless at least this many labelled or rated reviews exist",
@@ -97,13 +106,13 @@ def start_training(
     body = body or TrainingStartIn()
     try:
         with transaction.atomic():
-            job = services.training_job_create(
+            job = training_job_create(
                 parameters=body.model_dump(exclude_none=True),
                 trigger=TrainingJob.Trigger.API,
                 requested_by_id=principal.user_id,
             )
-            services.training_job_enqueue(job)
-    except services.JobAlreadyActive as exc:
+            training_job_enqueue(job)
+    except JobAlreadyActive as exc:
         raise HTTPErrorWithFields(
             409,
             f"Training job {exc.job.pk} is already {exc.job.status}; one job runs at a time",
@@ -144,7 +153,7 @@ def cancel_training(
     if job is None:
         raise HTTPException(status_code=404, detail=f"Training job {job_id} does not exist")
     if not job.is_final:
-        job = services.training_job_request_cancel(job=job)
+        job = training_job_request_cancel(job=job)
     return job_out(job)
 
 
@@ -282,7 +291,7 @@ def model_versions(
     principal: Principal = require("training.view_modelversion"),
 ) -> ModelVersionList:
     versions = ModelVersion.objects.order_by("-id")[:limit]
-    champion = services.current_champion()
+    champion = current_champion()
     return ModelVersionList(
         champion=champion.name if champion else None, results=[model_version_out(v) for v in versions]
     )
@@ -303,13 +312,13 @@ def promote_model_version(
     if row is None:
         raise HTTPException(status_code=404, detail=f"Model version {version!r} does not exist")
     try:
-        row = services.model_version_promote(
+        row = model_version_promote(
             version=row,
             action=Deployment.Action.MANUAL,
             user_id=principal.user_id,
             reason=(body.reason if body else "") or f"Promoted by {principal.username}",
         )
-    except services.DeploymentError as exc:
+    except DeploymentError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     return model_version_out(row)
 
@@ -325,8 +334,8 @@ def rollback(
 ) -> ModelVersionOut:
     body = body or RollbackIn()
     try:
-        row = services.model_version_rollback(kind=body.kind, user_id=principal.user_id, reason=body.reason)
-    except services.DeploymentError as exc:
+        row = model_version_rollback(kind=body.kind, user_id=principal.user_id, reason=body.reason)
+    except DeploymentError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     return model_version_out(row)
 
@@ -338,4 +347,4 @@ def rollback(
     responses=error_responses(401, 403, 422),
 )
 def retraining_readiness(principal: Principal = require("training.view_trainingjob")) -> RetrainingNeedOut:
-    return RetrainingNeedOut(**services.retraining_need())
+    return RetrainingNeedOut(**retraining_need())

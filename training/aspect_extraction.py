@@ -11,9 +11,10 @@ from django.db import transaction
 from reviews import events
 from reviews.aspects import AT_COPY, review_filter_copies
 from reviews.models import Review, ReviewAspect
-from training.aspects import current_aspect_champion, get_aspect_model
+from training.aspects import get_aspect_model
 from training.ml.text import is_suggestion, split_sentences
 from training.models import AspectAnnotation
+from training.registry import current_aspect_champion
 
 STAFF_ANNOTATION_SOURCE = "staff"
 GENERAL = "general"

@@ -22,10 +22,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from training import storage, tracking
+from training.jobs import TrainingError
 from training.ml import aspect_data, encoder
 from training.ml.aspect_coldstart import ColdStartAspectModel
 from training.ml.aspects import AspectModel
-from training.models import AspectAnnotation, Deployment, GateDecision, ModelVersion, TrainingJob
+from training.models import AspectAnnotation, ModelVersion, TrainingJob
+from training.registry import aspect_serving_key, current_aspect_champion, load_model, sentiment_features_version
+from training.registry import serving_aspect_model_key as serving_aspect_model_key  # still imported from here
+from training.versions import model_version_register
+from training.versions import reextract_all_aspects as reextract_all_aspects  # still imported from here
 
 logger = logging.getLogger(__name__)
 SEMEVAL2014 = "semeval2014"
@@ -146,31 +151,16 @@ def aspect_model_evaluate(version: ModelVersion) -> dict:
     }
 
 
-def _sentiment_features_version() -> ModelVersion | None:
-    """The sentiment champion whose probabilities the aspect models read, or None when
-    ASPECT_SENTIMENT_FEATURES is off or only the lexicon baseline is deployed (its scores would repeat
-    the VADER ones). From the database, not the process's deployed-model cache: a sentiment job may
-    have promoted a model moments ago on this worker."""
-    if not settings.ASPECT_SENTIMENT_FEATURES:
-        return None
-    from training.ml import lexicon
-
-    version = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
-    return None if version is None or version.algorithm == lexicon.ALGORITHM else version
-
-
 def _fast_sentiment_model(version: ModelVersion):
     """The version's model; of an accurate-kind model only its fast TF-IDF part: extraction scores every
     sentence and clause, and MiniLM there would cost more than it adds."""
-    from training.registry import load_model
-
     model = load_model(version)
     return getattr(model, "base", model)
 
 
 def _sentiment_features_model() -> tuple[str | None, object | None]:
     """The name and fast model of the sentiment champion that feeds the aspect polarity (or Nones)."""
-    version = _sentiment_features_version()
+    version = sentiment_features_version()
     return (None, None) if version is None else (version.name, _fast_sentiment_model(version))
 
 
@@ -190,10 +180,6 @@ def aspect_gate(candidate: dict, champion: dict, champion_label: str) -> tuple[b
     return promote, reason
 
 
-def current_aspect_champion() -> ModelVersion | None:
-    return ModelVersion.objects.filter(kind=ModelVersion.Kind.ASPECTS, stage=ModelVersion.Stage.CHAMPION).first()
-
-
 # The fit's stages report 0..1 each; the job's bar gives them consecutive parts of 10-70 % so it never goes back.
 _FIT_STAGES = {"detection-thresholds": (0.1, 0.4), "detection": (0.4, 0.55), "polarity": (0.55, 0.7)}
 
@@ -210,8 +196,6 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     examples = [(pk, s.text, aspect_data.to_semeval2014_scheme(s)) for pk, s in annotated]
     examples = [e for e in examples if e[2]]
     if len(examples) < int(job.parameters.get("min_samples", 50)):
-        from training.services import TrainingError
-
         raise TrainingError(f"Not enough aspect annotations: found {len(examples)}; import some first")
     train = [e for e in examples if not _held_out(e[1])]
     test = [e for e in examples if _held_out(e[1])]
@@ -256,37 +240,25 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         scratch / "model.joblib",
     )
     storage.save(scratch / "model.joblib", f"{name}.joblib")
-    version = ModelVersion.objects.create(
+    model_version_register(
+        job=job,
         name=name,
         kind=ModelVersion.Kind.ASPECTS,
         algorithm=model.algorithm,
-        artifact_path=f"{name}.joblib",
         parameters={"scheme": SEMEVAL2014, "train_size": len(train), "sentiment_features": sentiment_version},
-        metrics={"evaluation": candidate_metrics, "evaluation_set": evaluation_set},
-        mlflow_run_id=run_id or "",
-        training_job=job,
-    )
-    GateDecision.objects.create(
-        candidate=version,
-        champion=champion,
-        training_job=job,
         evaluation_set=evaluation_set,
         candidate_metrics=candidate_metrics,
+        champion=champion,
         champion_metrics=champion_metrics,
-        delta_macro_f1=round(delta, 4),
-        probability_better=1.0 if promote else 0.0,
-        decision=GateDecision.Decision.PROMOTED if promote else GateDecision.Decision.REJECTED,
+        promote=promote,
         reason=reason,
+        delta=round(delta, 4),
+        probability_better=1.0 if promote else 0.0,
+        mlflow_run_id=run_id or "",
     )
     if promote:
-        from training.services import model_version_promote
-
-        # The same path as a manual promotion or a rollback: archives the champion, records the deployment and
-        # re-extracts every review's aspects (through the outbox, in the deployment's transaction).
-        model_version_promote(version=version, action=Deployment.Action.GATE, reason=reason)
         decision = f"promoted {name}: {reason}"
     else:
-        ModelVersion.objects.filter(pk=version.pk).update(stage=ModelVersion.Stage.REJECTED)
         decision = f"kept {champion.name if champion else 'cold start'}: candidate {name} rejected ({reason})"
     return {
         "decision": decision,
@@ -300,27 +272,6 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         "fit_seconds": fit_seconds,
         "mlflow_run_id": run_id or "",
     }
-
-
-def _serving_key(champion: ModelVersion | None, sentiment: ModelVersion | None) -> str:
-    return champion.name if champion else f"cold-start+{sentiment.name if sentiment else 'vader'}"
-
-
-def serving_aspect_model_key() -> str:
-    """Names the aspect model get_aspect_model serves now: the champion, or the cold start and the sentiment
-    champion it reads clause polarity from."""
-    champion = current_aspect_champion()
-    return _serving_key(champion, None if champion else _sentiment_features_version())
-
-
-def reextract_all_aspects() -> None:
-    """Stored review aspects follow the deployed aspect model (the cold start's also the sentiment champion):
-    re-extract them all, in batches. Called in the promotion's transaction: the outbox publishes the task
-    after commit (or once the broker is back). The pass carries the model it is for, so a later deployment's
-    pass supersedes it instead of running beside it."""
-    from project.outbox.services import outbox_enqueue
-
-    outbox_enqueue("reviews.reextract_all_aspects", args=[0, serving_aspect_model_key()])
 
 
 def _log_run(name: str, params: dict, metrics: dict, model_file: Path) -> str:
@@ -343,8 +294,8 @@ def get_aspect_model():
     """The deployed aspect model, or the cold-start model when none has been trained (its clause
     polarity from the sentiment champion when there is a trained one, else from VADER)."""
     champion = current_aspect_champion()
-    sentiment = None if champion else _sentiment_features_version()
-    key = _serving_key(champion, sentiment)
+    sentiment = None if champion else sentiment_features_version()
+    key = aspect_serving_key(champion, sentiment)
     with _lock:
         if key not in _cache:
             _cache.clear()

@@ -9,10 +9,16 @@ import numpy as np
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from training import services, tracking
+from reviews.models import Review
+from training import tracking
+from training.datasets import collect_examples, split_examples
+from training.jobs import JobAlreadyActive, training_job_create, training_job_enqueue
+from training.ml.holdout import in_evaluation_bucket
 from training.ml.labels import LABEL_INDEX, LABELS
 from training.ml.metrics import evaluate
 from training.models import EvaluationReport, ScheduledRun, TrainingJob
+from training.registry import current_champion, load_model
+from training.retraining import retraining_need
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +55,7 @@ def retrain_if_needed(*, slot: str | None = None) -> ScheduledRun | None:
     run = scheduled_run_claim(task="retrain-daily", slot=slot or current_slot("day"))
     if run is None:
         return None
-    need = services.retraining_need()
+    need = retraining_need()
     details = {key: (value.isoformat() if isinstance(value, dt.datetime) else value) for key, value in need.items()}
     if not need["ready"]:
         return _finish(
@@ -61,26 +67,23 @@ def retrain_if_needed(*, slot: str | None = None) -> ScheduledRun | None:
         )
     try:
         with transaction.atomic():
-            job = services.training_job_create(parameters={}, trigger=TrainingJob.Trigger.SCHEDULE)
-            services.training_job_enqueue(job)
-    except services.JobAlreadyActive as exc:
+            job = training_job_create(parameters={}, trigger=TrainingJob.Trigger.SCHEDULE)
+            training_job_enqueue(job)
+    except JobAlreadyActive as exc:
         return _finish(run, ScheduledRun.Outcome.SKIPPED, f"Training job {exc.job.pk} is already {exc.job.status}")
     return _finish(run, ScheduledRun.Outcome.DONE, f"Started training job {job.pk}", details=details, training_job=job)
 
 
 def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
     """Score the champion on the evaluation set and on the last week's human labels it did not learn from."""
-    from reviews.models import Review
-    from training.registry import load_model
-
     run = scheduled_run_claim(task="evaluate-weekly", slot=slot or current_slot("week"))
     if run is None:
         return None
-    champion = services.current_champion()
+    champion = current_champion()
     if champion is None:
         return _finish(run, ScheduledRun.Outcome.SKIPPED, "No model is deployed")
     model = load_model(champion)
-    _, evaluation = services.split_examples(services.collect_examples())
+    _, evaluation = split_examples(collect_examples())
     report: dict = {}
     errors: list[dict] = []
     if len(evaluation.examples):
@@ -110,7 +113,7 @@ def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
         for review_id, text, label, labelled_at in Review.objects.filter(
             human_labelled_at__gte=week_ago, human_label__isnull=False
         ).values_list("id", "text", "human_label", "human_labelled_at")
-        if trained_at is None or labelled_at > trained_at or services.in_evaluation_bucket(review_id)
+        if trained_at is None or labelled_at > trained_at or in_evaluation_bucket(review_id)
     ]
     fresh_report = (
         evaluate(np.asarray(model.predict_proba([t for t, _ in fresh])), [label for _, label in fresh]) if fresh else {}
@@ -140,12 +143,10 @@ def evaluate_champion(*, slot: str | None = None) -> ScheduledRun | None:
 
 
 def _log_evaluation(name: str, report: dict, fresh_report: dict, evaluation_set: dict) -> str:
-    from training.tracking import _experiment_id, _flat_metrics, _mlflow
-
-    mlflow = _mlflow()
-    with mlflow.start_run(experiment_id=_experiment_id(), run_name=f"evaluation-{name}") as run:
+    mlflow = tracking._mlflow()
+    with mlflow.start_run(experiment_id=tracking._experiment_id(), run_name=f"evaluation-{name}") as run:
         mlflow.set_tags({"model_version": name, "kind": "weekly-evaluation"})
-        mlflow.log_metrics(_flat_metrics(report))
-        mlflow.log_metrics(_flat_metrics(fresh_report, "fresh."))
+        mlflow.log_metrics(tracking._flat_metrics(report))
+        mlflow.log_metrics(tracking._flat_metrics(fresh_report, "fresh."))
         mlflow.log_dict({"report": report, "fresh": fresh_report, "evaluation_set": evaluation_set}, "evaluation.json")
     return run.info.run_id

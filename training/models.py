@@ -230,3 +230,78 @@ class AspectAnnotation(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+# --- Model monitoring and alerts (tables from when they lived in the analytics app) ---------------
+
+
+class MonitoringSnapshot(models.Model):
+    """One monitoring run: live accuracy, drift and the retraining decision, with its numbers."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    model_version = models.ForeignKey(ModelVersion, null=True, on_delete=models.SET_NULL, related_name="+")
+    window_days = models.PositiveIntegerField()
+    live_accuracy = models.JSONField(default=dict)
+    rating_agreement = models.JSONField(default=dict)
+    drift = models.JSONField(default=dict)
+    alarms = models.JSONField(default=list)
+    trigger = models.JSONField(default=dict, help_text="The retraining decision and why")
+
+    class Meta:
+        db_table = "analytics_monitoringsnapshot"  # the table it had in the analytics app
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Monitoring {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AlertChannel(models.Model):
+    """Where alerts go: an email address (Django's mail settings) or a webhook (JSON POST)."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    EVENTS = (
+        ("accuracy_drop", "Live accuracy dropped"),
+        ("drift", "Drift detected"),
+        ("job_failed", "Training job failed"),
+        ("model_promoted", "Model promoted"),
+        ("model_rejected", "Candidate rejected by the gate"),
+        ("negative_spike", "Spike of negative reviews for a business"),
+    )
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    target = models.CharField(max_length=500, help_text="Email address or webhook URL")
+    events = models.JSONField(default=list, blank=True, help_text="Event names to send; empty means all")
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "analytics_alertchannel"  # the table it had in the analytics app
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def wants(self, event: str) -> bool:
+        return self.enabled and (not self.events or event in self.events)
+
+
+class Alert(models.Model):
+    """Every alert sent (or that failed to send), for the record."""
+
+    channel = models.ForeignKey(AlertChannel, null=True, on_delete=models.SET_NULL, related_name="alerts")
+    event = models.CharField(max_length=40)
+    subject = models.CharField(max_length=300)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, default="pending")
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "analytics_alert"  # the table it had in the analytics app
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event}: {self.subject}"

@@ -8,7 +8,7 @@ from django.dispatch import receiver
 from reviews import events
 from training.aspect_extraction import STAFF_ANNOTATION_SOURCE
 from training.models import AspectAnnotation
-from training.services import model_version_ensure_baseline
+from training.registry import model_version_ensure_baseline
 
 
 @receiver(post_migrate)

@@ -1,4 +1,4 @@
-"""Which model is deployed, loaded once per process and swapped when the database says so.
+"""Which model is deployed (serving): loaded once per process and swapped when the database says so.
 
 The `ModelVersion` row with stage=champion is the source of truth. Each process
 keeps the loaded model in memory and re-reads only the champion's id from the
@@ -15,11 +15,15 @@ from dataclasses import dataclass
 
 import joblib
 from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from training import storage
 from training.ml import lexicon
 from training.ml.predictor import SentimentModel
-from training.models import ModelVersion
+from training.models import Deployment, ModelVersion
+
+BASELINE_NAME = "baseline-lexicon"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +52,59 @@ def load_model(version: ModelVersion) -> SentimentModel:
     raise ValueError(f"Unknown algorithm {version.algorithm!r} for model version {version.name}")
 
 
-def _champion() -> ModelVersion:
-    version = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
-    if version is None:
-        from training.services import model_version_ensure_baseline
+def model_version_ensure_baseline() -> ModelVersion:
+    """The lexicon baseline exists and, if nothing else is deployed, is the champion."""
+    baseline, _ = ModelVersion.objects.get_or_create(
+        name=BASELINE_NAME,
+        defaults={"algorithm": lexicon.ALGORITHM, "parameters": {"steepness": 4.0, "neutral_bias": 1.0}},
+    )
+    if not ModelVersion.objects.filter(kind=baseline.kind, stage=ModelVersion.Stage.CHAMPION).exists():
+        try:
+            with transaction.atomic():
+                ModelVersion.objects.filter(pk=baseline.pk).update(
+                    stage=ModelVersion.Stage.CHAMPION, deployed_at=timezone.now()
+                )
+                Deployment.objects.create(
+                    model_version=baseline, action=Deployment.Action.INITIAL, reason="Nothing else deployed"
+                )
+        except IntegrityError:
+            pass  # another process deployed something at the same moment; that one wins
+        baseline.refresh_from_db()
+    return baseline
 
-        version = model_version_ensure_baseline()
-    return version
+
+def current_champion(kind: str = ModelVersion.Kind.SENTIMENT) -> ModelVersion | None:
+    return ModelVersion.objects.filter(kind=kind, stage=ModelVersion.Stage.CHAMPION).first()
+
+
+def current_aspect_champion() -> ModelVersion | None:
+    return current_champion(ModelVersion.Kind.ASPECTS)
+
+
+def sentiment_features_version() -> ModelVersion | None:
+    """The sentiment champion whose probabilities the aspect models read, or None when
+    ASPECT_SENTIMENT_FEATURES is off or only the lexicon baseline is deployed (its scores would repeat
+    the VADER ones). From the database, not the process's deployed-model cache: a sentiment job may
+    have promoted a model moments ago on this worker."""
+    if not settings.ASPECT_SENTIMENT_FEATURES:
+        return None
+    version = current_champion(ModelVersion.Kind.SENTIMENT)
+    return None if version is None or version.algorithm == lexicon.ALGORITHM else version
+
+
+def aspect_serving_key(champion: ModelVersion | None, sentiment: ModelVersion | None) -> str:
+    return champion.name if champion else f"cold-start+{sentiment.name if sentiment else 'vader'}"
+
+
+def serving_aspect_model_key() -> str:
+    """Names the aspect model training.aspects.get_aspect_model serves now: the champion, or the cold start and
+    the sentiment champion it reads clause polarity from."""
+    champion = current_aspect_champion()
+    return aspect_serving_key(champion, None if champion else sentiment_features_version())
+
+
+def _champion() -> ModelVersion:
+    return current_champion(ModelVersion.Kind.SENTIMENT) or model_version_ensure_baseline()
 
 
 def deployed_model_if_fresh() -> DeployedModel | None:

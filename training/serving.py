@@ -17,7 +17,7 @@ from reviews.serving import BatchPrediction
 from training.ml.labels import LABELS
 from training.ml.predictor import scores_from_probabilities
 from training.registry import DeployedModel, get_deployed_model
-from training.services import retraining_need
+from training.retraining import retraining_need
 
 
 def uses_prediction_cache(model) -> bool:

@@ -6,10 +6,16 @@ from django.conf import settings
 from project.outbox.services import outbox_enqueue
 from reviews.services import FRESH_ASPECTS_TASK
 from training import automation
+from training.alerts import alert_deliver
 from training.aspect_extraction import review_extract_aspects, review_reextract_batch
 from training.aspects import serving_aspect_model_key
+from training.automation import current_slot, scheduled_run_claim
+from training.jobs import training_job_sweep_stuck
+from training.models import Alert
+from training.monitoring import monitoring_run
 from training.rescoring import review_rescore_batch
-from training.services import model_version_sync_aliases, training_job_run, training_job_sweep_stuck
+from training.runner import training_job_run
+from training.versions import model_version_sync_aliases
 
 
 @shared_task(
@@ -128,3 +134,25 @@ def reextract_all_aspects(after_id: int = 0, model_key: str | None = None) -> in
     if last_id is not None:
         outbox_enqueue(reextract_all_aspects, args=[last_id, model_key])
     return last_id or 0
+
+
+# Model monitoring and alerts: their names (stored in django-celery-beat rows) are from when they lived in analytics.
+@shared_task(name="analytics.deliver_alert", soft_time_limit=300, time_limit=330)
+def deliver_alert(alert_id: int) -> None:
+    alert = Alert.objects.select_related("channel").filter(pk=alert_id).first()
+    if alert is not None and alert.status != "sent":
+        alert_deliver(alert=alert)
+
+
+@shared_task(
+    name="analytics.monitor_hourly", soft_time_limit=600, time_limit=660, acks_late=True, reject_on_worker_lost=True
+)
+def monitor_hourly() -> str | None:
+    run = scheduled_run_claim(task="monitor-hourly", slot=current_slot("hour"))
+    if run is None:
+        return None
+    snapshot = monitoring_run()
+    run.outcome, run.reason = "done", snapshot.trigger.get("reason", "")
+    run.details = {"snapshot_id": snapshot.pk, "decision": snapshot.trigger.get("decision")}
+    run.save(update_fields=["outcome", "reason", "details"])
+    return snapshot.trigger.get("decision")

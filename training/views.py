@@ -16,9 +16,22 @@ from django.views.decorators.http import require_GET, require_POST
 
 from project.plotly import PLOTLY_URL
 from project.views import can, clean_int, json_permission_required, permission_required
-from training import services
+from training.jobs import (
+    DEFAULT_MIN_SAMPLES,
+    JobAlreadyActive,
+    training_job_create,
+    training_job_enqueue,
+    training_job_request_cancel,
+)
 from training.ml import lexicon
 from training.models import Deployment, EvaluationReport, GateDecision, ModelVersion, TrainingJob
+from training.retraining import retraining_need
+from training.versions import (
+    DeploymentError,
+    model_version_promote,
+    model_version_rollback,
+    model_version_rollback_target,
+)
 
 LABELS = ("positive", "neutral", "negative")
 
@@ -199,7 +212,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
         for v in versions
     ]
     rollbacks = [
-        {"kind": kind, "label": label, "deployment": services.model_version_rollback_target(kind)}
+        {"kind": kind, "label": label, "deployment": model_version_rollback_target(kind)}
         for kind, label in ModelVersion.Kind.choices
     ]
     return render(
@@ -253,10 +266,8 @@ def promote(request: HttpRequest, version_id: int) -> HttpResponse:
         return redirect("model", version_id=version.pk)
     reason = (request.POST.get("reason") or "").strip()[:500] or f"Promoted by hand by {request.user.get_username()}"
     try:
-        services.model_version_promote(
-            version=version, action=Deployment.Action.MANUAL, user_id=request.user.pk, reason=reason
-        )
-    except services.DeploymentError as exc:
+        model_version_promote(version=version, action=Deployment.Action.MANUAL, user_id=request.user.pk, reason=reason)
+    except DeploymentError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"{version.name} is now deployed.")
@@ -272,13 +283,13 @@ def rollback(request: HttpRequest) -> HttpResponse:
     kind = request.POST.get("kind") or ModelVersion.Kind.SENTIMENT  # the service refuses an unknown kind
     reason = (request.POST.get("reason") or "").strip()[:500]
     try:
-        version = services.model_version_rollback(
+        version = model_version_rollback(
             kind=kind,
             user_id=request.user.pk,
             reason=reason,
             seen_deployment_id=clean_int(request.POST.get("deployment"), 0) or None,
         )
-    except services.DeploymentError as exc:
+    except DeploymentError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Rolled back: {version.name} is deployed again.")
@@ -319,8 +330,8 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
         {
             "jobs": [job_json(job) for job in _jobs()],
             "can_start": can(request.user, "training.start_trainingjob"),
-            "default_min_samples": services.DEFAULT_MIN_SAMPLES,
-            "need": services.retraining_need(),
+            "default_min_samples": DEFAULT_MIN_SAMPLES,
+            "need": retraining_need(),
         },
     )
 
@@ -335,7 +346,7 @@ def jobs_status(request: HttpRequest) -> JsonResponse:
 @permission_required("training.start_trainingjob")
 @require_POST
 def start_job(request: HttpRequest) -> HttpResponse:
-    raw = (request.POST.get("min_samples") or str(services.DEFAULT_MIN_SAMPLES)).strip()
+    raw = (request.POST.get("min_samples") or str(DEFAULT_MIN_SAMPLES)).strip()
     # Digits only: int() would also take "1_000", "+5" or "٣" (an Arabic-Indic three).
     min_samples = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
     if not 1 <= min_samples <= 100_000_000:
@@ -343,13 +354,13 @@ def start_job(request: HttpRequest) -> HttpResponse:
         return redirect("jobs")
     try:
         with transaction.atomic():
-            job = services.training_job_create(
+            job = training_job_create(
                 parameters={"min_samples": min_samples},
                 trigger=TrainingJob.Trigger.STAFF,
                 requested_by_id=request.user.pk,
             )
-            services.training_job_enqueue(job)
-    except services.JobAlreadyActive as exc:
+            training_job_enqueue(job)
+    except JobAlreadyActive as exc:
         messages.error(request, f"Training job #{exc.job.pk} is already {exc.job.status}; one job runs at a time.")
     else:
         messages.success(request, f"Training job #{job.pk} queued.")
@@ -363,6 +374,6 @@ def cancel_job(request: HttpRequest, job_id: int) -> HttpResponse:
     if job.is_final:
         messages.info(request, f"Job #{job.pk} had already {job.status}.")
     else:
-        services.training_job_request_cancel(job=job)
+        training_job_request_cancel(job=job)
         messages.success(request, f"Cancelling job #{job.pk}.")
     return redirect("jobs")

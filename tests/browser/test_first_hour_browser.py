@@ -55,7 +55,7 @@ def test_the_first_hour_of_a_new_user(page, live_url, tmp_path):
     from reviews.models import Review, ReviewAspect
     from tests.live import running_worker
     from training.models import TrainingJob
-    from training.services import model_version_ensure_baseline
+    from training.registry import model_version_ensure_baseline
 
     shots = os.environ.get("SCREENSHOT_DIR")
 

@@ -81,9 +81,8 @@ def seed_monitoring(count: int = 12) -> None:
     history, alerts and a weekly evaluation, as the monitoring and models pages show them."""
     from django.utils import timezone
 
-    from analytics.models import Alert, AlertChannel, MonitoringSnapshot
     from reviews.models import Review
-    from training.models import EvaluationReport, ModelVersion, ScheduledRun
+    from training.models import Alert, AlertChannel, EvaluationReport, ModelVersion, MonitoringSnapshot, ScheduledRun
 
     version = ModelVersion.objects.order_by("id").first() or ModelVersionFactory(name="sentiment-0001")
     now = timezone.now()

@@ -1,7 +1,7 @@
 """Cold-start aspect extraction: no labelled data, no downloads.
 
 Method (ALGORITHM)
-1. Seed terms per category (``SEED_TERMS``; unigrams and short phrases, editable per install).
+1. Seed terms per category (``SEED_TERMS``, training/ml/aspect_seeds.py; unigrams and short phrases, editable).
 2. Optional expansion over unlabelled review text given to ``fit(texts)``: sentences become a binary term-sentence
    matrix (unigrams, min_df 3, stop words and VADER-lexicon sentiment words removed), words get PPMI co-occurrence
    vectors reduced with TruncatedSVD (word vectors learned on the fly). A word joins a category when its cosine to
@@ -24,268 +24,17 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from training.ml.aspect_data import DEFAULT_PRODUCT_TAXONOMY, MISC
+from training.ml.aspect_features import CLAUSE_SPLIT, vader
+from training.ml.aspect_seeds import SEED_TERMS, TO_SEMEVAL2014
+from training.ml.labels import LABELS
 
 ALGORITHM = "aspects-coldstart-seeds+ppmi-svd-expansion+vader-clause-v1"
-
-SEED_TERMS: dict[str, tuple[str, ...]] = {
-    "food": (
-        "food",
-        "dish",
-        "dishes",
-        "meal",
-        "meals",
-        "pizza",
-        "sushi",
-        "pasta",
-        "burger",
-        "chicken",
-        "steak",
-        "fish",
-        "dessert",
-        "desserts",
-        "appetizer",
-        "appetizers",
-        "entree",
-        "entrees",
-        "taste",
-        "tasty",
-        "flavor",
-        "flavors",
-        "delicious",
-        "cooked",
-        "salad",
-        "soup",
-        "rice",
-        "noodles",
-        "bread",
-        "sauce",
-        "cuisine",
-        "lunch",
-        "dinner",
-        "breakfast",
-        "brunch",
-        "seafood",
-        "meat",
-        "shrimp",
-        "fries",
-        "roll",
-        "rolls",
-        "tuna",
-        "salmon",
-        "chef",
-    ),
-    "service": (
-        "service",
-        "served",
-        "serving",
-        "attentive",
-        "rude",
-        "friendly",
-        "helpful",
-        "attention",
-        "customer service",
-        "hospitality",
-        "ignored",
-        "reservation",
-        "order",
-        "ordered",
-        "bill",
-        "check",
-    ),
-    "staff": (
-        "staff",
-        "waiter",
-        "waiters",
-        "waitress",
-        "waitresses",
-        "server",
-        "servers",
-        "manager",
-        "host",
-        "hostess",
-        "bartender",
-        "owner",
-        "employees",
-        "crew",
-        "waitstaff",
-        "wait staff",
-    ),
-    "price/value": (
-        "price",
-        "prices",
-        "priced",
-        "pricey",
-        "expensive",
-        "cheap",
-        "overpriced",
-        "value",
-        "cost",
-        "affordable",
-        "worth",
-        "money",
-        "bill",
-        "dollars",
-        "$",
-        "budget",
-        "reasonable prices",
-    ),
-    "ambience": (
-        "ambience",
-        "ambiance",
-        "atmosphere",
-        "decor",
-        "music",
-        "noisy",
-        "loud",
-        "quiet",
-        "cozy",
-        "romantic",
-        "interior",
-        "setting",
-        "vibe",
-        "space",
-        "seating",
-        "lighting",
-        "crowded",
-        "view",
-        "room",
-        "outdoor",
-    ),
-    "cleanliness": (
-        "clean",
-        "dirty",
-        "filthy",
-        "hygiene",
-        "hygienic",
-        "sanitary",
-        "unsanitary",
-        "spotless",
-        "bathroom",
-        "restroom",
-        "restrooms",
-        "bathrooms",
-        "toilet",
-        "sticky",
-        "cockroach",
-        "roach",
-        "flies",
-        "smell",
-        "smelled",
-    ),
-    "wait time/speed": (
-        "wait",
-        "waited",
-        "waiting",
-        "slow",
-        "quick",
-        "quickly",
-        "fast",
-        "faster",
-        "minutes",
-        "hour",
-        "hours",
-        "forever",
-        "took long",
-        "long time",
-        "prompt",
-        "promptly",
-        "speed",
-        "delay",
-        "delayed",
-        "line",
-    ),
-    "drinks": (
-        "drink",
-        "drinks",
-        "wine",
-        "wines",
-        "beer",
-        "beers",
-        "cocktail",
-        "cocktails",
-        "coffee",
-        "tea",
-        "juice",
-        "sake",
-        "martini",
-        "margarita",
-        "bar",
-        "soda",
-        "lassi",
-        "mojito",
-        "sangria",
-    ),
-    "location": (
-        "location",
-        "located",
-        "neighborhood",
-        "parking",
-        "street",
-        "downtown",
-        "area",
-        "spot",
-        "walk",
-        "subway",
-        "block",
-        "corner",
-        "nearby",
-        "find",
-    ),
-    "menu/variety": (
-        "menu",
-        "menus",
-        "variety",
-        "selection",
-        "options",
-        "choices",
-        "choice",
-        "vegetarian",
-        "vegan",
-        "gluten free",
-        "specials",
-        "offerings",
-        "range",
-        "limited",
-    ),
-    "portion size": (
-        "portion",
-        "portions",
-        "portion size",
-        "serving size",
-        "generous",
-        "huge",
-        "tiny",
-        "small portions",
-        "large portions",
-        "filling",
-        "big portions",
-        "servings",
-        "plenty",
-    ),
-}
-
-TO_SEMEVAL2014 = {
-    "food": "food",
-    "drinks": "food",
-    "menu/variety": "food",
-    "portion size": "food",
-    "service": "service",
-    "staff": "service",
-    "wait time/speed": "service",
-    "price/value": "price",
-    "ambience": "ambience",
-    "cleanliness": "ambience",
-    "location": MISC,
-}
 
 _SUGGESTION = re.compile(
     r"\b(could (?:be|use|have)|should(?:'ve| have)?|needs? (?:to|more|some)|wish(?:ed)?|would be (?:nice|better|great)"
     r"|if only|a (?:bit|little) (?:slow|too|more|less|pricey|expensive|loud|noisy|cold|salty|bland)"
     r"|too (?:slow|long|loud|noisy|expensive|pricey|small|salty|sweet|greasy|bland|dark|crowded|cold))\b",
     re.IGNORECASE,
-)
-_CLAUSE = re.compile(
-    r"[,;:!?()\u2014]|\.(?=\s|$)|\s-\s|\b(?:but|although|though|however|while|whereas|yet|except)\b", re.IGNORECASE
 )
 _STOP = set(
     "a an the and or but if of to in on at for with from by as is are was were be been being it its this that these "
@@ -298,7 +47,7 @@ _STOP = set(
 
 def _clauses_with_spans(text: str) -> list[tuple[int, int]]:
     spans, start = [], 0
-    for m in _CLAUSE.finditer(text):
+    for m in CLAUSE_SPLIT.finditer(text):
         if m.start() > start:
             spans.append((start, m.start()))
         start = m.end()
@@ -370,7 +119,7 @@ class ColdStartAspectModel:
         from sklearn.feature_extraction.text import CountVectorizer
 
         sentences = [s for t in texts for s in re.split(r"(?<=[.!?])\s+", t) if len(s) > 3]
-        sentiment_words = set(_vader_lexicon())
+        sentiment_words = set(vader().lexicon)
         vec = CountVectorizer(
             binary=True, min_df=3, token_pattern=r"(?u)\b[a-z][a-z]+\b", stop_words=sorted(_STOP), max_features=20000
         )
@@ -476,9 +225,6 @@ class ColdStartAspectModel:
 
 
 def _clause_polarity(clause: str, sentiment_model=None) -> tuple[str, float]:
-    from training.ml.aspects import vader
-    from training.ml.labels import LABELS
-
     compound = vader().polarity_scores(clause)["compound"]
     if _SUGGESTION.search(clause) and compound < 0.5:
         return "negative", 0.6
@@ -491,9 +237,3 @@ def _clause_polarity(clause: str, sentiment_model=None) -> tuple[str, float]:
     if compound <= -0.05:
         return "negative", 0.5 + min(abs(compound), 1.0) / 2
     return "neutral", 0.5
-
-
-def _vader_lexicon() -> dict[str, float]:
-    from training.ml.aspects import vader
-
-    return vader().lexicon

@@ -44,59 +44,23 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from training.ml.aspect_coldstart import ColdStartAspectModel
+from training.ml.aspect_features import (
+    best_threshold,
+    clauses,
+    embed,
+    row_khatri_rao,
+    sentiment_rows,
+    vader_rows,
+)
 
 ALGORITHM = "aspects-tfidf-ovr-lr-tuned+clause-crossed-polarity-lr-v1"
 ALGORITHM_WITH_EMBEDDINGS = ALGORITHM + "+minilm"
 SENTIMENT_SUFFIX = "+sentiment"
 
 Progress = Callable[[str, float], None] | None
-
-_CLAUSE_SPLIT = re.compile(
-    r"[,;:!?()\u2014]|\.(?=\s|$)|\s-\s|\b(?:but|although|though|however|while|whereas|yet|except)\b", re.IGNORECASE
-)
-
-_VADER = None
-
-
-def vader():
-    global _VADER
-    if _VADER is None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        _VADER = SentimentIntensityAnalyzer()
-    return _VADER
-
-
-def vader_scores(text: str) -> tuple[float, float, float, float]:
-    s = vader().polarity_scores(text)
-    return s["compound"], s["pos"], s["neg"], s["neu"]
-
-
-def embed(texts: Sequence[str]) -> np.ndarray:
-    """Sentence embeddings from the bundled MiniLM (training/ml/encoder.py)."""
-    from training.ml.encoder import shared_encoder
-
-    return shared_encoder().encode(list(texts))
-
-
-def _vader_rows(texts: Sequence[str]) -> np.ndarray:
-    """VADER scores per text, each distinct text scored once."""
-    scores = {text: vader_scores(text) for text in dict.fromkeys(texts)}
-    return np.array([scores[text] for text in texts])
-
-
-def _sentiment_rows(model, texts: Sequence[str]) -> np.ndarray:
-    """The sentiment model's class probabilities per text, each distinct text scored once."""
-    unique = list(dict.fromkeys(texts))
-    proba = np.asarray(model.predict_proba(unique), dtype=float) if unique else np.zeros((0, 3))
-    row = {text: i for i, text in enumerate(unique)}
-    return proba[[row[text] for text in texts]] if texts else proba
-
-
-def clauses(text: str) -> list[str]:
-    parts = [p.strip() for p in _CLAUSE_SPLIT.split(text)]
-    parts = [p for p in parts if re.search(r"\w", p)]
-    return parts or [text]
 
 
 def _report(progress: Progress, stage: str, fraction: float) -> None:
@@ -219,7 +183,7 @@ class AspectModel:
         onehot = sparse.csr_matrix(
             (np.ones(int((cat_idx >= 0).sum())), (rows[cat_idx >= 0], cat_idx[cat_idx >= 0])), shape=(n, k)
         )
-        blocks.append(_row_khatri_rao(base, onehot))
+        blocks.append(row_khatri_rao(base, onehot))
         blocks.append(onehot)
         dense = []
         if self.clause_features:
@@ -230,14 +194,14 @@ class AspectModel:
             else:
                 blocks.append(self.pol_clause_.transform(clause_texts))
         if self.vader_features:
-            dense.append(_vader_rows(texts))
+            dense.append(vader_rows(texts))
             if self.clause_features:
-                dense.append(_vader_rows(clause_texts))
+                dense.append(vader_rows(clause_texts))
         sentiment_model = getattr(self, "sentiment_model", None)  # models saved before it have none
         if sentiment_model is not None:
-            dense.append(_sentiment_rows(sentiment_model, texts))
+            dense.append(sentiment_rows(sentiment_model, texts))
             if self.clause_features:
-                dense.append(_sentiment_rows(sentiment_model, clause_texts))
+                dense.append(sentiment_rows(sentiment_model, clause_texts))
         if getattr(self, "embeddings", False):
             dense.append(self.embedding_weight * embed(texts))
             if self.clause_features and getattr(self, "clause_embeddings", False):
@@ -245,7 +209,7 @@ class AspectModel:
         if dense:
             d = sparse.csr_matrix(np.hstack(dense))
             blocks.append(d)
-            blocks.append(_row_khatri_rao(d, onehot))
+            blocks.append(row_khatri_rao(d, onehot))
         return sparse.hstack(blocks).tocsr()
 
     # ------------------------------------------------------------------ fit
@@ -288,7 +252,7 @@ class AspectModel:
                     )
                     oof[va, j] = clf.fit(xtr, y[tr, j]).predict_proba(xva)[:, 1]
                 _report(progress, "detection-thresholds", (fold + 1) / self.folds)
-            self.thresholds_ = np.array([_best_threshold(y[:, j], oof[:, j]) for j in range(len(self.categories_))])
+            self.thresholds_ = np.array([best_threshold(y[:, j], oof[:, j]) for j in range(len(self.categories_))])
         else:
             self.thresholds_ = np.full(len(self.categories_), 0.5)
 
@@ -332,8 +296,6 @@ class AspectModel:
 
         self.cold_start_ = None
         if wanted_cold:
-            from training.ml.aspect_coldstart import ColdStartAspectModel
-
             self.cold_start_ = ColdStartAspectModel(categories=wanted_cold).fit(sentences)
         self.n_train_ = len(sentences)
         return self
@@ -394,39 +356,6 @@ class _Constant:
         return np.column_stack([np.full(n, 1 - self.value), np.full(n, self.value)])
 
 
-def _row_khatri_rao(a, onehot):
-    """Row-wise Kronecker product of sparse ``a`` (n x d) with a one-hot ``onehot`` (n x k): n x (k*d)."""
-    a = sparse.csr_matrix(a)
-    n, d = a.shape
-    k = onehot.shape[1]
-    cat = np.full(n, -1)
-    oh = sparse.csr_matrix(onehot)
-    for i in range(n):
-        cols = oh.indices[oh.indptr[i] : oh.indptr[i + 1]]
-        if len(cols):
-            cat[i] = cols[0]
-    row_nnz = np.diff(a.indptr)
-    keep = np.repeat(cat >= 0, row_nnz)
-    offsets = np.repeat(np.where(cat >= 0, cat, 0) * d, row_nnz)
-    data = a.data[keep]
-    indices = (a.indices + offsets)[keep]
-    indptr = np.concatenate([[0], np.cumsum(np.where(cat >= 0, row_nnz, 0))])
-    return sparse.csr_matrix((data, indices, indptr), shape=(n, k * d))
-
-
-def _best_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    if y.sum() == 0:
-        return 0.5
-    best_t, best_f = 0.5, -1.0
-    for t in np.arange(0.05, 0.96, 0.01):
-        pred = p >= t
-        tp = float((pred & (y == 1)).sum())
-        f = 2 * tp / (pred.sum() + y.sum()) if (pred.sum() + y.sum()) else 0.0
-        if f > best_f + 1e-9:
-            best_t, best_f = float(t), f
-    return best_t
-
-
 class ReferenceAspectModel:
     """Plain baseline: word 1-2-gram TF-IDF + one-vs-rest LR (threshold 0.5) for categories; polarity by one LR on
     TF-IDF of "<category token> sentence". scikit-learn's defaults (C=1, unweighted classes) give rare categories
@@ -439,9 +368,6 @@ class ReferenceAspectModel:
         self.balanced = balanced
 
     def fit(self, sentences, aspects, progress=None):
-        from sklearn.multiclass import OneVsRestClassifier
-        from sklearn.preprocessing import MultiLabelBinarizer
-
         self.mlb_ = MultiLabelBinarizer()
         y = self.mlb_.fit_transform([[c for c, _ in a] for a in aspects])
         self.vec_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)

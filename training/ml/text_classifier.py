@@ -14,7 +14,7 @@ Design (measured in bench/quality.py, see bench/README.md):
 Memory stays bounded for very large training sets: texts are hashed in chunks, the
 document frequencies are counted over all of them, and at most ``max_nnz`` non-zero
 feature values are kept for the regression (beyond that, rows are subsampled uniformly,
-seeded). ``fit`` is the single entry point used by training/services.py.
+seeded). ``fit`` is the single entry point used by training/sentiment_training.py.
 
 ``PipelineSentimentModel`` (the first version, a vocabulary TF-IDF pipeline) stays so
 artifacts saved before this module changed still load; both kinds are stored under the

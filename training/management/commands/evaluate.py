@@ -5,10 +5,11 @@ import json
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
+from training.aspects import aspect_model_evaluate
+from training.datasets import collect_examples, split_examples
 from training.ml.metrics import evaluate
 from training.models import ModelVersion
-from training.registry import load_model
-from training.services import collect_examples, current_champion, split_examples
+from training.registry import current_champion, load_model
 
 
 class Command(BaseCommand):
@@ -27,8 +28,6 @@ class Command(BaseCommand):
         if row is None:
             raise CommandError(f"No model version named {version!r}" if version else "No model is deployed")
         if row.kind == ModelVersion.Kind.ASPECTS:
-            from training.aspects import aspect_model_evaluate
-
             try:
                 scored = aspect_model_evaluate(row)
             except ValueError as exc:

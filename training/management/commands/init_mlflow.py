@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 
 from training import tracking
-from training.services import model_version_ensure_baseline, model_version_register_in_mlflow
+from training.registry import model_version_ensure_baseline
+from training.versions import model_version_register_in_mlflow
 
 
 class Command(BaseCommand):

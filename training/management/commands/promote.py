@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from training.models import Deployment, ModelVersion
-from training.services import DeploymentError, model_version_promote
+from training.versions import DeploymentError, model_version_promote
 
 
 class Command(BaseCommand):

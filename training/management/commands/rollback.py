@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from training.models import ModelVersion
-from training.services import DeploymentError, model_version_rollback
+from training.versions import DeploymentError, model_version_rollback
 
 
 class Command(BaseCommand):

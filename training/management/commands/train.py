@@ -4,14 +4,9 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from training.models import TrainingJob
-from training.services import (
-    DEFAULT_MIN_SAMPLES,
-    JobAlreadyActive,
-    training_job_create,
-    training_job_enqueue,
-    training_job_run,
-)
+from training.jobs import DEFAULT_MIN_SAMPLES, JobAlreadyActive, training_job_create, training_job_enqueue
+from training.models import AspectAnnotation, TrainingJob
+from training.runner import training_job_run
 
 
 class Command(BaseCommand):
@@ -39,8 +34,6 @@ class Command(BaseCommand):
         if min_samples < 1:
             raise CommandError("--min-samples must be at least 1")
         if model is None:
-            from training.models import AspectAnnotation
-
             models = ["sentiment"] + (["aspects"] if AspectAnnotation.objects.exists() else [])
         else:
             models = [model]

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 
-from analytics.models import Alert, AlertChannel
+from project.outbox.services import outbox_enqueue
+from training.models import Alert, AlertChannel
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +19,6 @@ logger = logging.getLogger(__name__)
 def alert_notify(*, event: str, subject: str, payload: dict) -> list[Alert]:
     """Queue one alert per interested channel (published after the current transaction commits, through
     the outbox: an alert raised while the broker is down goes out when it is back)."""
-    from project.outbox.services import outbox_enqueue
-
     with transaction.atomic():
         alerts = [
             Alert.objects.create(channel=channel, event=event, subject=subject[:300], payload=payload)
@@ -29,6 +28,14 @@ def alert_notify(*, event: str, subject: str, payload: dict) -> list[Alert]:
         for alert in alerts:
             outbox_enqueue("analytics.deliver_alert", args=[alert.pk])
     return alerts
+
+
+def alert_notify_safely(event: str, subject: str, payload: dict) -> None:
+    """alert_notify for a caller whose outcome an alert must never change (a training job)."""
+    try:
+        alert_notify(event=event, subject=subject, payload=payload)
+    except Exception:
+        logger.exception("Could not queue the %s alert", event)
 
 
 def _send_once(alert: Alert, channel: AlertChannel) -> None:

@@ -20,12 +20,14 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from scipy import stats as scipy_stats
 
-from analytics.alerts import alert_notify
-from analytics.models import MonitoringSnapshot
 from reviews.models import Prediction, Review
-from training import services as training_services
+from training import storage
+from training.alerts import alert_notify
+from training.jobs import JobAlreadyActive, training_job_create, training_job_enqueue
+from training.ml.holdout import in_evaluation_bucket
 from training.ml.labels import LABELS, rating_to_label
-from training.models import ModelVersion, TrainingJob
+from training.models import ModelVersion, MonitoringSnapshot, TrainingJob
+from training.registry import current_champion
 
 _TOKEN = re.compile(r"[a-z0-9']+")
 
@@ -71,11 +73,7 @@ def live_accuracy(since: dt.datetime, version: ModelVersion | None = None) -> di
         by_model.setdefault(name or "(deleted model)", []).append((predicted, truth))
     own = [row for row in rows if version is not None and row[3] == version.name]
     everything = [(predicted, truth) for _, predicted, truth, _ in own]
-    blind = [
-        (predicted, truth)
-        for review_id, predicted, truth, _ in own
-        if training_services.in_evaluation_bucket(review_id)
-    ]
+    blind = [(predicted, truth) for review_id, predicted, truth, _ in own if in_evaluation_bucket(review_id)]
     return {
         "model_version": version.name if version is not None else None,
         "all": _accuracy(everything),
@@ -101,8 +99,6 @@ def rating_agreement(since: dt.datetime) -> dict:
 
 
 def _vocabulary(version: ModelVersion) -> set[str] | None:
-    from training import storage
-
     key = version.reference_stats.get("vocabulary_key")
     if not key:
         return None
@@ -205,11 +201,9 @@ def _retraining_trigger(accuracy: dict, alarms: list[str], now: dt.datetime) -> 
         return {"decision": "cooldown", "reason": "; ".join(reasons) + f" (job {recent.pk} started within cooldown)"}
     try:
         with transaction.atomic():
-            job = training_services.training_job_create(
-                parameters={"reason": "; ".join(reasons)}, trigger=TrainingJob.Trigger.MONITOR
-            )
-            training_services.training_job_enqueue(job)
-    except training_services.JobAlreadyActive as exc:
+            job = training_job_create(parameters={"reason": "; ".join(reasons)}, trigger=TrainingJob.Trigger.MONITOR)
+            training_job_enqueue(job)
+    except JobAlreadyActive as exc:
         return {"decision": "busy", "reason": "; ".join(reasons) + f" (job {exc.job.pk} already {exc.job.status})"}
     return {"decision": "retrain", "reason": "; ".join(reasons), "job_id": job.pk}
 
@@ -217,7 +211,7 @@ def _retraining_trigger(accuracy: dict, alarms: list[str], now: dt.datetime) -> 
 def monitoring_run(*, now: dt.datetime | None = None) -> MonitoringSnapshot:
     now = now or timezone.now()
     since = now - dt.timedelta(days=settings.MONITOR_WINDOW_DAYS)
-    champion = training_services.current_champion()
+    champion = current_champion()
     accuracy = live_accuracy(since, champion)
     drift_result, alarms = drift(champion, since) if champion else ({}, [])
     trigger = _retraining_trigger(accuracy, alarms, now)
