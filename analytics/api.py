@@ -7,6 +7,7 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated
 
+from django.conf import settings
 from django.utils import timezone
 from fastapi import Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,8 @@ from project.db_router import reads_from_replica
 from project.errors import error_responses
 from project.routing import DjangoAPIRouter
 from reviews.filters import ReviewFilters
+from training.aspects import current_aspect_champion
+from training.models import MonitoringSnapshot
 
 router = DjangoAPIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -304,8 +307,6 @@ def constructive_feedback(
     ] = ReportFormat.json,
     principal: Principal = require("reviews.view_review"),
 ):
-    from training.aspects import current_aspect_champion
-
     scope_args = scope_args.with_default_period()
     scope = filters.aspect_filters(scope_args.filters, rating_min=rating_min, rating_max=rating_max)
     report = aspect_report.aspect_report(filters=scope)
@@ -355,10 +356,6 @@ def monitoring(
     limit: Annotated[int, Query(ge=1, le=1000)] = 168,
     principal: Principal = require("reviews.view_review"),
 ) -> MonitoringOut:
-    from django.conf import settings
-
-    from training.models import MonitoringSnapshot
-
     snapshots = MonitoringSnapshot.objects.select_related("model_version")[:limit]
     return MonitoringOut(
         thresholds={

@@ -80,16 +80,8 @@ BASE_TABLE = _Columns("review__effective_at", "review__source", "review__busines
 
 
 def _scoped(filters: ReviewFilters, columns: _Columns = COPIES):
-    rows = ReviewAspect.objects.all()
-    if filters.source:
-        rows = rows.filter(**{columns.source: filters.source})
-    if filters.business:
-        rows = rows.filter(**{columns.business: filters.business})
-    if filters.rating_min is not None:
-        rows = rows.filter(**{f"{columns.rating}__gte": filters.rating_min})
-    if filters.rating_max is not None:
-        rows = rows.filter(**{f"{columns.rating}__lte": filters.rating_max})
-    return rows
+    lookups = filters.column_lookups(source=columns.source, business=columns.business, rating=columns.rating)
+    return ReviewAspect.objects.filter(**lookups)
 
 
 def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float | None:
@@ -200,16 +192,7 @@ def _counts(filters: ReviewFilters, buckets: dict[str, Split], cover, columns: _
 
 
 def _rollup_scoped(model, filters: ReviewFilters):
-    rows = model.objects.all()
-    if filters.source:
-        rows = rows.filter(source=filters.source)
-    if filters.business:
-        rows = rows.filter(business=filters.business)
-    if filters.rating_min is not None:
-        rows = rows.filter(rating__gte=filters.rating_min)
-    if filters.rating_max is not None:
-        rows = rows.filter(rating__lte=filters.rating_max)
-    return rows
+    return model.objects.filter(**filters.column_lookups())
 
 
 def _aspect_reviews(filters: ReviewFilters, part: Split, cover, columns: _Columns) -> int:

@@ -41,18 +41,14 @@ from analytics.models import (
     MonthlyBusinessAspectReviewRollup,
     MonthlyBusinessAspectRollup,
 )
-from analytics.rollup_engine import (  # noqa: F401 (the engine's helpers, read here by tests)
-    FULL_REBUILD_MONTHS,
+from analytics.rollup_engine import (
     RollupFamily,
-    _month,
-    _next_month,
-    _tz,
     any_of,
-    clear_marks,
     day_start,
-    local_day,
     mark_days,
-    read_marks,
+    month_of,
+    next_month,
+    site_tz,
 )
 from reviews.models import ReviewAspect
 
@@ -84,7 +80,7 @@ def aspect_rollup_mark_reviews_dirty(review_ids: Iterable[int]) -> None:
 
 def _selects(aspects, grain: str):
     """(model, queryset, columns) of the four INSERT ... SELECTs for these aspect rows."""
-    tz = _tz()
+    tz = site_tz()
     if grain == "day":
         period, by = TruncDate(AT, tzinfo=tz), []
         mentions_model, reviews_model = DAILY_TABLES[:2]
@@ -159,10 +155,10 @@ class Coverage:
     dirty: frozenset[dt.date]
 
     def floor(self, day: dt.date) -> dt.date:
-        return _month(day) if self.grain == "month" else day
+        return month_of(day) if self.grain == "month" else day
 
     def step(self, period: dt.date) -> dt.date:
-        return _next_month(period) if self.grain == "month" else period + dt.timedelta(days=1)
+        return next_month(period) if self.grain == "month" else period + dt.timedelta(days=1)
 
 
 def coverage(grain: str) -> Coverage | None:
@@ -173,7 +169,7 @@ def coverage(grain: str) -> Coverage | None:
     state = AspectRollupState.objects.filter(pk=1).values("covered_until", "time_zone").first()
     if not state or state["covered_until"] is None or state["time_zone"] != str(tz):
         return None
-    floor = _month if grain == "month" else (lambda day: day)
+    floor = month_of if grain == "month" else (lambda day: day)
     dirty = frozenset(floor(day) for day in AspectRollupDirtyDay.objects.values_list("day", flat=True))
     return Coverage(grain, floor(min(state["covered_until"], timezone.localdate(timezone=tz))), dirty)
 

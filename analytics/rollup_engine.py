@@ -23,23 +23,23 @@ from django.utils import timezone
 FULL_REBUILD_MONTHS = 6  # a refresh with marked days in more months rebuilds everything
 
 
-def _tz():
+def site_tz():
     return timezone.get_default_timezone()
 
 
 def day_start(day: dt.date, tz=None) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), tz or _tz())
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min), tz or site_tz())
 
 
-def _month(day: dt.date) -> dt.date:
+def month_of(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
-def _next_month(month: dt.date) -> dt.date:
+def next_month(month: dt.date) -> dt.date:
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def _runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+def day_runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """Contiguous [first, last] runs of days."""
     runs: list[tuple[dt.date, dt.date]] = []
     for day in sorted(days):
@@ -59,7 +59,7 @@ def any_of(conditions: Iterable[Q]) -> Q:
 
 
 def local_day(moment: dt.datetime) -> dt.date:
-    return timezone.localtime(moment, _tz()).date()
+    return timezone.localtime(moment, site_tz()).date()
 
 
 def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: bool = False) -> list[dt.date]:
@@ -70,7 +70,7 @@ def mark_days(model, moments: Iterable[dt.datetime | None], *, before_today: boo
     rollup (the hot create path then writes nothing for today's reviews)."""
     days = {local_day(moment) for moment in moments if moment is not None}
     if days and before_today:
-        today = timezone.localdate(timezone=_tz())
+        today = timezone.localdate(timezone=site_tz())
         days = {day for day in days if day < today}
     if not days:
         return []
@@ -101,8 +101,8 @@ def month_runs(days: Iterable[dt.date]) -> list[tuple[dt.date, dt.date]]:
     """[first, last] day runs of the whole months holding these days, adjoining months merged: a
     backdated import marks scattered days, and one range scan per run of months rebuilds them."""
     runs: list[tuple[dt.date, dt.date]] = []
-    for month in sorted({_month(day) for day in days}):
-        last = _next_month(month) - dt.timedelta(days=1)
+    for month in sorted({month_of(day) for day in days}):
+        last = next_month(month) - dt.timedelta(days=1)
         if runs and runs[-1][1] + dt.timedelta(days=1) == month:
             runs[-1] = (runs[-1][0], last)
         else:
@@ -158,14 +158,14 @@ class RollupFamily:
             for model in self.daily:
                 model.objects.filter(day__gte=first, day__lte=last).delete()
             self._fill(self._between(first, last + dt.timedelta(days=1)), "day")
-            month = _month(first)
+            month = month_of(first)
             while month <= last:
                 months.add(month)
-                month = _next_month(month)
+                month = next_month(month)
         for month in sorted(months):
             for model in self.monthly:
                 model.objects.filter(month=month).delete()
-            self._fill(self._between(month, _next_month(month)), "month")
+            self._fill(self._between(month, next_month(month)), "month")
 
     def rebuild_days(self, days: set[dt.date]) -> None:
         """Rebuild the given local days (and the months holding them), in one transaction, and clear
@@ -175,7 +175,7 @@ class RollupFamily:
         with transaction.atomic():
             self.locked_state()
             marks = read_marks(self.dirty, set(days))
-            self.rebuild_runs(_runs(set(days)))
+            self.rebuild_runs(day_runs(set(days)))
             clear_marks(self.dirty, marks)
 
     def rebuild_marked(self, days: Iterable[dt.date] | None = None) -> int:
@@ -191,7 +191,7 @@ class RollupFamily:
 
     def rebuild_all(self):
         """Rebuild every table from every source row, in one transaction; days before today are covered."""
-        today = timezone.localdate(timezone=_tz())
+        today = timezone.localdate(timezone=site_tz())
         tables = (*self.daily, *self.monthly)
         with transaction.atomic():
             state = self.locked_state()
@@ -206,7 +206,7 @@ class RollupFamily:
                     for model in tables:
                         cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
             state.covered_until = today
-            state.time_zone = str(_tz())
+            state.time_zone = str(site_tz())
             state.built_at = state.full_built_at = timezone.now()
             state.save()
         return state
@@ -215,18 +215,18 @@ class RollupFamily:
         """Rebuild yesterday, today, any days since the last refresh and every marked day; cover up to
         today. Without a full build yet (or after a TIME_ZONE change), or with marked days in more than
         FULL_REBUILD_MONTHS months (one pass over all rows is then cheaper), a full rebuild."""
-        today = timezone.localdate(timezone=_tz())
+        today = timezone.localdate(timezone=site_tz())
         state = self.state.objects.filter(pk=1).first()
-        if state is None or state.covered_until is None or state.time_zone != str(_tz()):
+        if state is None or state.covered_until is None or state.time_zone != str(site_tz()):
             return self.rebuild_all()
-        if len({_month(day) for day in self.dirty.objects.values_list("day", flat=True)}) > FULL_REBUILD_MONTHS:
+        if len({month_of(day) for day in self.dirty.objects.values_list("day", flat=True)}) > FULL_REBUILD_MONTHS:
             return self.rebuild_all()
         with transaction.atomic():
             state = self.locked_state()
             marks = read_marks(self.dirty)
             first = min(state.covered_until, today - dt.timedelta(days=1))
             days = {first + dt.timedelta(days=i) for i in range((today - first).days + 1)}
-            self.rebuild_runs(_runs(days | {day for day, _ in marks}))
+            self.rebuild_runs(day_runs(days | {day for day, _ in marks}))
             clear_marks(self.dirty, marks)
             state.covered_until = max(state.covered_until, today)
             state.built_at = timezone.now()

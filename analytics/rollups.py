@@ -31,20 +31,14 @@ from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from analytics.models import DailyReviewRollup, MonthlyBusinessRollup, RollupDirtyDay, RollupState
-from analytics.rollup_engine import (  # noqa: F401 (the engine's helpers, read here by callers and tests)
-    FULL_REBUILD_MONTHS,
+from analytics.rollup_engine import (
     RollupFamily,
-    _month,
-    _next_month,
-    _runs,
-    _tz,
     any_of,
-    clear_marks,
     day_start,
-    local_day,
     mark_days,
-    month_runs,
-    read_marks,
+    month_of,
+    next_month,
+    site_tz,
 )
 from project.outbox.services import outbox_enqueue
 from reviews.models import Review
@@ -91,7 +85,7 @@ def _daily_select(reviews):
     columns = ["day", "source", "rating", "predicted_label", "human_label", "n"]
     queryset = (
         reviews.order_by()
-        .annotate(day=TruncDate("effective_at", tzinfo=_tz()))
+        .annotate(day=TruncDate("effective_at", tzinfo=site_tz()))
         .values("day", "source", "rating", "predicted_label", "human_label")
         .annotate(n=Count("id"))
     )
@@ -102,7 +96,7 @@ def _monthly_select(reviews):
     columns = ["month", "business", "source", "predicted_label", "n"]
     queryset = (
         reviews.order_by()
-        .annotate(month=TruncMonth("effective_at", tzinfo=_tz(), output_field=DateField()))
+        .annotate(month=TruncMonth("effective_at", tzinfo=site_tz(), output_field=DateField()))
         .values("month", "business", "source", "predicted_label")
         .annotate(n=Count("id"))
     )
@@ -206,8 +200,8 @@ def plan(
     if cover is None:
         return None
     tz = timezone.get_current_timezone()
-    floor = _month if grain == "month" else (lambda day: day)
-    step = _next_month if grain == "month" else (lambda day: day + dt.timedelta(days=1))
+    floor = month_of if grain == "month" else (lambda day: day)
+    step = next_month if grain == "month" else (lambda day: day + dt.timedelta(days=1))
     hi = floor(cover)
     if end is not None:
         hi = min(hi, floor(timezone.localtime(end, tz).date()))

@@ -30,6 +30,7 @@ from project.views import (
 from reviews.filters import ReviewFilters
 from reviews.models import Review, ReviewAspect
 from reviews.selectors import business_choices, business_names
+from training.aspects import current_aspect_champion
 from training.registry import current_champion
 
 logger = logging.getLogger(__name__)
@@ -187,8 +188,6 @@ def _polarity_chart(report: dict) -> dict:
 @reads_from_replica
 def insights_page(request: HttpRequest) -> HttpResponse:
     """Constructive feedback v2 (analytics.aspect_report): what to fix, what to keep, what is new."""
-    from training.aspects import current_aspect_champion
-
     window = _period(request)
     query = window.query(request.GET)
     report_filters, errors = filters.parse_report_query(query)

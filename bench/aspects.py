@@ -52,7 +52,8 @@ from training.ml.aspect_data import (  # noqa: E402
     to_product_scheme,
     to_semeval2014_scheme,
 )
-from training.ml.aspects import AspectModel, ReferenceAspectModel  # noqa: E402
+from training.ml.aspect_reference import ReferenceAspectModel  # noqa: E402
+from training.ml.aspects import AspectModel  # noqa: E402
 
 TARGETS = {"micro_f1": 0.89, "polarity_accuracy": 0.83}
 

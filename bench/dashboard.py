@@ -51,7 +51,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from analytics import charts, selectors, views  # noqa: E402
+from analytics import charts, rollup_engine, selectors, views  # noqa: E402
 from reviews.filters import ReviewFilters as ScopeFilters  # noqa: E402
 
 TARGET_MS = 300.0
@@ -275,7 +275,7 @@ def marked_days_figures(count: int, runs: int) -> dict:
     rollups.rollup_rebuild_all()
     full_s = time.perf_counter() - started
     today = timezone.localdate()
-    moments = [rollups.day_start(today - dt.timedelta(days=1 + 23 * i)) for i in range(count)]
+    moments = [rollup_engine.day_start(today - dt.timedelta(days=1 + 23 * i)) for i in range(count)]
     chart_calls = {
         "chart distribution": lambda: charts.distribution(ScopeFilters()),
         "chart trend (week)": lambda: charts.trend(ScopeFilters(), "week"),
@@ -289,7 +289,7 @@ def marked_days_figures(count: int, runs: int) -> dict:
         clean = timed(call, runs)
         rollups.rollup_mark_dirty(moments)
         marked = timed(call, runs)
-        rollups.rollup_rebuild_days({rollups.local_day(m) for m in moments})  # back to none marked
+        rollups.rollup_rebuild_days({rollup_engine.local_day(m) for m in moments})  # back to none marked
         result["charts"][name] = {"none": clean, "marked": marked}
         print(
             f"{name:<24} {clean['p50_ms']:>9.1f} {clean['p95_ms']:>9.1f} {marked['p50_ms']:>11.1f} "

@@ -32,16 +32,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa
 from analytics.api import router as analytics_router  # noqa: E402
 from project import apidocs  # noqa: E402
 from project.bodylimit import BodySizeLimit  # noqa: E402
+from project.celery import app as celery_app  # noqa: E402
 from project.db import releases_db_connection  # noqa: E402
 from project.errors import error_responses  # noqa: E402
 from project.metrics import metrics, register_database_source  # noqa: E402
-from project.observability import ObservabilityMiddleware  # noqa: E402
+from project.observability import ObservabilityMiddleware, current_request_id  # noqa: E402
+from project.outbox.relay import start_relay, stop_relay  # noqa: E402
 from project.queryparams import RepeatedQueryParameters  # noqa: E402
 from reviews.api import router as reviews_router  # noqa: E402
 from reviews.aspects_api import router as review_aspects_router  # noqa: E402
 from training.api import router as training_router  # noqa: E402
 from training.metrics import training_metrics  # noqa: E402
+from training.ml import language  # noqa: E402
 from training.predict_api import router as predict_router  # noqa: E402
+from training.registry import get_deployed_model  # noqa: E402
 
 logger = logging.getLogger("project.api")
 
@@ -68,8 +72,6 @@ async def lifespan(app: FastAPI):
     # of the collector's generations, full collections stop walking it on the request path.
     gc.freeze()
     # Sends background work the broker could not take (project/outbox/relay.py); its first pass runs now.
-    from project.outbox.relay import start_relay, stop_relay
-
     start_relay()
     try:
         yield
@@ -79,9 +81,6 @@ async def lifespan(app: FastAPI):
 
 @releases_db_connection
 def _warm_model() -> None:
-    from training.ml import language
-    from training.registry import get_deployed_model
-
     deployed = get_deployed_model()
     deployed.model.predict_proba(["warm-up"])
     # The English word list and py3langid's model take ~2 s to load; here, not in the first POSTs.
@@ -154,8 +153,6 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug: JSON like every other error, and the traceback in the application's log with the request id
     (uvicorn alone would answer text/plain and print it to its stderr only)."""
-    from project.observability import current_request_id
-
     logger.error("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
         status_code=500,
@@ -197,8 +194,6 @@ def _check_cache() -> str:
 
 
 def _check_broker() -> str:
-    from project.celery import app as celery_app
-
     if celery_app.conf.broker_url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_DIR
         return "ok" if folder.is_dir() and os.access(folder, os.W_OK) else f"{folder} is not writable"

@@ -4,20 +4,21 @@ from django.views.generic import RedirectView
 
 from analytics import views as analytics_views
 from project.plotly import PLOTLY_URL, plotly_js
+from reviews import labelling_views
 from reviews import views as review_views
 from training import monitoring_views
 from training import views as training_views
 
 labelling = [
-    path("", review_views.labelling_page, name="labelling"),
-    path("next.json", review_views.labelling_next, name="labelling-next"),
-    path("label.json", review_views.labelling_label, name="labelling-label"),
-    path("skip.json", review_views.labelling_skip, name="labelling-skip"),
-    path("undo.json", review_views.labelling_undo, name="labelling-undo"),
-    path("release.json", review_views.labelling_release, name="labelling-release"),
-    path("progress.json", review_views.labelling_progress, name="labelling-progress"),
+    path("", labelling_views.labelling_page, name="labelling"),
+    path("next.json", labelling_views.labelling_next, name="labelling-next"),
+    path("label.json", labelling_views.labelling_label, name="labelling-label"),
+    path("skip.json", labelling_views.labelling_skip, name="labelling-skip"),
+    path("undo.json", labelling_views.labelling_undo, name="labelling-undo"),
+    path("release.json", labelling_views.labelling_release, name="labelling-release"),
+    path("progress.json", labelling_views.labelling_progress, name="labelling-progress"),
     path("bulk/", review_views.bulk_page, name="labelling-bulk"),
-    path("agreement/", review_views.agreement_page, name="labelling-agreement"),
+    path("agreement/", labelling_views.agreement_page, name="labelling-agreement"),
 ]
 
 urlpatterns = [

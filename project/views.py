@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import wraps
@@ -144,3 +145,25 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as django_csrf_failure
 
     return django_csrf_failure(request, reason=reason)
+
+
+DIGITS = re.compile(r"[0-9]{1,19}")
+MAX_ID = 2**63 - 1  # a larger number is no id, and SQLite cannot even bind it
+
+
+def clean_ids(values, limit: int = 500) -> list[int]:
+    """Review (or other row) ids from a form or a JSON body: positive whole numbers only, at most `limit`."""
+    if not isinstance(values, (list, tuple)):  # from a JSON body: anything may come
+        return []
+    result = []
+    for value in values[:limit]:
+        # Whole numbers only, as JSON integers or digit strings: int() would read 1.9 and true as review 1.
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif isinstance(value, str) and DIGITS.fullmatch(value.strip()):
+            number = int(value)
+        else:
+            continue
+        if 0 < number <= MAX_ID:
+            result.append(number)
+    return result

@@ -91,6 +91,20 @@ class ReviewFilters:
         start, end = self.start, self.end
         return start is not None and end is not None and start >= end
 
+    def column_lookups(self, *, source: str = "source", business: str = "business", rating: str = "rating") -> dict:
+        """The source, business and rating filters as ORM lookups on these columns: the reviews' own, or those
+        of a table that copies them (the rollups, the aspect rows)."""
+        lookups: dict = {}
+        if self.source:
+            lookups[source] = self.source
+        if self.business:
+            lookups[business] = self.business
+        if self.rating_min is not None:
+            lookups[f"{rating}__gte"] = self.rating_min
+        if self.rating_max is not None:
+            lookups[f"{rating}__lte"] = self.rating_max
+        return lookups
+
 
 def scoped(filters: ReviewFilters, reviews: QuerySet[Review] | None = None) -> QuerySet[Review]:
     """`reviews` (default: all) narrowed by `filters`."""
@@ -101,14 +115,7 @@ def scoped(filters: ReviewFilters, reviews: QuerySet[Review] | None = None) -> Q
         reviews = reviews.filter(human_label=filters.human_label)
     if filters.labelled is not None:
         reviews = reviews.filter(human_label__isnull=not filters.labelled)
-    if filters.source:
-        reviews = reviews.filter(source=filters.source)
-    if filters.business:
-        reviews = reviews.filter(business=filters.business)
-    if filters.rating_min is not None:
-        reviews = reviews.filter(rating__gte=filters.rating_min)
-    if filters.rating_max is not None:
-        reviews = reviews.filter(rating__lte=filters.rating_max)
+    reviews = reviews.filter(**filters.column_lookups())
     start, end = filters.start, filters.end
     if start is not None:
         reviews = reviews.filter(effective_at__gte=start)

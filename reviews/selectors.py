@@ -91,3 +91,8 @@ def business_choices(*, limit: int = 500) -> list[tuple[str, str]]:
     )
     names = business_names(keys)
     return [(key, names[key]) for key in keys]
+
+
+def review_sources(limit: int = 100) -> list[str]:
+    """The sources reviews came from, for the pages' filter menus."""
+    return list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:limit])

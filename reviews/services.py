@@ -14,6 +14,7 @@ from django.utils import timezone
 from project.db import discard_dead_pooled_connections
 from project.outbox.services import outbox_enqueue
 from reviews import events
+from reviews.aspects import review_aspects_forget
 from reviews.businesses import business_names_record
 from reviews.models import LabelEvent, LabelVote, Prediction, Review
 from reviews.schemas import ReviewIn
@@ -339,8 +340,6 @@ def review_unlabel(*, review: Review, user_id: int | None) -> Review:
 
 def review_delete(*, review: Review) -> None:
     """Removes the review, its predictions, label history and aspects (cascade)."""
-    from reviews.aspects import review_aspects_forget
-
     with transaction.atomic():
         review_aspects_forget(review_ids=[review.pk])
         events.reviews_leaving([review.pk])

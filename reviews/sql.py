@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 from django.db import models
 
+from project.outbox.models import OutboxMessage
+from reviews.models import Prediction, Review
+
 REVIEW_COLUMNS = (
     "text", "source", "rating", "business", "author", "external_id", "review_date", "created_at", "language",
     "is_english", "predicted_label", "predicted_confidence", "predicted_scores", "predicted_by_id", "predicted_at",
@@ -43,9 +46,6 @@ def insert_reviews_statement(connection, rows: int) -> str:
     effective_at) per review, in the order given: PostgreSQL returns a multi-row INSERT's rows in VALUES
     order, which Django's bulk_create relies on too (the caller checks the count).
     """
-    from project.outbox.models import OutboxMessage
-    from reviews.models import Prediction, Review
-
     if rows < 1:
         raise ValueError("rows must be at least 1")
     quote = connection.ops.quote_name

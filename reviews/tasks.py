@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from reviews.imports.jobs import import_job_run
+
 
 @shared_task(
     name="reviews.run_import_job",
@@ -14,7 +16,5 @@ from celery import shared_task
 )
 def run_import_job(job_id: int) -> int:
     """Import an uploaded review file (reviews.imports.jobs)."""
-    from reviews.imports.jobs import import_job_run
-
     job = import_job_run(job_id)
     return 0 if job is None else job.rows_done

@@ -1,9 +1,9 @@
-"""Staff pages for reviews: the labelling queue (+ its JSON actions), bulk labelling, agreement, the explorer."""
+"""Staff pages for reviews: bulk labelling, the explorer, a review's page, the CSV export and imports (the
+labelling queue: reviews/labelling_views.py)."""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -23,19 +23,16 @@ from project.views import (
     check_range,
     clean_choice,
     clean_decimal,
-    clean_int,
+    clean_ids,
     clean_text,
-    json_body,
-    json_permission_required,
     parse_date,
     permission_required,
     show_problems,
 )
-from reviews import exports, forms, labelling, votes
+from reviews import exports, forms, votes
 from reviews.aspects import review_set_staff_aspects
 from reviews.filters import ReviewFilters
 from reviews.imports.jobs import UploadRefused, import_job_create, import_jobs_in_progress, recent_import_jobs
-from reviews.labelling import Order, QueueFilters
 from reviews.models import LabelEvent, Review, Sentiment
 from reviews.selectors import (
     ORDERINGS,
@@ -44,17 +41,13 @@ from reviews.selectors import (
     review_aspects,
     review_get,
     review_list,
+    review_sources,
 )
 from reviews.services import review_bulk_label
 from training.ml.holdout import in_evaluation_bucket
 
 LABEL_CHOICES = Sentiment.choices
 BULK_LIMIT = 10_000
-QUEUE_BUFFER = 3
-
-
-def _sources() -> list[str]:
-    return list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:100])
 
 
 def _with_business_names(page) -> None:
@@ -64,189 +57,6 @@ def _with_business_names(page) -> None:
     names = business_names(review.business for review in page.object_list)
     for review in page.object_list:
         review.business_label = names.get(review.business, review.business)
-
-
-def queue_filters(data, problems: list[str] | None = None) -> QueueFilters:
-    filters = QueueFilters(
-        order=clean_choice(data.get("order"), Order.CHOICES) or Order.UNCERTAIN,
-        source=clean_text(data.get("source"), 50),
-        business=clean_text(data.get("business")),
-        predicted_label=clean_choice(data.get("predicted_label"), LABEL_CHOICES),
-        date_from=parse_date(data.get("date_from"), field="date_from", problems=problems),
-        date_to=parse_date(data.get("date_to"), field="date_to", problems=problems),
-    )
-    check_range(filters.start, filters.last, problems, "date")
-    return filters
-
-
-def _mapping(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-MAX_ID = 2**63 - 1  # a larger number is no id, and SQLite cannot even bind it
-
-
-def _ids(values, limit: int = 500) -> list[int]:
-    if not isinstance(values, (list, tuple)):  # from a JSON body: anything may come
-        return []
-    result = []
-    for value in values[:limit]:
-        # Whole numbers only, as JSON integers or digit strings: int() would read 1.9 and true as review 1.
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
-            number = int(value)
-        else:
-            continue
-        if 0 < number <= MAX_ID:
-            result.append(number)
-    return result
-
-
-_DIGITS = re.compile(r"[0-9]{1,19}")
-
-
-# --- Labelling ------------------------------------------------------------------------
-
-
-@permission_required("reviews.label_review")
-@require_GET
-def labelling_page(request: HttpRequest) -> HttpResponse:
-    problems: list[str] = []
-    filters = queue_filters(request.GET, problems)
-    status = show_problems(request, problems)
-    return render(
-        request,
-        "reviews/labelling.html",
-        {
-            "filters": filters,
-            "form": request.GET,
-            "orders": Order.CHOICES,
-            "labels": LABEL_CHOICES,
-            "sources": _sources(),
-            "businesses": business_choices(),
-            "progress": labelling.labelling_progress(user_id=request.user.pk),
-            "query": urlencode(filters.as_query()),
-            "double_share": labelling.double_label_share(),
-        },
-        status=status,
-    )
-
-
-def _queue_payload(request: HttpRequest, filters: QueueFilters, exclude: list[int], want: int) -> list[dict]:
-    if want <= 0:
-        return []
-    reviews = labelling.queue_claim(user_id=request.user.pk, filters=filters, exclude=exclude, count=want)
-    return [item.as_json() for item in labelling.queue_items(reviews, user_id=request.user.pk)]
-
-
-@json_permission_required("reviews.label_review")
-@require_GET
-def labelling_next(request: HttpRequest) -> JsonResponse:
-    problems: list[str] = []
-    filters = queue_filters(request.GET, problems)
-    if problems:
-        return JsonResponse({"status": "invalid", "detail": " ".join(problems)}, status=400)
-    exclude = _ids(request.GET.get("exclude", "").split(",") if request.GET.get("exclude") else [])
-    want = min(max(clean_int(request.GET.get("count", QUEUE_BUFFER) or 0, QUEUE_BUFFER), 0), 10)
-    return JsonResponse({"status": "ok", "items": _queue_payload(request, filters, exclude, want)})
-
-
-@json_permission_required("reviews.label_review")
-@require_POST
-def labelling_label(request: HttpRequest) -> JsonResponse:
-    """Save one label and top the client's buffer up, in one round trip.
-
-    Expected conflicts (someone else labelled it first, the review was deleted)
-    answer 200 with a status: the page moves on either way."""
-    data = json_body(request)
-    label = clean_choice(data.get("label"), LABEL_CHOICES)
-    review_ids = _ids([data.get("review_id")])
-    if label is None or not review_ids:
-        return JsonResponse({"status": "invalid", "detail": "review_id and a valid label are needed"}, status=400)
-    status = votes.review_vote(review_id=review_ids[0], label=label, user_id=request.user.pk)
-    filters = queue_filters(_mapping(data.get("filters")))
-    exclude = _ids(data.get("exclude"))
-    want = min(max(clean_int(data.get("want"), 0), 0), 10)
-    # Keep the reservations the page still holds alive while the labeller works.
-    labelling.queue_extend(user_id=request.user.pk, review_ids=exclude)
-    return JsonResponse(
-        {"status": status, "review_id": review_ids[0], "items": _queue_payload(request, filters, exclude, want)}
-    )
-
-
-@json_permission_required("reviews.label_review")
-@require_POST
-def labelling_skip(request: HttpRequest) -> JsonResponse:
-    data = json_body(request)
-    released = labelling.queue_release(user_id=request.user.pk, review_ids=_ids([data.get("review_id")]))
-    filters = queue_filters(_mapping(data.get("filters")))
-    exclude = _ids(data.get("exclude"))
-    want = min(max(clean_int(data.get("want"), 0), 0), 10)
-    return JsonResponse(
-        {"status": "skipped", "released": released, "items": _queue_payload(request, filters, exclude, want)}
-    )
-
-
-@json_permission_required("reviews.label_review")
-@require_POST
-def labelling_undo(request: HttpRequest) -> JsonResponse:
-    review_ids = _ids([json_body(request).get("review_id")])
-    if not review_ids or not votes.review_unvote(review_id=review_ids[0], user_id=request.user.pk):
-        return JsonResponse({"status": "cannot_undo", "items": []})
-    review = Review.objects.filter(pk=review_ids[0]).first()
-    items = labelling.queue_items([review], user_id=request.user.pk) if review else []
-    return JsonResponse({"status": "undone", "items": [item.as_json() for item in items]})
-
-
-@json_permission_required("reviews.label_review")
-@require_POST
-def labelling_release(request: HttpRequest) -> JsonResponse:
-    """The page is closing: give back what it held (sent with navigator.sendBeacon)."""
-    data = json_body(request)
-    return JsonResponse(
-        {
-            "status": "released",
-            "released": labelling.queue_release(user_id=request.user.pk, review_ids=_ids(data.get("review_ids"))),
-        }
-    )
-
-
-@json_permission_required("reviews.label_review")
-@require_GET
-def labelling_progress(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok", **labelling.labelling_progress(user_id=request.user.pk).as_json()})
-
-
-@permission_required("reviews.label_review")
-@require_http_methods(["GET", "POST"])
-def agreement_page(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        label = clean_choice(request.POST.get("label"), LABEL_CHOICES)
-        review_ids = _ids([request.POST.get("review_id")])
-        if label and review_ids:
-            try:
-                votes.disagreement_resolve(review_id=review_ids[0], label=label, user_id=request.user.pk)
-            except votes.NoOpenDisagreement as exc:
-                messages.error(request, f"{exc}; nothing was changed.")
-            else:
-                messages.success(request, f"Review #{review_ids[0]} settled as {label}.")
-        else:
-            messages.error(request, "Choose a label for a review in the list.")
-        return redirect("labelling-agreement")
-    return render(
-        request,
-        "reviews/agreement.html",
-        {
-            "pairs": votes.agreement_by_pair(),
-            "disagreements": votes.disagreements(),
-            "labels": LABEL_CHOICES,
-            "double_share": labelling.double_label_share(),
-        },
-    )
-
-
-# --- Bulk labelling -------------------------------------------------------------------
 
 
 def review_filters(data, problems: list[str] | None = None) -> ReviewFilters:
@@ -319,7 +129,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
             ids = list(matching.values_list("id", flat=True)[: BULK_LIMIT + 1])
         else:
             ids = list(
-                Review.objects.filter(pk__in=_ids(request.POST.getlist("review_ids"), BULK_LIMIT)).values_list(
+                Review.objects.filter(pk__in=clean_ids(request.POST.getlist("review_ids"), BULK_LIMIT)).values_list(
                     "id", flat=True
                 )
             )
@@ -372,7 +182,7 @@ def bulk_page(request: HttpRequest) -> HttpResponse:
             "total": page.paginator.count,
             "form": data,
             "labels": LABEL_CHOICES,
-            "sources": _sources(),
+            "sources": review_sources(),
             "businesses": business_choices(),
             "query": _filter_query(data),
             "filter_items": [(key, data.get(key)) for key in FILTER_KEYS if data.get(key)],
@@ -415,7 +225,7 @@ def explore_page(request: HttpRequest) -> HttpResponse:
             "sort": sort,
             "sorts": SORTS,
             "labels": LABEL_CHOICES,
-            "sources": _sources(),
+            "sources": review_sources(),
             "businesses": business_choices(),
             "query": query,
             "sort_query": urlencode({"sort": sort}),

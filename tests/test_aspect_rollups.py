@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics import aspect_rollups, rollups
+from analytics import aspect_rollups, rollup_engine
 from analytics.aspect_report import BASE_TABLE, COPIES, _report, aspect_report
 from analytics.models import (
     AspectRollupDirtyDay,
@@ -150,13 +150,13 @@ def test_the_rollups_answer_whole_days_and_the_rows_the_partial_ones():
     aspect_rollups.aspect_rollup_rebuild_all()
     today = timezone.localdate()
     cover = aspect_rollups.coverage("day")
-    start = aspect_rollups.day_start(today - dt.timedelta(days=10)) + dt.timedelta(hours=5)
-    end = aspect_rollups.day_start(today - dt.timedelta(days=2)) + dt.timedelta(hours=1)
+    start = rollup_engine.day_start(today - dt.timedelta(days=10)) + dt.timedelta(hours=5)
+    end = rollup_engine.day_start(today - dt.timedelta(days=2)) + dt.timedelta(hours=1)
     split = aspect_rollups.split(cover, start, end, end_inclusive=True)
     assert split.runs == ((today - dt.timedelta(days=9), today - dt.timedelta(days=2)),)
     assert split.live is not None
     # A changed day in the middle is read from the rows, on both sides of it from the rollup.
-    aspect_rollups.aspect_rollup_mark_dirty([aspect_rollups.day_start(today - dt.timedelta(days=5))])
+    aspect_rollups.aspect_rollup_mark_dirty([rollup_engine.day_start(today - dt.timedelta(days=5))])
     split = aspect_rollups.split(aspect_rollups.coverage("day"), start, end, end_inclusive=True)
     assert split.runs == (
         (today - dt.timedelta(days=9), today - dt.timedelta(days=5)),
@@ -218,11 +218,11 @@ def test_staff_rows_replace_the_model_rows_in_the_report():
 def test_a_mark_made_during_a_refresh_survives_it():
     day = timezone.now() - dt.timedelta(days=9)
     aspect_rollups.aspect_rollup_mark_dirty([day])
-    read = rollups.read_marks(AspectRollupDirtyDay)
+    read = rollup_engine.read_marks(AspectRollupDirtyDay)
     aspect_rollups.aspect_rollup_mark_dirty([day])  # a writer commits after the refresh read the marks
-    rollups.clear_marks(AspectRollupDirtyDay, read)
-    assert list(AspectRollupDirtyDay.objects.values_list("day", flat=True)) == [rollups.local_day(day)]
-    rollups.clear_marks(AspectRollupDirtyDay, rollups.read_marks(AspectRollupDirtyDay))
+    rollup_engine.clear_marks(AspectRollupDirtyDay, read)
+    assert list(AspectRollupDirtyDay.objects.values_list("day", flat=True)) == [rollup_engine.local_day(day)]
+    rollup_engine.clear_marks(AspectRollupDirtyDay, rollup_engine.read_marks(AspectRollupDirtyDay))
     assert not AspectRollupDirtyDay.objects.exists()
 
 
@@ -268,7 +268,7 @@ def test_rebuild_command(zone):
     # Rows changed behind the services' back (no marks): right again once their days are rebuilt.
     changed = list(ReviewAspect.objects.filter(review__review_date__isnull=False).order_by("id")[:40])
     ReviewAspect.objects.filter(pk__in=[a.pk for a in changed]).update(polarity="conflict")
-    days = sorted({rollups.local_day(a.review_effective_at) for a in changed})
+    days = sorted({rollup_engine.local_day(a.review_effective_at) for a in changed})
     now = timezone.now()
     two_years = AspectFilters(date_from=now - dt.timedelta(days=730), date_to=now)
     if days[0] < timezone.localdate():  # until then, those days show the rollup as built
@@ -281,7 +281,7 @@ def test_a_refresh_with_changes_in_many_months_rebuilds_everything():
     make_reviews(random.Random(8), 150)
     first = aspect_rollups.aspect_rollup_rebuild_all().full_built_at
     aspect_rollups.aspect_rollup_mark_dirty(
-        [timezone.now() - dt.timedelta(days=31 * months) for months in range(aspect_rollups.FULL_REBUILD_MONTHS + 2)]
+        [timezone.now() - dt.timedelta(days=31 * months) for months in range(rollup_engine.FULL_REBUILD_MONTHS + 2)]
     )
     assert aspect_rollups.aspect_rollup_refresh().full_built_at > first
     assert not AspectRollupDirtyDay.objects.exists()

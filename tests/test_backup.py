@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from moto.server import ThreadedMotoServer
 
-from project.backup import MODELS, _model
+from project.backup.common import MODELS, model_class
 from reviews import votes
 from reviews.models import LabelEvent, LabelVote, Prediction, Review, ReviewAspect
 from reviews.roles import LABELLER, MANAGER
@@ -64,7 +64,7 @@ def snapshot() -> dict[str, list[dict]]:
     """Every backed-up row, field by field (groups by name: their ids come from migrate)."""
     rows = {}
     for label in MODELS:
-        model = _model(label)
+        model = model_class(label)
         if label == "auth.group":
             rows[label] = sorted(
                 (g.name, sorted(g.permissions.values_list("codename", flat=True))) for g in Group.objects.all()

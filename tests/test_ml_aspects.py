@@ -23,7 +23,8 @@ from training.ml.aspect_data import (
     to_product_scheme,
     to_semeval2014_scheme,
 )
-from training.ml.aspects import AspectModel, ReferenceAspectModel
+from training.ml.aspect_reference import ReferenceAspectModel
+from training.ml.aspects import AspectModel
 from training.ml.datasets import default_data_dir
 
 XML14 = """<?xml version="1.0" encoding="UTF-8"?>

@@ -16,14 +16,15 @@ from analytics.aspect_report import aspect_report
 from analytics.feedback import feedback_by_business
 from analytics.views import scope_filters
 from reviews import labelling
-from reviews.aspects import review_extract_aspects
 from reviews.filters import ReviewFilters, scoped
 from reviews.labelling import QueueFilters
+from reviews.labelling_views import queue_filters
 from reviews.roles import LABELLER
 from reviews.selectors import review_list
-from reviews.views import queue_filters, review_filters
+from reviews.views import review_filters
 from tests.factories import UserFactory
 from tests.test_staff_pages import logged_in, scored
+from training.aspect_extraction import review_extract_aspects
 
 TEXT = "The pasta was delicious. But the waiter was rude. They should add more vegetarian options."
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics import rollups
+from analytics import rollup_engine, rollups
 from analytics.models import DailyReviewRollup, RollupDirtyDay
 from reviews.models import Review
 from reviews.schemas import ReviewIn
@@ -84,7 +84,7 @@ def test_a_refresh_rebuilds_the_marked_days_and_clears_their_marks(settings):
     rollups.rollup_rebuild_all()
     review = Review.objects.filter(review_date__lt=timezone.now() - dt.timedelta(days=30)).first()
     review_label(review=review, label="positive", user_id=None)
-    day = rollups.local_day(review.effective_at)
+    day = rollup_engine.local_day(review.effective_at)
     assert list(RollupDirtyDay.objects.values_list("day", flat=True)) == [day]
 
     rollups.rollup_refresh()
@@ -106,7 +106,7 @@ def test_too_many_scattered_marks_read_the_whole_range_live(settings):
     rollups.rollup_rebuild_all()
     today = timezone.localdate()
     rollups.rollup_mark_dirty(
-        rollups.day_start(today - dt.timedelta(days=2 * i + 3)) for i in range(rollups.MAX_LIVE_RUNS + 5)
+        rollup_engine.day_start(today - dt.timedelta(days=2 * i + 3)) for i in range(rollups.MAX_LIVE_RUNS + 5)
     )
 
     assert rollups.plan(None, None) is None
@@ -115,7 +115,7 @@ def test_too_many_scattered_marks_read_the_whole_range_live(settings):
 
 
 def test_rebuilding_the_marked_days_goes_by_whole_months():
-    assert rollups.month_runs([dt.date(2010, 1, 5), dt.date(2010, 2, 28), dt.date(2010, 4, 1)]) == [
+    assert rollup_engine.month_runs([dt.date(2010, 1, 5), dt.date(2010, 2, 28), dt.date(2010, 4, 1)]) == [
         (dt.date(2010, 1, 1), dt.date(2010, 2, 28)),
         (dt.date(2010, 4, 1), dt.date(2010, 4, 30)),
     ]
@@ -158,8 +158,8 @@ def test_an_import_of_reviews_dated_years_ago_shows_on_the_dashboard_as_soon_as_
     assert everything["total_reviews"] == Review.objects.count()
     ranged = api.get("/api/analytics/dashboard?date_from=2005-01-01&date_to=2013-12-31", headers=admin_headers).json()
     in_range = Review.objects.filter(
-        effective_at__gte=rollups.day_start(dt.date(2005, 1, 1)),
-        effective_at__lt=rollups.day_start(dt.date(2014, 1, 1)),
+        effective_at__gte=rollup_engine.day_start(dt.date(2005, 1, 1)),
+        effective_at__lt=rollup_engine.day_start(dt.date(2014, 1, 1)),
     )
     assert ranged["total_reviews"] == in_range.count() == 240
     assert ranged["by_predicted_label"] == {
@@ -176,7 +176,7 @@ def test_a_marking_write_queues_the_rebuild_of_its_days_which_clears_them(settin
     rollups.rollup_rebuild_all()
     review = Review.objects.filter(review_date__lt=timezone.now() - dt.timedelta(days=30)).first()
     review_label(review=review, label="negative", user_id=None)
-    day = rollups.local_day(review.effective_at)
+    day = rollup_engine.local_day(review.effective_at)
 
     queued = OutboxMessage.objects.get(task=rollups.REBUILD_MARKED_TASK)
     assert queued.args == [[day.isoformat()]]

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from analytics import charts, rollups, selectors
+from analytics import charts, rollup_engine, rollups, selectors
 from analytics.models import DailyReviewRollup, MonthlyBusinessRollup, RollupState
 from analytics.tasks import refresh_rollups
 from project.views import parse_date
@@ -193,8 +193,8 @@ def test_rebuild_command(settings, zone):
 def test_plan_splits_partial_days():
     rollups.rollup_rebuild_all()
     today = timezone.localdate()
-    start = rollups.day_start(today - dt.timedelta(days=10)) + dt.timedelta(hours=5)
-    end = rollups.day_start(today - dt.timedelta(days=2)) + dt.timedelta(hours=1)
+    start = rollup_engine.day_start(today - dt.timedelta(days=10)) + dt.timedelta(hours=5)
+    end = rollup_engine.day_start(today - dt.timedelta(days=2)) + dt.timedelta(hours=1)
     plan = rollups.plan(start, end)
     assert (plan.lo, plan.hi) == (today - dt.timedelta(days=9), today - dt.timedelta(days=2))
     assert rollups.plan(start, start + dt.timedelta(hours=3)) is None

@@ -1,4 +1,4 @@
-"""Back up reviews, labels, predictions, aspects, model metadata and model files (project/backup.py)."""
+"""Back up reviews, labels, predictions, aspects, model metadata and model files (project/backup/)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from project.backup import BackupError, backup_create
+from project.backup.common import BackupError
+from project.backup.writing import backup_create
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Restore a backup made by `manage.py backup` (project/backup.py)."""
+"""Restore a backup made by `manage.py backup` (project/backup/)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from project.backup import BackupError, backup_restore, rollups_rebuild
+from project.backup.common import BackupError
+from project.backup.restoring import backup_restore, rollups_rebuild
 
 
 class Command(BaseCommand):
