@@ -3,7 +3,7 @@
 Counts come from the aspect rollups (analytics.aspect_rollups: per local day, or per month with a
 business filter) for whole days of the periods, and from reviews.ReviewAspect for the rest (today,
 partial days at the period edges, days changed since the last rollup refresh), exactly like the
-dashboard charts; the answer equals the one over ReviewAspect alone (tests/test_aspect_rollups.py).
+dashboard charts; the answer equals the one over ReviewAspect alone (tests/analytics/test_aspect_rollups.py).
 The review's effective date, source, business and rating are copied onto each aspect row
 (review_effective_at, review_source, review_business, review_rating) and covered by the report's
 indexes, so no query joins the reviews. Quotes and suggestion groups read a bounded number of rows in

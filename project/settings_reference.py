@@ -4,7 +4,7 @@ The settings modules (project/settings/) are the one source: every variable read
 project/env.py is documented by the `#:` comment lines right above the line that reads it; a last
 `#: default: ...` line replaces the default shown when the code computes it. This reads the modules' source
 (it imports no settings and no app) and writes docs/configuration.md and .env.example.
-`--check` writes nothing and exits 1 when either file differs from what it would write (tests/test_docs.py
+`--check` writes nothing and exits 1 when either file differs from what it would write (tests/project/test_docs.py
 fails the same way).
 """
 

@@ -3,8 +3,8 @@
 Both the import's COPY (reviews/importing.py) and the INSERT of POST /api/reviews/
 (reviews.services.review_create and review_create_many) name their columns here, and
 `checked_columns` fails loudly if a model gains a NOT NULL column without a database
-default that these statements would leave unset. tests/test_importing.py and
-tests/test_reviews_api.py check the rows equal what the ORM stores.
+default that these statements would leave unset. tests/reviews/test_importing.py and
+tests/reviews/test_reviews_api.py check the rows equal what the ORM stores.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Start the real ASGI server, Celery workers and beat against the test database.
 
 These are the process roles of docker-compose.yml (web, the api sidecar, worker, training-worker,
-beat), started without Docker: tests/test_compose.py checks that the commands built here match
+beat), started without Docker: tests/project/test_compose.py checks that the commands built here match
 the compose services' commands.
 """
 

@@ -1,4 +1,4 @@
-"""Checks of the read replica, run by tests/test_replica.py in a pytest of their own with
+"""Checks of the read replica, run by tests/project/test_replica.py in a pytest of their own with
 DATABASE_REPLICA_URL set (not collected by the main run: they need the `replica` alias from settings).
 
 The test runner makes `replica` a mirror of the test database (TEST: {"MIRROR": "default"}) with a

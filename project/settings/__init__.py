@@ -8,7 +8,7 @@ unsafe values.
 `DJANGO_SETTINGS_MODULE=project.settings` loads this package, which assembles the modules below in order
 (a later one may use what an earlier one set). Each variable read from the environment is documented by
 the `#:` comments above its read; `python -m project.settings_reference` writes docs/configuration.md and
-.env.example from them, and tests/test_docs.py fails when either is stale.
+.env.example from them, and tests/project/test_docs.py fails when either is stale.
 """
 
 from project.settings.access import *  # noqa: F403

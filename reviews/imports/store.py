@@ -5,7 +5,7 @@ preparation per field, client-side quoting of every value). On PostgreSQL this m
 the same rows with COPY instead: ids are drawn from the table's sequence first, so the reviews
 and their ingest predictions go in as two COPY streams in one transaction. Everything else is
 what reviews.services.review_bulk_create does (same language detection, same prediction, the
-same aspect-extraction task per batch), and tests/test_importing.py checks the stored rows are
+same aspect-extraction task per batch), and tests/reviews/test_importing.py checks the stored rows are
 identical. On other databases, and whenever a concurrent writer makes the COPY fail on a unique
 key, the batch goes through review_bulk_create.
 """

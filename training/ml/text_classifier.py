@@ -147,7 +147,7 @@ class HashedTfidfSentimentModel:
 
         For one text, scikit-learn's input validation and sparse-matrix construction cost
         about twice the arithmetic itself; the API's single-text predictions come this way.
-        tests/test_ml_model.py checks that both paths agree.
+        tests/training/test_ml_model.py checks that both paths agree.
         """
         analyzer = self.__dict__.get("_analyzer")
         if analyzer is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from project import settings_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 READ_FROM_ENV = re.compile(r'env_(?:str|bool|int|float|list)\(\s*"([A-Z0-9_]+)"')
 
 

@@ -121,7 +121,7 @@ def test_failed_attempts_are_recorded_for_the_admin_without_the_password():
 
 
 def test_with_the_throttle_off_guessing_is_never_refused(settings):
-    settings.AXES_ENABLED = False  # what LOGIN_FAILURE_LIMIT=0 sets (tests/test_settings.py)
+    settings.AXES_ENABLED = False  # what LOGIN_FAILURE_LIMIT=0 sets (tests/project/test_settings.py)
     UserFactory(username="maria")
     client = Client()
     assert guess_wrong(client, "maria", LIMIT * 3).status_code == 200

@@ -16,7 +16,7 @@ from django.db import router
 from project.db_router import REPLICA, read_alias, replica_reads
 from reviews.models import Review
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 PRINT_DATABASES = (
     "import django, json; django.setup(); from django.conf import settings; "

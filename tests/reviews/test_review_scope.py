@@ -23,7 +23,7 @@ from reviews.roles import LABELLER
 from reviews.selectors import review_list
 from reviews.views import review_filters
 from tests.factories import UserFactory
-from tests.test_staff_pages import logged_in, scored
+from tests.project.test_staff_pages import logged_in, scored
 from training.aspect_extraction import review_extract_aspects
 
 TEXT = "The pasta was delicious. But the waiter was rude. They should add more vegetarian options."

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 
 from reviews.services import review_bulk_create, review_label
 from tests.factories import TokenFactory, UserFactory
-from tests.test_lifecycle import rated_corpus
+from tests.training.test_lifecycle import rated_corpus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -27,7 +27,7 @@ from reviews.management.commands.wait_ready import browser_host
 from tests.factories import ReviewFactory, UserFactory
 from tests.live import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # A warning line: any line saying "warning" (Python's warnings, log records at WARNING level, Celery's
 # SecurityWarning) or a Django system check id of a warning (models.W040).

@@ -101,7 +101,7 @@ def test_the_aspect_model_trains_through_the_lifecycle_and_serves_predict_file(t
 
 def test_the_aspect_model_keeps_the_deployed_sentiment_model_for_its_polarity(tmp_path, settings):
     from reviews.services import review_bulk_create
-    from tests.test_lifecycle import rated_corpus, train_now
+    from tests.training.test_lifecycle import rated_corpus, train_now
 
     review_bulk_create(items=rated_corpus(240))
     train_now()
@@ -123,7 +123,7 @@ def test_the_aspect_model_keeps_the_deployed_sentiment_model_for_its_polarity(tm
 
 def test_before_any_aspect_training_the_cold_start_model_uses_the_trained_sentiment_model(settings):
     from reviews.services import review_bulk_create
-    from tests.test_lifecycle import rated_corpus, train_now
+    from tests.training.test_lifecycle import rated_corpus, train_now
     from training.aspects import get_aspect_model
 
     assert get_aspect_model().sentiment_model is None  # only the lexicon baseline is deployed

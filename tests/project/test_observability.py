@@ -28,7 +28,7 @@ from tests.live import running_server, running_worker, service_env
 from training.models import TrainingJob
 from training.registry import model_version_ensure_baseline
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 NEW_ID = re.compile(r"[0-9a-f]{32}")
 
 

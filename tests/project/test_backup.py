@@ -22,7 +22,7 @@ from reviews.models import LabelEvent, LabelVote, Prediction, Review, ReviewAspe
 from reviews.roles import LABELLER, MANAGER
 from reviews.services import review_bulk_create, review_label, review_unlabel
 from tests.factories import ReviewFactory, TokenFactory, UserFactory
-from tests.test_lifecycle import rated_corpus, train_now
+from tests.training.test_lifecycle import rated_corpus, train_now
 from training import registry, storage
 from training.models import Alert, AlertChannel, AspectAnnotation, EvaluationReport, ModelVersion, MonitoringSnapshot
 from training.registry import forget_deployed_model, get_deployed_model

@@ -25,7 +25,7 @@ from reviews.services import (
     review_label,
     review_unlabel,
 )
-from tests.test_rollups import assert_same_as_reviews_table, make_reviews
+from tests.analytics.test_rollups import assert_same_as_reviews_table, make_reviews
 from training.registry import model_version_ensure_baseline
 from training.rescoring import review_rescore_batch
 

@@ -18,7 +18,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from project.celery import BULK_QUEUE, DEFAULT_QUEUE
 from project.celery import app as celery_app
 from tests.live import BIN, ROOT, running_beat, running_worker, service_env
-from tests.test_compose import healthcheck_command
+from tests.project.test_compose import healthcheck_command
 from training.models import TrainingJob
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k3Jx9-vQ2mZ7pR4tW8yB1nC6fH0sL5aE_dG2jK9uXcV-7hQe2Wr5Ty8Ui"
 # The README's recommended production settings behind a TLS-terminating proxy.
 BEHIND_HTTPS = {

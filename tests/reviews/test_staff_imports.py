@@ -13,7 +13,7 @@ from reviews.imports.jobs import import_job_create, import_job_run
 from reviews.models import ImportJob, Review
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import UserFactory
-from tests.test_bodylimit import call_asgi
+from tests.project.test_bodylimit import call_asgi
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from reviews.services import review_bulk_create
-from tests.test_lifecycle import rated_corpus
+from tests.training.test_lifecycle import rated_corpus
 from training import jobs, runner
 from training.ml import accurate, encoder, text_classifier
 from training.models import ModelVersion, TrainingJob

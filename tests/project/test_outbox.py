@@ -1,4 +1,4 @@
-"""The transactional outbox and the cache bypass, in process (tests/test_faults.py fails real servers)."""
+"""The transactional outbox and the cache bypass, in process (tests/project/test_faults.py fails real servers)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from django.db import connection
 from moto.server import ThreadedMotoServer
 
 from tests.live import BIN, ROOT, free_port, service_env
-from tests.test_compose import argv, option, services
+from tests.project.test_compose import argv, option, services
 
 pytestmark = [
     pytest.mark.e2e,

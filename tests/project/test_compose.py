@@ -24,7 +24,7 @@ import yaml
 from project.celery import BULK_QUEUE, DEFAULT_QUEUE, TRAINING_QUEUE
 from tests import live
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SITE_PACKAGES = Path(yaml.__file__).resolve().parent.parent
 APP_IMAGE = "review-sentiment:latest"
 ONE_SHOT = {"minio-init", "migrate"}

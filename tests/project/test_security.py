@@ -29,7 +29,7 @@ from reviews.models import Review
 from reviews.roles import LABELLER, MANAGER
 from tests.factories import ModelVersionFactory, ReviewFactory, TokenFactory, UserFactory
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
