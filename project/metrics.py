@@ -21,6 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from project.celery import app as celery_app
+
 logger = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -78,8 +80,6 @@ def _refusal(request: Request) -> JSONResponse | None:
 # --- What is read at scrape time -----------------------------------------------------------------------
 def queue_lengths() -> dict[str, int]:
     """Messages waiting in each declared Celery queue: LLEN on Redis, message files in the filesystem broker."""
-    from project.celery import app as celery_app
-
     names = [queue.name for queue in celery_app.conf.task_queues]
     with celery_app.connection_for_read() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)

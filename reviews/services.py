@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from project.celery import app as celery_app
 from project.db import discard_dead_pooled_connections
 from project.outbox.services import outbox_enqueue
 from reviews import events
@@ -97,9 +98,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
 
 
 def _tasks_run_inline() -> bool:
-    from project.celery import app
-
-    return bool(app.conf.task_always_eager)
+    return bool(celery_app.conf.task_always_eager)
 
 
 def review_create_many(*, items: Sequence[ReviewIn]) -> list[CreateResult | Exception]:

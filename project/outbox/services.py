@@ -35,6 +35,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from project.celery import app as celery_app
 from project.circuit import CircuitBreaker
 from project.outbox.models import OutboxMessage
 
@@ -50,16 +51,10 @@ on_broker_back: list[Callable[[], None]] = []
 _import_lock = threading.Lock()
 
 
-def _celery_app():
-    from project.celery import app
-
-    return app
-
-
 def _registered_task(name: str):
     """The task registered under `name`, importing every app's tasks module first if needed (web processes do
     not import them otherwise). Under a lock: a thread must not look while another is half-way through."""
-    app = _celery_app()
+    app = celery_app
     task = app.tasks.get(name)
     if task is None:
         with _import_lock:
@@ -100,7 +95,7 @@ def outbox_enqueue(
 
 
 def _send(task: str, args: list, kwargs: dict) -> None:
-    app = _celery_app()
+    app = celery_app
     if app.conf.task_always_eager:
         _registered_task(task).apply_async(args=args, kwargs=kwargs)  # runs it here and now
     else:
@@ -108,7 +103,7 @@ def _send(task: str, args: list, kwargs: dict) -> None:
 
 
 def _is_eager() -> bool:
-    return bool(_celery_app().conf.task_always_eager)
+    return bool(celery_app.conf.task_always_eager)
 
 
 def _mark_sent(ids: Iterable[int]) -> None:
