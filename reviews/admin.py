@@ -37,22 +37,28 @@ class LabelEventInline(admin.TabularInline):
     readonly_fields = ("label", "previous_label", "user", "created_at")
 
 
+READONLY_FIELDS = (
+    "created_at",
+    "effective_at",
+    "predicted_label",
+    "predicted_confidence",
+    "predicted_scores",
+    "predicted_by",
+    "predicted_at",
+    "human_labelled_by",
+    "human_labelled_at",
+)
+
+
 class ReviewAdminForm(forms.ModelForm):
     class Meta:
         model = Review
-        fields = [  # the admin narrows this to the change form's fields
-            "text",
-            "source",
-            "rating",
-            "business",
-            "author",
-            "external_id",
-            "review_date",
-            "language",
-            "is_english",
-            "human_label",
-            "reserved_by",
-            "reserved_until",
+        # What staff may edit: every editable field but what the platform computes (predictions, who labelled
+        # and when, the dates it derives), which the admin shows read-only.
+        fields = [
+            field.name
+            for field in Review._meta.concrete_fields
+            if field.editable and not field.primary_key and field.name not in READONLY_FIELDS
         ]
 
     def clean_review_date(self):
@@ -78,17 +84,7 @@ class ReviewAdmin(admin.ModelAdmin):
     list_filter = ("source", "predicted_label", "human_label", "rating", ("effective_at", admin.DateFieldListFilter))
     search_fields = ("text", "business", "author", "external_id")
     date_hierarchy = "effective_at"
-    readonly_fields = (
-        "created_at",
-        "effective_at",
-        "predicted_label",
-        "predicted_confidence",
-        "predicted_scores",
-        "predicted_by",
-        "predicted_at",
-        "human_labelled_by",
-        "human_labelled_at",
-    )
+    readonly_fields = READONLY_FIELDS
     form = ReviewAdminForm
     actions = [_label_action(label) for label in Sentiment.values]
     inlines = [PredictionInline, LabelEventInline]
