@@ -27,7 +27,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db.models import Count, DateField, Q
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
@@ -46,8 +45,8 @@ from analytics.rollup_engine import (
     any_of,
     day_start,
     mark_days,
-    month_of,
-    next_month,
+    period_after,
+    period_of,
     site_tz,
 )
 from reviews.models import ReviewAspect
@@ -155,23 +154,19 @@ class Coverage:
     dirty: frozenset[dt.date]
 
     def floor(self, day: dt.date) -> dt.date:
-        return month_of(day) if self.grain == "month" else day
+        return period_of(day, self.grain)
 
     def step(self, period: dt.date) -> dt.date:
-        return next_month(period) if self.grain == "month" else period + dt.timedelta(days=1)
+        return period_after(period, self.grain)
 
 
 def coverage(grain: str) -> Coverage | None:
     """None: do not use the rollups (disabled, not built, or built in another time zone)."""
-    if not getattr(settings, "ANALYTICS_ROLLUPS", True):
+    until = ASPECTS.covered_until()
+    if until is None:
         return None
-    tz = timezone.get_current_timezone()
-    state = AspectRollupState.objects.filter(pk=1).values("covered_until", "time_zone").first()
-    if not state or state["covered_until"] is None or state["time_zone"] != str(tz):
-        return None
-    floor = month_of if grain == "month" else (lambda day: day)
-    dirty = frozenset(floor(day) for day in AspectRollupDirtyDay.objects.values_list("day", flat=True))
-    return Coverage(grain, floor(min(state["covered_until"], timezone.localdate(timezone=tz))), dirty)
+    dirty = frozenset(period_of(day, grain) for day in AspectRollupDirtyDay.objects.values_list("day", flat=True))
+    return Coverage(grain, period_of(until, grain), dirty)
 
 
 @dataclass(frozen=True)

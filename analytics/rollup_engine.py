@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
@@ -37,6 +38,15 @@ def month_of(day: dt.date) -> dt.date:
 
 def next_month(month: dt.date) -> dt.date:
     return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def period_of(day: dt.date, grain: str) -> dt.date:
+    """The period holding `day`: the day itself, or with grain "month" the first of its month."""
+    return month_of(day) if grain == "month" else day
+
+
+def period_after(period: dt.date, grain: str) -> dt.date:
+    return next_month(period) if grain == "month" else period + dt.timedelta(days=1)
 
 
 def day_runs(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -139,6 +149,17 @@ class RollupFamily:
     daily: tuple[type[Model], ...]
     monthly: tuple[type[Model], ...]
     selects: Selects
+
+    def covered_until(self) -> dt.date | None:
+        """Days before this are in the family's tables and may be read from them; None: do not use them
+        (disabled by ANALYTICS_ROLLUPS, never built, or built in another time zone)."""
+        if not getattr(settings, "ANALYTICS_ROLLUPS", True):
+            return None
+        tz = timezone.get_current_timezone()
+        state = self.state.objects.filter(pk=1).values("covered_until", "time_zone").first()
+        if not state or state["covered_until"] is None or state["time_zone"] != str(tz):
+            return None
+        return min(state["covered_until"], timezone.localdate(timezone=tz))
 
     def locked_state(self):
         self.state.objects.get_or_create(pk=1)

@@ -24,7 +24,6 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, DateField, Q, Sum
 from django.db.models.functions import TruncDate, TruncMonth
@@ -36,8 +35,8 @@ from analytics.rollup_engine import (
     any_of,
     day_start,
     mark_days,
-    month_of,
-    next_month,
+    period_after,
+    period_of,
     site_tz,
 )
 from project.outbox.services import outbox_enqueue
@@ -168,13 +167,7 @@ class Plan:
 
 def covered_until() -> dt.date | None:
     """Days before this are in the rollup and may be read from it; None: do not use the rollup."""
-    if not getattr(settings, "ANALYTICS_ROLLUPS", True):
-        return None
-    tz = timezone.get_current_timezone()
-    state = RollupState.objects.filter(pk=1).values("covered_until", "time_zone").first()
-    if not state or state["covered_until"] is None or state["time_zone"] != str(tz):
-        return None
-    return min(state["covered_until"], timezone.localdate(timezone=tz))
+    return REVIEWS.covered_until()
 
 
 def _dirty_runs(lo: dt.date | None, hi: dt.date, floor, step) -> list[tuple[dt.date, dt.date]]:
@@ -200,8 +193,13 @@ def plan(
     if cover is None:
         return None
     tz = timezone.get_current_timezone()
-    floor = month_of if grain == "month" else (lambda day: day)
-    step = next_month if grain == "month" else (lambda day: day + dt.timedelta(days=1))
+
+    def floor(day: dt.date) -> dt.date:
+        return period_of(day, grain)
+
+    def step(period: dt.date) -> dt.date:
+        return period_after(period, grain)
+
     hi = floor(cover)
     if end is not None:
         hi = min(hi, floor(timezone.localtime(end, tz).date()))
