@@ -51,7 +51,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from analytics import charts, rollup_engine, selectors, views  # noqa: E402
+from analytics import charts, feedback, rollup_engine, selectors, views  # noqa: E402
 from reviews.filters import ReviewFilters as ScopeFilters  # noqa: E402
 
 TARGET_MS = 300.0
@@ -87,7 +87,8 @@ def timed(fn, runs: int) -> dict:
 # --- hand-written SQL references -------------------------------------------------------------
 
 
-def where(filters: ScopeFilters, *, date_to_inclusive: bool = False, extra: list[str] | None = None):
+def where(filters: ScopeFilters, *, extra: list[str] | None = None):
+    """The filters as SQL, with the one date convention (reviews/filters.py): [filters.start, filters.end)."""
     clauses, params = list(extra or []), []
     if filters.business:
         clauses.append("business = %s")
@@ -95,12 +96,12 @@ def where(filters: ScopeFilters, *, date_to_inclusive: bool = False, extra: list
     if filters.source:
         clauses.append("source = %s")
         params.append(filters.source)
-    if filters.date_from:
+    if filters.start is not None:
         clauses.append("effective_at >= %s")
-        params.append(filters.date_from)
-    if filters.date_to:
-        clauses.append("effective_at <= %s" if date_to_inclusive else "effective_at < %s")
-        params.append(filters.date_to)
+        params.append(filters.start)
+    if filters.end is not None:
+        clauses.append("effective_at < %s")
+        params.append(filters.end)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -108,8 +109,8 @@ LABEL_COUNTS = ", ".join(f"count(*) FILTER (WHERE predicted_label = '{label}')" 
 HUMAN_COUNTS = ", ".join(f"count(*) FILTER (WHERE human_label = '{label}')" for label in LABELS)
 
 
-def sql_distribution(f, inclusive=False):
-    w, p = where(f, date_to_inclusive=inclusive)
+def sql_distribution(f):
+    w, p = where(f)
     return (
         f"SELECT count(*), count(*) FILTER (WHERE human_label IS NOT NULL), {LABEL_COUNTS}, {HUMAN_COUNTS}"
         f" FROM reviews_review{w}",
@@ -132,8 +133,8 @@ def sql_trend(f, granularity):
     )
 
 
-def sql_by_field(f, name, limit=charts.TOP, inclusive=False):
-    w, p = where(f, date_to_inclusive=inclusive)
+def sql_by_field(f, name, limit=charts.TOP):
+    w, p = where(f)
     return (
         f"SELECT {name}, count(*) AS total, {LABEL_COUNTS} FROM reviews_review{w}"
         f" GROUP BY {name} ORDER BY total DESC, {name} LIMIT {limit}",
@@ -153,8 +154,8 @@ def sql_choices(_f):
     ]
 
 
-def sql_newest(f, limit, inclusive=False):
-    w, p = where(f, date_to_inclusive=inclusive)
+def sql_newest(f, limit):
+    w, p = where(f)
     return (
         f"SELECT id, business, text, predicted_label FROM reviews_review{w}"
         f" ORDER BY effective_at DESC, id DESC LIMIT {limit}",
@@ -167,13 +168,13 @@ def sql_api_dashboard(f, trend_days=90):
     start = (
         max(f.date_from, end - dt.timedelta(days=trend_days)) if f.date_from else end - dt.timedelta(days=trend_days)
     )
-    w, p = where(f, date_to_inclusive=True)
+    w, p = where(f)
     w_rating = w
     tz = timezone.get_current_timezone_name()
-    tw, tp = where(f, date_to_inclusive=True, extra=["effective_at >= %s", "effective_at <= %s"])
+    tw, tp = where(f, extra=["effective_at >= %s", "effective_at <= %s"])
     return [
-        sql_distribution(f, inclusive=True),
-        sql_by_field(f, "source", limit=50, inclusive=True),
+        sql_distribution(f),
+        sql_by_field(f, "source", limit=50),
         (f"SELECT rating, count(*) FROM reviews_review{w_rating} GROUP BY rating ORDER BY rating", p),
         (
             f"SELECT (effective_at AT TIME ZONE '{tz}')::date AS day, count(*), {LABEL_COUNTS}"
@@ -206,9 +207,9 @@ def figures(filters: ScopeFilters):
         ("page filter choices", views._choices, sql_choices(filters)),
         ("selector dashboard()", lambda: selectors.dashboard(filters=filters), sql_api_dashboard(filters)),
         (
-            "selector constructive_feedback() (500, model)",
-            lambda: selectors.constructive_feedback(filters=filters, limit=500, per_business=5),
-            [sql_newest(filters, 500, inclusive=True)],
+            "feedback_by_business() (500, stored aspects)",
+            lambda: feedback.feedback_by_business(filters=filters, limit=500, per_business=5),
+            [sql_newest(filters, 500)],
         ),
     ]
 
@@ -227,7 +228,7 @@ def api_figures(client, headers, filters: ScopeFilters, query: dict):
         (
             "GET /api/analytics/constructive-feedback",
             get("/api/analytics/constructive-feedback"),
-            [sql_newest(filters, 500, inclusive=True)],
+            [sql_newest(filters, 500)],
         ),
     ]
 
