@@ -345,19 +345,19 @@ def test_the_app_environment_loads_production_settings(tmp_path):
 # Where the live tests start each compose role without Docker: the test module, the call in it,
 # and the command that call runs.
 LIVE_ROLES = {
-    "web": ("test_live_server.py", "running_server(", live.server_command(port=0)),
-    "api": ("test_live_server.py", f'"{live.SIDECAR_APP}"', live.server_command(app=live.SIDECAR_APP, port=0)),
+    "web": ("project/test_live_server.py", "running_server(", live.server_command(port=0)),
+    "api": ("project/test_live_server.py", f'"{live.SIDECAR_APP}"', live.server_command(app=live.SIDECAR_APP, port=0)),
     "worker": (
-        "test_queues.py",
+        "project/test_queues.py",
         'running_worker(queues=f"{DEFAULT_QUEUE},{BULK_QUEUE}"',
         live.worker_command(queues=f"{DEFAULT_QUEUE},{BULK_QUEUE}"),
     ),
     "training-worker": (
-        "test_queues.py",
+        "project/test_queues.py",
         "running_worker(queues=TRAINING_QUEUE",
         live.worker_command(queues=TRAINING_QUEUE),
     ),
-    "beat": ("test_beat.py", "running_beat(", live.beat_command(name="celerybeat")),
+    "beat": ("training/test_beat.py", "running_beat(", live.beat_command(name="celerybeat")),
 }
 
 
