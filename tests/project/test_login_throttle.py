@@ -136,3 +136,23 @@ def test_a_login_with_an_overlong_or_nul_username_is_an_ordinary_failure(path, u
     assert response.status_code == 200  # the form again, with its error, not a 500
     for attempt in AccessAttempt.objects.all():  # the form refuses a NUL before any attempt is recorded
         assert len(attempt.username) <= 255 and "\x00" not in attempt.username
+
+
+def test_a_brute_force_run_gets_its_few_guesses_then_a_message_it_can_read(monkeypatch):
+    from django.contrib.auth.models import User
+
+    UserFactory(username="maria")
+    checked = []
+    check_password = User.check_password
+    monkeypatch.setattr(User, "check_password", lambda user, raw: checked.append(raw) or check_password(user, raw))
+    client = Client()
+
+    answers = [log_in(client, "maria", f"guess-{n}").status_code for n in range(50)]
+
+    assert answers[: LIMIT - 1] == [200] * (LIMIT - 1)  # the form again, with its error
+    assert set(answers[LIMIT - 1 :]) == {429}
+    assert len(checked) == LIMIT  # once locked, no password is even tried
+    page = " ".join(log_in(client, "maria", PASSWORD).content.decode().split())
+    assert "Too many login attempts" in page
+    assert "paused for 15 minutes" in page  # how long to wait, in words
+    assert "axes_reset_username maria" in page  # and who can unlock it at once
