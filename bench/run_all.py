@@ -12,6 +12,7 @@ Benchmarks that need something this machine may lack are skipped with the reason
 
 - api: wrk (`apt-get install -y wrk`), PostgreSQL and Redis (BENCH_API_DATABASE_URL, BENCH_REDIS_URL);
 - import_train: PostgreSQL and Redis (BENCH_IMPORT_DATABASE_URL, BENCH_REDIS_URL);
+- outbox: PostgreSQL (BENCH_OUTBOX_DATABASE_URL, default revsent_bench_outbox, created there);
 - labelling: Chromium (`apt-get install -y chromium`) and playwright;
 - dashboard, aspects_scale: a PostgreSQL database with at least BENCH_MIN_REVIEWS (default 1,000,000)
   reviews, given as BENCH_DATABASE_URL (build it with `manage.py generate_reviews --count 1000000
@@ -158,7 +159,7 @@ def rows_dashboard(data: dict, _log: str) -> list[dict]:
 
 
 def rows_generic(data: dict, _log: str) -> list[dict]:
-    """bench/api.py and bench/import_train.py: rows with figure/reference texts and checks."""
+    """bench/api.py, bench/import_train.py and bench/outbox.py: rows with figure/reference texts and checks."""
     return [
         row(r["name"], r["figure_text"], r["reference_text"], r["ratio"], r["target"], r["result"])
         for r in data["rows"]
@@ -201,6 +202,22 @@ def need_postgres_redis() -> str | None:
     except redis.RedisError as exc:
         return f"Redis is not reachable ({exc.__class__.__name__}); start it or set BENCH_REDIS_URL"
     return None
+
+
+def need_postgres() -> str | None:
+    import psycopg
+
+    url = outbox_env()["DATABASE_URL"]
+    try:
+        psycopg.connect(url.replace("postgres://", "postgresql://", 1).rsplit("/", 1)[0] + "/postgres").close()
+    except psycopg.Error as exc:
+        return f"PostgreSQL is not reachable ({exc.__class__.__name__}); start it or set BENCH_OUTBOX_DATABASE_URL"
+    return None
+
+
+def outbox_env() -> dict:
+    default = "postgres://postgres@127.0.0.1:5432/revsent_bench_outbox"
+    return {"DATABASE_URL": os.environ.get("BENCH_OUTBOX_DATABASE_URL") or default}
 
 
 def need_chromium() -> str | None:
@@ -267,6 +284,15 @@ BENCHMARKS = [
         rows_generic,
         [need_postgres_redis],
         about="import_reviews and training at 100,000 reviews",
+    ),
+    Benchmark(
+        "outbox",
+        ["bench/outbox.py"],
+        "outbox.json",
+        rows_generic,
+        [need_postgres],
+        outbox_env,
+        about="outbox relay and prune pass at 10,000 and 1,000,000 sent rows, before/after",
     ),
     Benchmark(
         "labelling", ["bench/labelling.py"], None, rows_labelling, [need_chromium], about="labelling in Chromium"

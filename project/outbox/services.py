@@ -13,8 +13,9 @@ a connection attempt.
 a thread in each web process every OUTBOX_RELAY_SECONDS and at start-up, woken at once
 when a publish succeeds after a failure; and the `outbox.relay` beat task every minute.
 
-Delivery is at least once: a relay pass claims rows with a lease (compare-and-set, so two
-relays never send the same row at the same time) and leaves rows younger than
+Delivery is at least once: a relay pass claims rows with a lease (compare-and-set, or on
+PostgreSQL one UPDATE of rows picked FOR UPDATE SKIP LOCKED, so two relays never send the
+same row at the same time and no write waits for a relay) and leaves rows younger than
 OUTBOX_RELAY_MIN_AGE_SECONDS to their own after-commit publish; a row published just
 before the database went away stays pending and is sent again. Every task sent through
 the outbox tolerates a duplicate (extraction replaces, re-scoring overwrites, a training
@@ -24,6 +25,7 @@ job is claimed once, an alert already sent is not sent again).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import uuid
@@ -31,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -164,21 +166,10 @@ def outbox_relay(*, min_age_seconds: float | None = None, batch_size: int = RELA
     min_age = settings.OUTBOX_RELAY_MIN_AGE_SECONDS if min_age_seconds is None else min_age_seconds
     sent_total = 0
     while True:
-        now = timezone.now()
-        unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-        pending = OutboxMessage.objects.filter(unclaimed, sent_at__isnull=True)
-        ids = list(
-            pending.filter(created_at__lte=now - dt.timedelta(seconds=min_age))
-            .order_by("id")
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if not ids:
-            return RelayResult(sent_total, 0)
-        # Compare-and-set: a row another relay claimed in between is not ours.
         claim = uuid.uuid4()
-        pending.filter(pk__in=ids).update(claim=claim, claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS))
-        rows = OutboxMessage.objects.filter(claim=claim).order_by("id").values_list("id", "task", "args", "kwargs")
-        rows = list(rows)
+        rows = _claim(claim, min_age=min_age, batch_size=batch_size)
+        if not rows:
+            return RelayResult(sent_total, 0)
         sent: list[int] = []
         failure: BaseException | None = None
         failed_ids: list[int] = []
@@ -198,7 +189,12 @@ def outbox_relay(*, min_age_seconds: float | None = None, batch_size: int = RELA
             if failure is not None:
                 _record_failure(failed_ids, failure)
             # Release what this pass did not send, for the next pass (or another relay).
-            OutboxMessage.objects.filter(claim=claim, sent_at__isnull=True).update(claim=None, claimed_until=None)
+            done = {*sent, *failed_ids}
+            left = [row[0] for row in rows if row[0] not in done]
+            if left:
+                OutboxMessage.objects.filter(pk__in=left, claim=claim, sent_at__isnull=True).update(
+                    claim=None, claimed_until=None
+                )
         sent_total += len(sent)
         if failure is not None:
             logger.warning("Outbox relay: sent %d, then the broker refused: %s", sent_total, failure)
@@ -207,6 +203,53 @@ def outbox_relay(*, min_age_seconds: float | None = None, batch_size: int = RELA
             if sent_total:
                 logger.info("Outbox relay: sent %d pending task(s)", sent_total)
             return RelayResult(sent_total, 0)
+
+
+def _claim(claim: uuid.UUID, *, min_age: float, batch_size: int) -> list[tuple[int, str, list, dict]]:
+    """Lease up to `batch_size` pending rows at least `min_age` seconds old, oldest first, to this pass:
+    (id, task, args, kwargs) of the rows it got, by id. Every read goes through an index: the pending rows
+    through `outbox_pending` (id, where sent_at is null: the order of the claim), the claimed ones by id.
+
+    On PostgreSQL one statement claims them: an UPDATE of the rows a `FOR UPDATE SKIP LOCKED` subquery picks,
+    RETURNING what to send. A row another relay is claiming at that moment is skipped, not waited for, and a
+    row another relay claimed in between no longer matches (PostgreSQL re-reads a row it locks). Row locks
+    last the statement (its own transaction): nothing waits on a relay pass, inserts least of all.
+
+    Elsewhere (SQLite: one writer at a time) a compare-and-set: the ids, then an UPDATE of those still
+    unclaimed, then the rows that carry this pass's claim."""
+    now = timezone.now()
+    until = now + dt.timedelta(seconds=CLAIM_SECONDS)
+    cutoff = now - dt.timedelta(seconds=min_age)
+    connection = connections[router.db_for_write(OutboxMessage)]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(OutboxMessage._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {table} SET claim = %s, claimed_until = %s
+                WHERE id IN (
+                    SELECT id FROM {table}
+                    WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s) AND created_at <= %s
+                    ORDER BY id LIMIT %s
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING id, task, args, kwargs""",
+                [claim, until, now, cutoff, batch_size],
+            )
+            return sorted((pk, task, _json(args), _json(kwargs)) for pk, task, args, kwargs in cursor.fetchall())
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    pending = OutboxMessage.objects.filter(unclaimed, sent_at__isnull=True)
+    ids = list(pending.filter(created_at__lte=cutoff).order_by("id").values_list("id", flat=True)[:batch_size])
+    if not ids:
+        return []
+    # Compare-and-set: a row another relay claimed in between is not ours.
+    pending.filter(pk__in=ids).update(claim=claim, claimed_until=until)
+    rows = OutboxMessage.objects.filter(pk__in=ids, claim=claim).order_by("id")
+    return list(rows.values_list("id", "task", "args", "kwargs"))
+
+
+def _json(value):
+    """A JSON column read through a plain cursor: Django has psycopg return it as text."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def _merge_id_lists(args_of_rows: list[list]) -> list:
@@ -249,20 +292,24 @@ def _coalesced(rows: list[tuple]) -> Iterable[tuple[list[int], str, list, dict]]
     yield from flush()
 
 
-def outbox_prune(*, keep_hours: float | None = None, batch_size: int = 5000) -> int:
-    """Delete rows sent more than `keep_hours` ago (oldest first, in batches). Returns how many."""
+PRUNE_BATCH_SIZE = 1000
+
+
+def outbox_prune(*, keep_hours: float | None = None, batch_size: int = PRUNE_BATCH_SIZE) -> int:
+    """Delete rows sent more than `keep_hours` ago, oldest first, `batch_size` rows per statement (each its
+    own short transaction, so no lock is held for long). Returns how many.
+
+    The rows come from the `outbox_sent` index (sent_at, of the sent rows only): a pass with nothing to delete
+    reads one index entry, however many rows were sent within `keep_hours`."""
     keep = settings.OUTBOX_KEEP_SENT_HOURS if keep_hours is None else keep_hours
     cutoff = timezone.now() - dt.timedelta(hours=keep)
     deleted = 0
     while True:
-        ids = list(
-            OutboxMessage.objects.filter(sent_at__isnull=False, sent_at__lt=cutoff)
-            .order_by("id")
-            .values_list("id", flat=True)[:batch_size]
-        )
-        if not ids:
+        batch = OutboxMessage.objects.filter(sent_at__lt=cutoff).order_by("sent_at").values("pk")[:batch_size]
+        count = OutboxMessage.objects.filter(pk__in=batch).delete()[0]
+        deleted += count
+        if count < batch_size:
             return deleted
-        deleted += OutboxMessage.objects.filter(pk__in=ids).delete()[0]
 
 
 def outbox_pending_count() -> int:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 from redis.exceptions import ConnectionError as RedisDown
@@ -168,6 +170,78 @@ class TestTheOutbox:
 
         assert outbox_prune(keep_hours=24) == 1
         assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, unsent.pk}
+
+    def test_pruning_deletes_in_batches_only_rows_sent_before_the_cutoff(self, transactional_db, broker):
+        long_ago = timezone.now() - dt.timedelta(hours=30)
+        old = [outbox_enqueue("reviews.extract_aspects", args=[[i]]).pk for i in range(5)]
+        OutboxMessage.objects.filter(pk__in=old).update(sent_at=long_ago)
+        recent = outbox_enqueue("reviews.extract_aspects", args=[[9]]).pk
+        broker.down = True
+        unsent = outbox_enqueue("reviews.extract_aspects", args=[[10]]).pk
+        OutboxMessage.objects.filter(pk=unsent).update(created_at=long_ago)
+
+        assert outbox_prune(keep_hours=24, batch_size=2) == 5  # batches of 2, 2, 1
+        assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent, unsent}
+        assert outbox_prune(keep_hours=24, batch_size=2) == 0
+
+    def test_a_relay_pass_claims_and_marks_its_rows_in_a_fixed_number_of_statements(
+        self, transactional_db, broker, django_assert_num_queries, on_postgres
+    ):
+        for i in range(20):
+            outbox_enqueue("training.run_training_job", args=[i], publish_after_commit=False)
+        # PostgreSQL: one UPDATE ... RETURNING claims, one UPDATE marks sent. Elsewhere the claim is a
+        # compare-and-set: the ids, the UPDATE, the rows it got.
+        with django_assert_num_queries(2 if on_postgres else 4):
+            assert outbox_relay(min_age_seconds=0, batch_size=50).sent == 20
+        assert len(broker.published) == 20 and pending() == []
+        with django_assert_num_queries(1):
+            assert outbox_relay(min_age_seconds=0).sent == 0
+
+    def test_writes_and_another_relay_never_wait_on_a_relay_pass_in_progress(
+        self, transactional_db, broker, monkeypatch
+    ):
+        """While one relay pass holds its claim (publishing), another thread's burst of writes commits at once,
+        and another relay sends those new rows, not the ones already claimed."""
+        for i in range(3):
+            outbox_enqueue("training.run_training_job", args=[i], publish_after_commit=False)
+        outcome: dict = {}
+
+        def burst_then_relay():
+            try:
+                started = time.perf_counter()
+                with transaction.atomic():
+                    for i in range(100, 150):
+                        outbox_enqueue("training.run_training_job", args=[i], publish_after_commit=False)
+                outcome["burst_seconds"] = time.perf_counter() - started
+                outcome["relayed"] = outbox_relay(min_age_seconds=0).sent
+            except BaseException as exc:  # reported by the main thread
+                outcome["error"] = exc
+            finally:
+                connection.close()
+
+        relay_thread = threading.current_thread()
+        waited: list[bool] = []
+        published_during_the_pass: list = []
+
+        def slow_send(task, args, kwargs):
+            if threading.current_thread() is relay_thread and not waited:
+                # The first row: this pass holds its claim on all three while the other thread works.
+                other = threading.Thread(target=burst_then_relay)
+                other.start()
+                other.join(10)
+                waited.append(other.is_alive())
+                published_during_the_pass.extend(broker.published)
+            broker.send(task, args, kwargs)
+
+        monkeypatch.setattr(services, "_send", slow_send)
+        assert outbox_relay(min_age_seconds=0).sent == 3
+
+        assert waited == [False], "the burst or the second relay waited on the relay pass"
+        assert "error" not in outcome, outcome.get("error")
+        assert outcome["burst_seconds"] < 5 and outcome["relayed"] == 50
+        assert sorted(args[0] for _, args in published_during_the_pass) == list(range(100, 150))
+        assert sorted(args[0] for _, args in broker.published) == [0, 1, 2, *range(100, 150)]
+        assert pending() == []
 
     def test_in_eager_mode_the_task_runs_at_commit(self, transactional_db):
         review = Review.objects.create(text="The waiter was rude.")
