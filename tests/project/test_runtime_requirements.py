@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -121,7 +123,7 @@ def _run(command: list[str], *, timeout: int, **kwargs) -> subprocess.CompletedP
 
 
 @pytest.fixture(scope="module")
-def runtime_python(tmp_path_factory) -> Path:
+def runtime_python(tmp_path_factory) -> Iterator[Path]:
     """The python of a fresh virtualenv holding requirements.txt and requirements-nodeps.txt, nothing else."""
     if os.environ.get("CI", "").lower() != "true" and os.environ.get("RUNTIME_VENV_TEST") != "1":
         pytest.skip("builds a virtualenv from PyPI (a minute or two): runs under CI=true or RUNTIME_VENV_TEST=1")
@@ -134,7 +136,8 @@ def runtime_python(tmp_path_factory) -> Path:
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "--no-compile"]
     _run([*pip, "-r", str(RUNTIME)], timeout=900, env=env, cwd=ROOT)
     _run([*pip, "--no-deps", "-r", str(NODEPS)], timeout=300, env=env, cwd=ROOT)
-    return python
+    yield python
+    shutil.rmtree(venv, ignore_errors=True)  # over a gigabyte: not left in pytest's kept temporary folders
 
 
 def _app_env(var_dir: Path, **environment: str) -> dict[str, str]:
