@@ -2,22 +2,34 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-requirements
+# One stamp per set: the runtime set (requirements.txt) for `make run`, the development set
+# (requirements-dev.txt, which includes requirements.txt) for test, lint and bench.
+STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install lint bench
+.PHONY: run test install install-dev lint bench
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11+ is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall only when requirements.txt changes.
+# Each set is reinstalled only when one of its files changes. pip only adds and upgrades, so
+# `make run` after `make test` keeps the test tools; the development set holds the runtime set,
+# so installing it brings the runtime stamp up to date as well.
 $(STAMP): requirements.txt requirements-nodeps.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
-	cp requirements.txt $(STAMP)
+	touch $(STAMP)
+
+$(DEV_STAMP): requirements-dev.txt requirements.txt requirements-nodeps.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	touch $(STAMP) $(DEV_STAMP)
 
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 # The Procfile runs under project/procfile.py (honcho): Ctrl-C stops every process and exits 0.
 run: install
@@ -28,17 +40,17 @@ run: install
 	$(BIN)/python manage.py reset_metrics
 	$(BIN)/python -m project.procfile start -f Procfile
 
-test: install
+test: install-dev
 	@test -x /usr/bin/chromium || echo "Chromium not found: browser tests (tests/browser) will be skipped; apt-get install -y chromium"
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 # Every benchmark in bench/ (see bench/README.md); a subset with `make bench BENCH=api,quality`.
-bench: install
+bench: install-dev
 	@command -v wrk >/dev/null 2>&1 || echo "wrk not found: the api benchmark will be skipped; apt-get install -y wrk"
 	$(BIN)/python bench/run_all.py $(if $(BENCH),--only $(BENCH))
