@@ -39,4 +39,4 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin app \
 USER app
 
 EXPOSE 8000
-CMD ["uvicorn", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+CMD ["python", "-m", "project.serve", "project.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]

@@ -3,11 +3,12 @@
     .venv/bin/python bench/api.py [--duration 10] [--connections 16] [--only single,batch,create]
 
 Needs wrk (Debian: `apt-get install -y wrk`), PostgreSQL and Redis. The server is the real one,
-`uvicorn project.asgi:application --workers 2`, against a bench database (BENCH_API_DATABASE_URL,
-default postgres://postgres@127.0.0.1:5432/revsent_bench_api; created and migrated here) and a bench
-Redis database (BENCH_REDIS_URL, default redis://127.0.0.1:6379/12, **emptied** before and after the
-run: it holds the prediction cache and the aspect-extraction tasks the created reviews enqueue, which
-no worker consumes here). Runtime files go to BENCH_VAR_DIR (default /tmp/bench-api-var).
+`uvicorn project.asgi:application --workers 2` under project/serve.py (a socket per worker), against
+a bench database (BENCH_API_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/revsent_bench_api;
+created and migrated here) and a bench Redis database (BENCH_REDIS_URL, default
+redis://127.0.0.1:6379/12, **emptied** before and after the run: it holds the prediction cache and the
+aspect-extraction tasks the created reviews enqueue, which no worker consumes here). Runtime files go
+to BENCH_VAR_DIR (default /tmp/bench-api-var).
 
 The first run trains a model: the shared Yelp and Zomato files are imported with `import_reviews` and
 `train --wait` fits and promotes the default model (a minute or two); later runs reuse it. A superuser
@@ -130,14 +131,18 @@ def write_texts(data_dir: Path, path: Path, limit: int = 5000, max_chars: int = 
 
 
 class Server:
-    def __init__(self, app: str, health: str, env: dict, workers: int, name: str):
+    """The server as deployed: uvicorn's command line under project/serve.py (a socket per worker), or
+    with plain=True uvicorn itself (its workers share one socket)."""
+
+    def __init__(self, app: str, health: str, env: dict, workers: int, name: str, plain: bool = False):
         from tests.live import free_port
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = VAR_DIR / f"{name}-{self.port}.log"
         self.health = health
-        command = [str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(self.port)]
+        launcher = [str(BIN / "uvicorn")] if plain else [str(BIN / "python"), "-m", "project.serve"]
+        command = [*launcher, app, "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--workers", str(workers), "--log-level", "warning"]
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
@@ -465,7 +470,7 @@ def main() -> None:
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in load_after],
         },
-        "server": f"uvicorn project.asgi:application --workers {args.workers}",
+        "server": f"python -m project.serve project.asgi:application --workers {args.workers}",
         "wrk": {"threads": 1, "connections": args.connections, "duration_s": args.duration, "warmup_s": 3},
         "model": {k: v for k, v in setup.items() if k != "token"},
         "rows": rows,

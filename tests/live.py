@@ -7,6 +7,7 @@ the compose services' commands.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import subprocess
@@ -27,9 +28,10 @@ SIDECAR_APP = "project.api:app"
 
 
 def server_command(*, app: str = WEB_APP, port: int, workers: int = 1) -> list[str]:
+    """The web server as deployed: uvicorn's command line under project/serve.py (a socket per worker)."""
     return [
-        str(BIN / "uvicorn"), app, "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "warning",
+        str(BIN / "python"), "-m", "project.serve", app, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(workers), "--log-level", "warning",
     ]  # fmt: skip
 
 
@@ -163,3 +165,70 @@ def running_beat(*, name: str = "celerybeat", **env: str):
         yield Worker(process, log_path)
     finally:
         _stop(process, log_path)
+
+
+# --- a server's workers and the connections each accepted, read from /proc (Linux) ----------------
+
+
+def child_pids(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
+def socket_inodes(pid: int) -> dict[int, int]:
+    """The process's sockets: inode -> file descriptor."""
+    inodes = {}
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes[int(target[8:-1])] = int(fd.name)
+    return inodes
+
+
+def tcp_sockets(port: int) -> dict[int, str]:
+    """The TCP sockets whose local port is `port`: inode -> state ("0A" listening, "01" established)."""
+    found = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found[int(fields[9])] = fields[3]
+    return found
+
+
+def server_workers(pid: int, port: int) -> dict[int, dict[str, list[int]]]:
+    """The worker processes of the server `pid` (its children with a socket on `port`), each with the
+    inodes of its listening sockets and of the connections it accepted."""
+    workers = {}
+    for child in child_pids(pid):
+        try:
+            inodes = socket_inodes(child)
+        except OSError:
+            continue  # gone meanwhile
+        states = tcp_sockets(port)
+        mine = {inode: states[inode] for inode in inodes if inode in states}
+        if mine:
+            workers[child] = {
+                "listening": sorted(inode for inode, state in mine.items() if state == "0A"),
+                "connections": sorted(inode for inode, state in mine.items() if state == "01"),
+            }
+    return workers
+
+
+def process_socket(pid: int, inode: int) -> socket.socket:
+    """A copy of another process's socket (pidfd_getfd, Linux 5.6; as root or its ptracer), to read its options."""
+    fd = socket_inodes(pid)[inode]
+    pidfd = os.pidfd_open(pid)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        copy = libc.syscall(438, pidfd, fd, 0)  # SYS_pidfd_getfd, one number on every architecture
+        if copy < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+    finally:
+        os.close(pidfd)
+    return socket.socket(fileno=copy)

@@ -106,10 +106,15 @@ def app_services() -> set[str]:
 
 
 def role(arguments: list[str]) -> tuple:
-    """What a command runs, without where: uvicorn's app, a worker's queues, beat's health ping."""
+    """What a command runs, without where: the web server and its app, a worker's queues, beat's health ping.
+
+    The web server is uvicorn (`uvicorn`, `python -m uvicorn`) or uvicorn under project/serve.py
+    (`python -m project.serve`: a socket per worker), told apart."""
     program = Path(arguments[0]).name
-    if program == "uvicorn" or arguments[:3] == [sys.executable, "-m", "uvicorn"]:
-        return ("uvicorn", next(a for a in arguments if ":" in a and not a.startswith("-")))
+    if program.startswith("python") and arguments[1] == "-m":
+        program, arguments = arguments[2], arguments[2:]
+    if program in ("uvicorn", "project.serve"):
+        return (program, next(a for a in arguments[1:] if ":" in a and not a.startswith("-")))
     if program != "celery":
         return (program, tuple(arguments[1:]))
     assert arguments[1:3] == ["-A", "project"], arguments
@@ -168,8 +173,17 @@ def test_the_web_health_checks_ask_api_health_on_the_port_the_server_listens_on(
 
 
 def test_the_sidecar_serves_the_fastapi_app_alone():
-    assert role(argv("api")) == ("uvicorn", live.SIDECAR_APP)
-    assert role(argv("web")) == ("uvicorn", live.WEB_APP)
+    assert role(argv("api")) == ("project.serve", live.SIDECAR_APP)
+    assert role(argv("web")) == ("project.serve", live.WEB_APP)
+
+
+def test_the_web_servers_run_under_the_launcher_that_gives_each_worker_its_socket():
+    # Plain `uvicorn --workers N` shares one socket, and a worker can end up with every connection.
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if ": " in line
+                    and not line.startswith("#"))  # fmt: skip
+    web = shlex.split(procfile["web"])
+    assert role(web[1:]) == role(argv("web")) == ("project.serve", live.WEB_APP)
+    assert option(web, "--workers") == "${WEB_WORKERS:-2}"
 
 
 def test_there_is_exactly_one_beat():

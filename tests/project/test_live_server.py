@@ -1,13 +1,15 @@
-"""End to end over HTTP: the real ASGI server (uvicorn) and a real Celery worker."""
+"""End to end over HTTP: the real ASGI server (uvicorn under project/serve.py) and a real Celery worker."""
 
 from __future__ import annotations
 
 import os
 import random
+import socket
 import threading
 import time
 
 import httpx
+import psutil
 import psycopg
 import pytest
 from django.conf import settings
@@ -15,7 +17,7 @@ from django.db import connection
 
 from reviews.roles import MANAGER
 from tests.factories import TokenFactory, UserFactory
-from tests.live import running_server, running_worker
+from tests.live import process_socket, running_server, running_worker, server_workers
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -187,37 +189,48 @@ def test_a_worker_killed_mid_training_leaves_the_job_failed_by_the_sweep_and_the
 
 
 def test_the_fastapi_app_runs_on_its_own_as_a_sidecar(manager_token):
-    import subprocess
-    import sys
-
-    from django.conf import settings as django_settings
-
-    from tests.live import free_port, service_env
-
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "project.api:app", "--host", "127.0.0.1", "--port", str(port)],
-        env=service_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=django_settings.BASE_DIR,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with running_server(app="project.api:app") as base_url:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/api/reviews/predict",
+            f"{base_url}/api/reviews/predict",
             json={"text": "Lovely staff"},
             headers={"Authorization": f"Token {manager_token}"},
         )
         assert response.status_code == 200
         assert response.json()["label"] == "positive"
-        assert httpx.get(f"http://127.0.0.1:{port}/api/docs").status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
+        assert httpx.get(f"{base_url}/api/docs").status_code == 200
+
+
+def test_both_web_workers_take_connections_on_their_own_sockets_with_tcp_nodelay(manager_token):
+    """The web server as deployed (project/serve.py, 2 workers): 16 keep-alive connections land on
+    both workers (the kernel hashes each to one worker's SO_REUSEPORT socket; all on one has odds 2 in
+    65,536), each accepted with TCP_NODELAY (no 40 ms waits for a delayed ACK)."""
+    headers = {"Authorization": f"Token {manager_token}"}
+    with running_server(workers=2) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        server = next(p for p in psutil.process_iter(["cmdline"]) if str(port) in (p.info["cmdline"] or [])
+                      and "project.serve" in (p.info["cmdline"] or []))  # fmt: skip
+        # Both workers started: each one's socket listens (a worker listens once its app has started).
+        deadline = time.monotonic() + 60
+        while not (len(workers := server_workers(server.pid, port)) == 2 and all(
+            process_socket(pid, w["listening"][0]).getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+            for pid, w in workers.items()
+        )):  # fmt: skip
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.2)
+        clients = [httpx.Client(base_url=base_url, headers=headers, timeout=30) for _ in range(16)]
+        try:
+            for client in clients:
+                assert client.post("/api/reviews/predict", json={"text": "Lovely staff"}).status_code == 200
+            workers = server_workers(server.pid, port)
+            nodelay = [
+                process_socket(pid, inode).getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                for pid, worker in workers.items()
+                for inode in worker["connections"]
+            ]
+        finally:
+            for client in clients:
+                client.close()
+
+    assert sorted(len(w["connections"]) > 0 for w in workers.values()) == [True, True], workers
+    assert len({inode for w in workers.values() for inode in w["listening"]}) == 2
+    assert nodelay == [1] * 16

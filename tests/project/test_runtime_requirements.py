@@ -220,10 +220,10 @@ def test_the_image_command_serves_health_with_the_runtime_set_alone(runtime_pyth
     _run([*manage, "collectstatic", "--noinput"], timeout=300, cwd=ROOT, env=env)
     _run([*manage, "migrate", "--noinput"], timeout=300, cwd=ROOT, env=env)
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M).group(1))
-    assert cmd[:2] == ["uvicorn", "project.asgi:application"]
+    assert cmd[:4] == ["python", "-m", "project.serve", "project.asgi:application"]  # uvicorn, a socket per worker
     port = free_port()
     cmd[cmd.index("--host") + 1], cmd[cmd.index("--port") + 1] = "127.0.0.1", str(port)
-    log_path = tmp_path / "uvicorn.log"
+    log_path = tmp_path / "server.log"
     with log_path.open("w") as log:
         server = subprocess.Popen(
             [str(runtime_python.parent / cmd[0]), *cmd[1:]],

@@ -150,11 +150,11 @@ def burst(base_url: str, headers: dict, numbers: range, run: str) -> tuple[Count
 
 
 def worker_processes(base_url: str) -> list[psutil.Process]:
-    """uvicorn's worker processes: the children of the uvicorn started on this port."""
+    """uvicorn's worker processes: the children of the server (project/serve.py) started on this port."""
     port = str(urlparse(base_url).port)
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if any(part.endswith("uvicorn") for part in cmdline[:2]) and port in cmdline:
+        if any(part.endswith("uvicorn") or part == "project.serve" for part in cmdline[:3]) and port in cmdline:
             # Not multiprocessing's resource tracker, also a child.
             return [child for child in process.children() if "spawn_main" in " ".join(child.cmdline())]
     raise AssertionError(f"no uvicorn process on port {port}")
