@@ -78,9 +78,13 @@ class Review(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["effective_at"]),
             models.Index(fields=["predicted_label", "effective_at"]),
             models.Index(fields=["human_label"]),
+            # source and business keep narrow indexes of their own although each leads a covering index below: the
+            # filter menus' SELECT DISTINCT reads a whole index (no skip scan), and these deduplicated ones are
+            # 6-9 MB against 115 MB (1M reviews: 145 ms instead of a 430 ms seq scan for the sources, 103 instead
+            # of 190 ms for the businesses). effective_at has none: review_dash_time_cov serves every range,
+            # Min/Max and ORDER BY on it (reviews/migrations/0013).
             models.Index(fields=["source"]),
             models.Index(fields=["business"]),
             # Covering indexes for the dashboard and analytics aggregates (bench/dashboard.py): every chart
