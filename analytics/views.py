@@ -1,4 +1,4 @@
-"""Staff pages for analytics: the dashboard (Plotly charts), the insights page and the monitoring page."""
+"""Staff pages for analytics: the dashboard (Plotly charts) and the insights page."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from django.db.models import F, QuerySet
 
@@ -42,18 +42,6 @@ def review_aspects(*, review_id: int) -> tuple[list[ReviewAspect], list[ReviewAs
     for row in rows:
         (suggestions if row.is_suggestion else aspects).append(row)
     return aspects, suggestions
-
-
-def review_iter_batches(*, filters: ReviewFilters, batch_size: int = 1000) -> Iterator[list[Review]]:
-    """Keyset pages by id, each a complete query, so a stream never holds a cursor
-    open across threads (Starlette pulls each chunk on whichever pool thread is free)."""
-    last_id = 0
-    while True:
-        batch = list(review_list(filters=filters, ordering="id").filter(id__gt=last_id)[:batch_size])
-        if not batch:
-            return
-        yield batch
-        last_id = batch[-1].pk
 
 
 # --- Business display names -------------------------------------------------------------
