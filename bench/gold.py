@@ -87,10 +87,10 @@ def read_gold_rows(gold_csv: Path = GOLD_CSV) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def load_review_sentence_gold(data_dir: Path | None = None) -> list[GoldSentence] | None:
+def load_review_sentence_gold(data_dir: Path | None = None, *, gold_csv: Path = GOLD_CSV) -> list[GoldSentence] | None:
     """Every gold row with its sentence text, in file order; None when the shared review files are absent."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    rows = read_gold_rows()
+    rows = read_gold_rows(gold_csv)
     texts = _review_texts(data_dir, rows)
     if texts is None:
         return None
