@@ -21,17 +21,20 @@ def aspects_of(review_id: int, **filters) -> set[tuple[str, str]]:
     return {(row.category, row.polarity) for row in rows}
 
 
+TEXT = "Great food but service could be faster! Please add more staff on Fridays."
+
+
 def test_extraction_on_ingest_stores_aspects_and_suggestion(api, manager_headers):
-    [result] = ingest(api, manager_headers, [{"text": "Great food but service could be faster!"}])
+    [result] = ingest(api, manager_headers, [{"text": TEXT}])
     review_id = result["id"]
     # Cold start (no trained aspect model) serves.
     assert aspects_of(review_id, is_suggestion=False) == {("food", "positive"), ("service", "negative")}
     rows = ReviewAspect.objects.filter(review_id=review_id)
     assert all(row.source == "model" and row.model_version_id is None for row in rows)
-    # The suggestion is stored with the non-positive aspect it talks about.
+    # The suggestion is its own type, stored with the theme it talks about: not a positive service mention.
     suggestion = rows.get(is_suggestion=True)
-    assert (suggestion.category, suggestion.polarity) == ("service", "negative")
-    assert suggestion.sentence == "Great food but service could be faster!"
+    assert (suggestion.category, suggestion.polarity) == ("service", "suggestion")
+    assert suggestion.sentence == "Please add more staff on Fridays."
 
 
 def test_single_create_also_extracts(api, manager_headers):
@@ -43,14 +46,15 @@ def test_single_create_also_extracts(api, manager_headers):
 def test_suggestion_without_aspect_is_general(transactional_db):
     from training.aspect_extraction import review_extract_aspects
 
-    # The cold-start model reads this as a positive miscellaneous remark: no non-positive aspect.
+    # The cold-start model reads both as miscellaneous remarks: nothing more specific to file them under.
     review = Review.objects.create(text="Please open on Sundays. I wish they had parking.")
     review_extract_aspects([review.pk])
     suggestions = ReviewAspect.objects.filter(review=review, is_suggestion=True).order_by("id")
     assert [(s.sentence, s.category, s.polarity) for s in suggestions] == [
-        ("Please open on Sundays.", "general", "neutral"),
-        ("I wish they had parking.", "anecdotes/miscellaneous", "negative"),
+        ("Please open on Sundays.", "general", "suggestion"),
+        ("I wish they had parking.", "general", "suggestion"),
     ]
+    assert not ReviewAspect.objects.filter(review=review, is_suggestion=False).exists()
 
 
 def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(transactional_db):
@@ -58,7 +62,7 @@ def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(trans
     from training.aspect_extraction import review_extract_aspects
     from training.tasks import reextract_all_aspects
 
-    review = Review.objects.create(text="Great food but service could be faster!")
+    review = Review.objects.create(text=TEXT)
     review_extract_aspects([review.pk])
     assert aspects_of(review.pk, source="model", is_suggestion=False) == {("food", "positive"), ("service", "negative")}
     review_set_staff_aspects(review=review, aspects=[StaffAspect("price", "negative", "")])
@@ -68,7 +72,7 @@ def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(trans
     assert aspects_of(review.pk, source="staff") == {("price", "negative")}
     # Re-extraction leaves a corrected review's mentions to staff; its suggestion row is the model's.
     assert aspects_of(review.pk, source="model", is_suggestion=False) == set()
-    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service", "negative")}
+    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service", "suggestion")}
     assert ReviewAspect.objects.filter(review=review).count() == 2
 
 
@@ -76,7 +80,7 @@ def test_staff_saving_no_aspects_keeps_the_model_mentions_away(transactional_db)
     from reviews.aspects import review_set_staff_aspects
     from training.aspect_extraction import review_extract_aspects
 
-    review = Review.objects.create(text="Great food but service could be faster!")
+    review = Review.objects.create(text=TEXT)
     review_extract_aspects([review.pk])
     review_set_staff_aspects(review=review, aspects=[])
     review_extract_aspects([review.pk])
@@ -87,7 +91,7 @@ def test_staff_saving_no_aspects_keeps_the_model_mentions_away(transactional_db)
 def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_headers, labeller_headers):
     from training.models import AspectAnnotation
 
-    [result] = ingest(api, manager_headers, [{"text": "Great food but service could be faster!"}])
+    [result] = ingest(api, manager_headers, [{"text": TEXT}])
     review_id = result["id"]
     body = {"aspects": [{"category": "food", "polarity": "positive"}, {"category": "price", "polarity": "negative"}]}
     response = api.post(f"/api/reviews/{review_id}/aspects", json=body, headers=labeller_headers)

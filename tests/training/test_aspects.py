@@ -171,14 +171,14 @@ def test_the_aspect_gate_wants_one_measure_better_and_the_other_no_worse(candida
 
 def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps({"text": "Great food but the service could be faster!"}) + "\n")
+    source.write_text(json.dumps({"text": "Great food but the service could be faster! Please hire more staff."}) + "\n")
 
     run("predict_file", str(source), "--text-col", "text", "--aspects", "--out", str(tmp_path / "out.jsonl"))
 
     row = json.loads((tmp_path / "out.jsonl").read_text())
     assert row["label"] in {"positive", "neutral", "negative"}
     assert {a["category"] for a in row["aspects"]} >= {"food"}
-    assert row["suggestions"][0]["sentence"] == "Great food but the service could be faster!"
+    assert row["suggestions"] == [{"sentence": "Please hire more staff.", "aspect": "service"}]
 
 
 def test_the_aspect_fit_reports_progress_that_never_goes_back():

@@ -32,6 +32,20 @@ POLARITIES = ("positive", "negative", "neutral", "conflict")
 SEMEVAL14_CATEGORIES = ("food", "service", "price", "ambience", "anecdotes/miscellaneous")
 MISC = "anecdotes/miscellaneous"
 
+# The themes a restaurant manager reads, stored as ReviewAspect.category.
+PRODUCT_THEMES = (
+    "food quality",
+    "menu and options",
+    "drinks",
+    "service and staff",
+    "speed and waiting",
+    "price and value",
+    "ambience and noise",
+    "cleanliness",
+    "location and parking",
+    "general",
+)
+
 DEFAULT_PRODUCT_TAXONOMY = (
     "food",
     "service",
