@@ -9,6 +9,7 @@ from django.dispatch import receiver
 
 from reviews import events
 from training.aspect_extraction import STAFF_ANNOTATION_SOURCE
+from training.defaults import model_version_ensure_defaults
 from training.models import AspectAnnotation, SuggestionAnnotation
 from training.registry import model_version_ensure_baseline
 from training.suggestions import STAFF as STAFF_SUGGESTION_SOURCE
@@ -20,6 +21,7 @@ def create_baseline_model(sender, app_config=None, **kwargs) -> None:
     if app_config is None or app_config.label != "training":
         return
     model_version_ensure_baseline()
+    model_version_ensure_defaults()
 
 
 @receiver(events.staff_aspects_saved)

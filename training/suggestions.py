@@ -95,26 +95,33 @@ def suggestion_annotations_import(*, path: Path) -> dict[str, int]:
 
 
 def suggestion_examples() -> list[Example]:
-    """Every labelled sentence once (by normalised text). A staff label wins over the files' and the shipped
-    ones (it is about this business's reviews); otherwise the majority label, and a tie is left out."""
-    labels: dict[str, list[Example]] = {}
+    """Every stored annotation and shipped review sentence, once per normalised text (deduplicated)."""
     stored = SuggestionAnnotation.objects.order_by("id").values_list("text", "is_suggestion", "source")
-    for text, is_suggestion, source in stored.iterator(chunk_size=5000):
-        origin = STAFF if source == STAFF else SEMEVAL2019
-        labels.setdefault(group_key(text), []).append(Example(text, int(is_suggestion), origin))
-    for sentence in review_domain_sentences():
-        labels.setdefault(group_key(sentence.text), []).append(Example(sentence.text, sentence.label, SHIPPED))
-    examples = []
-    for group in labels.values():
+    examples = [
+        Example(text, int(is_suggestion), STAFF if source == STAFF else SEMEVAL2019)
+        for text, is_suggestion, source in stored.iterator(chunk_size=5000)
+    ]
+    examples += [Example(s.text, s.label, SHIPPED) for s in review_domain_sentences()]
+    return deduplicated(examples)
+
+
+def deduplicated(examples: Sequence[Example]) -> list[Example]:
+    """One example per normalised text. A staff label wins over the files' and the shipped ones (it is about
+    this business's reviews); otherwise the majority label, and a tie is left out."""
+    groups: dict[str, list[Example]] = {}
+    for example in examples:
+        groups.setdefault(group_key(example.text), []).append(example)
+    kept = []
+    for group in groups.values():
         staff = [e for e in group if e.origin == STAFF]
         if staff:
-            examples.append(staff[-1])
+            kept.append(staff[-1])
             continue
         votes = Counter(e.label for e in group).most_common()
         if len(votes) == 1 or votes[0][1] > votes[1][1]:
             winner = votes[0][0]
-            examples.append(next(e for e in group if e.label == winner))
-    return examples
+            kept.append(next(e for e in group if e.label == winner))
+    return kept
 
 
 def suggestion_scores(model, examples: Sequence[Example]) -> dict:

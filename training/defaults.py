@@ -1,0 +1,127 @@
+"""The trained defaults that ship in the repository (training/pretrained/), so a fresh install serves trained
+suggestion and aspect models instead of the rule and the cold start.
+
+`manage.py build_default_models` builds them reproducibly from the public annotation files (SHARED_DATA_DIR),
+leaving out every sentence of the evaluation bucket (training.ml.holdout.text_in_evaluation_bucket): when a
+customer imports the same files and trains, the gate scores the default on sentences it never learned from.
+It writes each model, `defaults.json` (what was trained on what, and the measured quality) and MODEL_CARD.md.
+
+At migrate (training.receivers) each shipped model is registered as a ModelVersion and deployed when its kind
+has no champion yet; the customer's own training replaces it through the gate as any champion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import joblib
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from training import storage
+from training.ml.holdout import text_in_evaluation_bucket
+from training.ml.suggestion_data import read_semeval2019_csv, review_domain_sentences
+from training.ml.suggestions import SuggestionModel, SuggestionRule
+from training.models import Deployment, ModelVersion
+from training.suggestions import SEMEVAL2019, SHIPPED, Example, deduplicated, suggestion_scores
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+MANIFEST = "defaults.json"
+
+
+def shipped_manifest(folder: Path = PRETRAINED_DIR) -> dict:
+    path = folder / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+
+
+def model_version_ensure_defaults(folder: Path = PRETRAINED_DIR) -> list[ModelVersion]:
+    """Register every shipped model (idempotent: by its file's digest) and deploy it where its kind has no
+    champion. Returns the versions registered or found."""
+    if not settings.DEPLOY_SHIPPED_MODELS:
+        return []
+    versions = []
+    for kind, entry in shipped_manifest(folder).items():
+        file = folder / entry["file"]
+        if kind not in ModelVersion.Kind.values or not file.exists():
+            continue
+        name = f"default-{kind}-{_digest(file)}"
+        key = f"{name}.joblib"
+        if key not in storage.keys():
+            scratch = storage.scratch_dir() / key
+            shutil.copyfile(file, scratch)
+            storage.save(scratch, key)
+        version, _ = ModelVersion.objects.get_or_create(
+            name=name,
+            defaults={
+                "kind": kind,
+                "algorithm": entry["algorithm"],
+                "artifact_path": key,
+                "parameters": {"shipped": True, **entry.get("parameters", {})},
+                "metrics": entry.get("metrics", {}),
+            },
+        )
+        if not ModelVersion.objects.filter(kind=kind, stage=ModelVersion.Stage.CHAMPION).exists():
+            try:
+                with transaction.atomic():
+                    ModelVersion.objects.filter(pk=version.pk).update(
+                        stage=ModelVersion.Stage.CHAMPION, deployed_at=timezone.now()
+                    )
+                    Deployment.objects.create(
+                        model_version=version,
+                        action=Deployment.Action.INITIAL,
+                        reason="The default trained on public annotations that ships with the code",
+                    )
+            except IntegrityError:
+                pass  # another process deployed one at the same moment; that one wins
+            version.refresh_from_db()
+        versions.append(version)
+    return versions
+
+
+def _write_model(model, folder: Path, file_name: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / file_name
+    joblib.dump(model, path, compress=3)  # compressed: the repository carries these files
+    return path
+
+
+def build_default_suggestions(data_dir: Path, folder: Path = PRETRAINED_DIR) -> dict:
+    """Train the shipped suggestion detector on the SemEval-2019 training file and the shipped review sentences,
+    minus the evaluation bucket; measure it on the trial file (never trained on) and on the bucket."""
+    source = data_dir / "semeval2019_task9_suggestions_train"
+    forum = [Example(s.text, s.label, SEMEVAL2019) for s in read_semeval2019_csv(source / "V1.4_Training.csv")]
+    examples = deduplicated(forum + [Example(s.text, s.label, SHIPPED) for s in review_domain_sentences()])
+    train = [e for e in examples if not text_in_evaluation_bucket(e.text)]
+    bucket = [e for e in examples if text_in_evaluation_bucket(e.text)]
+    trial_file = source / "SubtaskA_Trial_Test_Labeled.csv"
+    trial = [Example(s.text, s.label, SEMEVAL2019) for s in read_semeval2019_csv(trial_file)]
+    model = SuggestionModel().fit([e.text for e in train], [e.label for e in train])
+    path = _write_model(model, folder, "suggestions.joblib")
+    rule = SuggestionRule()
+    return {
+        "file": path.name,
+        "algorithm": model.algorithm,
+        "parameters": {"train_size": len(train), "threshold": round(float(model.threshold), 4)},
+        "data": [
+            "SemEval-2019 Task 9 Subtask A training file V1.4 (software-developer forum; CC BY-NC-SA 4.0)",
+            "training/ml/data/review_suggestions.csv (review sentences written for this project)",
+        ],
+        "metrics": {
+            "trial": suggestion_scores(model, trial),
+            "held_out_bucket": suggestion_scores(model, bucket),
+        },
+        "baselines": {
+            "keyword_rule": {
+                "trial": suggestion_scores(rule, trial),
+                "held_out_bucket": suggestion_scores(rule, bucket),
+            }
+        },
+    }
