@@ -17,7 +17,7 @@ from django.db import transaction
 
 from reviews import events
 from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
-from training.ml.aspect_data import SEMEVAL14_CATEGORIES
+from training.ml.aspect_data import THEMES
 
 AT_COPY = REVIEW_FILTER_COPIES["effective_at"]
 
@@ -76,7 +76,7 @@ def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) 
         )
         for a in aspects
     ]
-    scheme = "semeval2014" if all(a.category in SEMEVAL14_CATEGORIES for a in aspects) else "staff"
+    scheme = "themes" if all(a.category in THEMES for a in aspects) else "staff"
     with transaction.atomic():
         # Under the review's row lock, like extraction, so a batch running now cannot put model
         # mentions back after this deletes them (it reads the staff annotation under the same lock).

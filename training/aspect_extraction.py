@@ -12,6 +12,7 @@ from reviews import events
 from reviews.aspects import AT_COPY, review_filter_copies
 from reviews.models import Review, ReviewAspect
 from training.aspects import get_aspect_model
+from training.ml.aspect_schemes import THEMES
 from training.ml.text import is_suggestion, split_sentences
 from training.models import AspectAnnotation
 from training.registry import current_aspect_champion
@@ -54,7 +55,7 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
     if not reviews:
         return 0
     champion = current_aspect_champion()
-    model = get_aspect_model()
+    model = get_aspect_model(THEMES)  # the product themes are what managers see
     version_id = champion.pk if champion else None
     sentences: list[tuple[int, str]] = [(pk, s) for pk, text in reviews for s in split_sentences(text)]
     predicted = _predict_distinct(model, [s for _, s in sentences])

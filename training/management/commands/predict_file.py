@@ -21,6 +21,7 @@ from reviews.imports.reading import (
 )
 from reviews.schemas import is_blank_text
 from training.aspects import get_aspect_model, merge_review_aspects
+from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES
 from training.ml.text import is_suggestion, split_sentences
 from training.serving import predict_texts
 
@@ -42,8 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument(
             "--aspect-scheme",
-            choices=["semeval2014"],
-            help="Write aspects only, as {aspects: [{category, polarity}]} in the SemEval-2014 scheme",
+            choices=[SEMEVAL2014, SEMEVAL2016],
+            help="Write aspects only, as {aspects: [{category, polarity}]} in the SemEval-2014 categories (food, "
+            "service, price, ambience, anecdotes/miscellaneous) or the SemEval-2016 ones (FOOD#QUALITY, ...)",
         )
         parser.add_argument(
             "--aspects", action="store_true", help="Add aspects (category, polarity, sentence) and suggestions"
@@ -96,7 +98,9 @@ class Command(BaseCommand):
                 results = predict_texts([texts[i] for i in valid]).results if valid and not aspect_scheme else []
                 by_row = dict(zip(valid, results, strict=False))
                 aspects_by_row = (
-                    _aspects(texts, valid, detailed=bool(with_aspects)) if (aspect_scheme or with_aspects) else {}
+                    _aspects(texts, valid, detailed=bool(with_aspects), scheme=aspect_scheme or THEMES)
+                    if (aspect_scheme or with_aspects)
+                    else {}
                 )
                 for i, row in enumerate(batch):
                     if writer:
@@ -161,10 +165,10 @@ def _text_of(row: dict, text_col: str) -> str:
     return "" if is_blank_text(text) else text
 
 
-def _aspects(texts: list[str], valid: list[int], *, detailed: bool) -> dict[int, dict]:
-    """Aspects per row: merged over the row's sentences (SemEval-2014 output), or per
-    sentence with the suggestions (--aspects)."""
-    model = get_aspect_model()
+def _aspects(texts: list[str], valid: list[int], *, detailed: bool, scheme: str) -> dict[int, dict]:
+    """Aspects per row in the scheme's categories: merged over the row's sentences (--aspect-scheme), or per
+    sentence with the suggestions (--aspects, the product themes)."""
+    model = get_aspect_model(scheme)
     sentences: list[tuple[int, str]] = []
     for i in valid:
         parts = split_sentences(texts[i]) or [texts[i]]
