@@ -41,7 +41,6 @@ from training.models import AspectAnnotation, ModelVersion, TrainingJob
 from training.registry import aspect_serving_key, current_aspect_champion, load_model, sentiment_features_version
 from training.registry import serving_aspect_model_key as serving_aspect_model_key  # still imported from here
 from training.versions import model_version_register
-from training.versions import reextract_all_aspects as reextract_all_aspects  # still imported from here
 
 logger = logging.getLogger(__name__)
 GATE_MIN_DELTA = 0.005
@@ -117,9 +116,9 @@ def _annotated_sentences() -> list[tuple[int, aspect_data.AnnotatedSentence]]:
     ]
 
 
-# Staff saves made before the themes (scheme "staff": categories outside the 2014 five) count as theme
-# annotations where their categories are themes (aspect_data.to_themes keeps only those).
+# Staff saves before the themes (scheme "staff": not the 2014 five) count where their categories are themes.
 _SOURCE_OF_SCHEME = {SEMEVAL2014: "semeval2014", SEMEVAL2016: "semeval2016", THEMES: THEMES, "staff": THEMES}
+_FILES = {"semeval2014", "semeval2016"}
 
 
 def _scheme_examples(
@@ -128,8 +127,13 @@ def _scheme_examples(
     """(text, gold, the categories the gold states or None for all) of every annotation that speaks of the scheme.
     Themes: every sentence, also one without a theme (it says which themes are absent); SemEval-2014: the sentences
     with a 2014 category (2016 ones mapped, as every 2014 sentence has one); SemEval-2016: the 2016 sentences."""
+    # A sentence both files annotate counts once, by the finer scheme for the purpose (2016 for themes).
+    preferred = "semeval2014" if scheme == SEMEVAL2014 else "semeval2016"
+    twice = {aspect_data.normalise(s.text) for _, s in annotated if s.source == preferred}
     out = []
     for _, sentence in annotated:
+        if sentence.source in _FILES - {preferred} and aspect_data.normalise(sentence.text) in twice:
+            continue
         if scheme == THEMES:
             out.append((sentence.text, aspect_data.to_themes(sentence), aspect_data.themes_known(sentence)))
         elif scheme == SEMEVAL2014 and sentence.source != THEMES:
