@@ -289,3 +289,28 @@ def test_an_aspect_version_saved_before_schemes_still_serves_the_semeval2014_sch
     assert {c for c, _, _ in semeval2014.predict(["Prices are too high"])[0]} == {"price"}
     assert isinstance(themes, ColdStartAspectModel) and themes.scheme == "themes"
     assert isinstance(get_aspect_model("semeval2016"), ColdStartAspectModel)
+
+
+def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_scheme():
+    from training.aspects import _scheme_examples
+    from training.ml.aspect_data import AnnotatedSentence
+
+    rude14 = AnnotatedSentence("The staff was rude.", [("service", "negative")], source="semeval2014")
+    rude16 = AnnotatedSentence("The staff was rude.", [("SERVICE#GENERAL", "negative")], source="semeval2016")
+    pasta14 = AnnotatedSentence("Great pasta.", [("food", "positive")], source="semeval2014")
+    annotated = [(1, rude14), (2, rude16), (3, pasta14)]
+
+    themes = _scheme_examples(annotated, "themes")
+    semeval2014 = _scheme_examples(annotated, "semeval2014")
+    semeval2016 = _scheme_examples(annotated, "semeval2016")
+
+    assert [(text, gold) for text, gold, _ in themes] == [
+        ("The staff was rude.", [("service and staff", "negative")]),
+        ("Great pasta.", []),  # "food" may be any of three themes: none is stated
+    ]
+    assert "food quality" not in themes[1][2] and "service and staff" in themes[1][2]
+    assert semeval2014 == [
+        ("The staff was rude.", [("service", "negative")], None),
+        ("Great pasta.", [("food", "positive")], None),
+    ]
+    assert semeval2016 == [("The staff was rude.", [("SERVICE#GENERAL", "negative")], None)]
