@@ -18,7 +18,7 @@ from django.db import transaction
 
 from reviews import events
 from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
-from training.ml.aspect_data import PRODUCT_THEMES, SEMEVAL14_CATEGORIES
+from training.ml.aspect_data import THEMES
 from training.ml.text import split_sentences
 
 AT_COPY = REVIEW_FILTER_COPIES["effective_at"]
@@ -36,7 +36,7 @@ def category_name(value: str) -> str:
 
 # A suggestion row's polarity: a suggestion is its own type, neither a positive nor a negative mention.
 SUGGESTION_POLARITY = "suggestion"
-SUGGESTION_THEMES = PRODUCT_THEMES
+SUGGESTION_THEMES = THEMES
 
 
 def review_filter_copies(review_ids: Sequence[int], *, lock: bool) -> dict[int, dict]:
@@ -93,7 +93,7 @@ def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) 
         )
         for a in aspects
     ]
-    scheme = "semeval2014" if all(a.category in SEMEVAL14_CATEGORIES for a in aspects) else "staff"
+    scheme = "themes" if all(a.category in THEMES for a in aspects) else "staff"
     with transaction.atomic():
         # Under the review's row lock, like extraction, so a batch running now cannot put model
         # mentions back after this deletes them (it reads the staff annotation under the same lock).

@@ -12,12 +12,12 @@ from django.utils.text import Truncator
 from reviews.aspects import StaffAspect
 from reviews.imports.columns import ImportOptions
 from reviews.models import Review, ReviewAspect
-from training.ml.aspect_data import POLARITIES, SEMEVAL14_CATEGORIES
+from training.ml.aspect_data import POLARITIES, THEMES
 from training.ml.text import split_sentences
 
-# The taxonomy the aspect model serves (cold start and trained alike predict the SemEval-2014
-# categories), so staff rows in it train the model as semeval2014 annotations.
-ASPECT_CATEGORIES = SEMEVAL14_CATEGORIES
+# The product themes extraction stores (cold start and trained alike), so staff rows in them train the
+# themes model as "themes" annotations.
+ASPECT_CATEGORIES = THEMES
 MAX_ASPECTS = 100  # as POST /api/reviews/{id}/aspects
 BLANK_ROWS = 2
 WHOLE_REVIEW = ""

@@ -18,6 +18,7 @@ from reviews import events
 from reviews.aspects import AT_COPY, SUGGESTION_POLARITY, review_filter_copies
 from reviews.models import Review, ReviewAspect
 from training.aspects import get_aspect_model
+from training.ml.aspect_schemes import THEMES
 from training.ml.text import split_clauses, split_sentences
 from training.models import AspectAnnotation
 from training.registry import current_aspect_champion
@@ -104,7 +105,7 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
     if not reviews:
         return 0
     champion = current_aspect_champion()
-    model = get_aspect_model()
+    model = get_aspect_model(THEMES)  # the product themes are what managers see
     version_id = champion.pk if champion else None
     sentences: list[tuple[int, str]] = [(pk, s) for pk, text in reviews for s in split_sentences(text)]
     readings = read_sentences(model, [s for _, s in sentences])

@@ -2,7 +2,9 @@
 
 The aspect model trains from stored annotations (SemEval files or staff
 corrections) through the same job / MLflow / gate path as the sentiment model.
-Without a trained aspect model, the cold-start model (seed terms, no labels) serves.
+One version carries a model per scheme (training/ml/aspect_schemes.py): the product themes that extraction stores,
+and the SemEval-2014 and SemEval-2016 categories for predict_file --aspect-scheme. Without a trained model of a
+scheme, the cold-start model (seed terms, no labels) serves it.
 """
 
 from __future__ import annotations
@@ -25,18 +27,25 @@ from training import storage, tracking
 from training.jobs import TrainingError
 from training.ml import aspect_data, encoder
 from training.ml.aspect_coldstart import ColdStartAspectModel
+from training.ml.aspect_schemes import (
+    SCHEMES,
+    SEMEVAL2014,
+    SEMEVAL2016,
+    THEMES,
+    AspectModelBundle,
+    as_bundle,
+    score_aspects,
+)
 from training.ml.aspects import AspectModel
 from training.models import AspectAnnotation, ModelVersion, TrainingJob
 from training.registry import aspect_serving_key, current_aspect_champion, load_model, sentiment_features_version
 from training.registry import serving_aspect_model_key as serving_aspect_model_key  # still imported from here
 from training.versions import model_version_register
-from training.versions import reextract_all_aspects as reextract_all_aspects  # still imported from here
 
 logger = logging.getLogger(__name__)
-SEMEVAL2014 = "semeval2014"
 GATE_MIN_DELTA = 0.005
 _lock = threading.Lock()
-_cache: dict[str, object] = {}
+_cache: dict[str, object] = {}  # the serving key, the deployed bundle, the cold start's sentiment model, models
 
 
 class AnnotationError(Exception):
@@ -92,19 +101,48 @@ def aspect_annotations_import(*, path: Path) -> dict[str, int]:
 
 
 def _annotated_sentences() -> list[tuple[int, aspect_data.AnnotatedSentence]]:
-    rows = AspectAnnotation.objects.order_by("id").values_list("id", "text", "aspects", "source", "external_id")
+    rows = AspectAnnotation.objects.order_by("id").values_list("id", "text", "aspects", "scheme", "external_id")
     return [
         (
             pk,
             aspect_data.AnnotatedSentence(
                 text=text,
                 aspects=[(a["category"], a["polarity"]) for a in aspects],
-                source="semeval2016" if source == "semeval2016" else "semeval2014",
+                source=_SOURCE_OF_SCHEME.get(scheme, THEMES),
                 sentence_id=external_id,
             ),
         )
-        for pk, text, aspects, source, external_id in rows
+        for pk, text, aspects, scheme, external_id in rows
     ]
+
+
+# Staff saves before the themes (scheme "staff": not the 2014 five) count where their categories are themes.
+_SOURCE_OF_SCHEME = {SEMEVAL2014: "semeval2014", SEMEVAL2016: "semeval2016", THEMES: THEMES, "staff": THEMES}
+_FILES = {"semeval2014", "semeval2016"}
+
+
+def _scheme_examples(
+    annotated: list[tuple[int, aspect_data.AnnotatedSentence]], scheme: str
+) -> list[tuple[str, list[tuple[str, str]], frozenset[str] | None]]:
+    """(text, gold, the categories the gold states or None for all) of every annotation that speaks of the scheme.
+    Themes: every sentence, also one without a theme (it says which themes are absent); SemEval-2014: the sentences
+    with a 2014 category (2016 ones mapped, as every 2014 sentence has one); SemEval-2016: the 2016 sentences."""
+    # A sentence both files annotate counts once, by the finer scheme for the purpose (2016 for themes).
+    preferred = "semeval2014" if scheme == SEMEVAL2014 else "semeval2016"
+    twice = {aspect_data.normalise(s.text) for _, s in annotated if s.source == preferred}
+    out = []
+    for _, sentence in annotated:
+        if sentence.source in _FILES - {preferred} and aspect_data.normalise(sentence.text) in twice:
+            continue
+        if scheme == THEMES:
+            out.append((sentence.text, aspect_data.to_themes(sentence), aspect_data.themes_known(sentence)))
+        elif scheme == SEMEVAL2014 and sentence.source != THEMES:
+            gold = aspect_data.to_semeval2014_scheme(sentence)
+            if gold:
+                out.append((sentence.text, gold, None))
+        elif scheme == SEMEVAL2016 and sentence.source == "semeval2016":
+            out.append((sentence.text, aspect_data.to_semeval2016_scheme(sentence) or [], None))
+    return out
 
 
 def _held_out(text: str) -> bool:
@@ -114,40 +152,27 @@ def _held_out(text: str) -> bool:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % 100 < 20
 
 
-def _score(model, sentences: list[str], gold: list[list[tuple[str, str]]]) -> dict:
-    predicted = model.predict(sentences)
-    tp = fp = fn = 0
-    for guess, truth in zip(predicted, gold, strict=True):
-        guessed = {category for category, _, _ in guess}
-        true = {category for category, _ in truth}
-        tp, fp, fn = tp + len(guessed & true), fp + len(guessed - true), fn + len(true - guessed)
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    micro_f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    pairs = [(s, c, p) for s, truth in zip(sentences, gold, strict=True) for c, p in truth]
-    if pairs:
-        polarities = model.predict_polarity([s for s, _, _ in pairs], [c for _, c, _ in pairs])
-        polarity_accuracy = sum(1 for (_, _, p), (q, _) in zip(pairs, polarities, strict=True) if p == q) / len(pairs)
-    else:
-        polarity_accuracy = 0.0
-    return {
-        "n": len(sentences),
-        "micro_f1": round(micro_f1, 4),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "polarity_accuracy": round(polarity_accuracy, 4),
-    }
+def _score(model, examples) -> dict:
+    return score_aspects(model, [e[0] for e in examples], [e[1] for e in examples], [e[2] for e in examples])
 
 
 def aspect_model_evaluate(version: ModelVersion) -> dict:
-    """Score an aspect model version on today's held-out annotations (the sentences its gate uses)."""
-    annotated = [(s.text, aspect_data.to_semeval2014_scheme(s)) for _, s in _annotated_sentences()]
-    test = [(text, gold) for text, gold in annotated if gold and _held_out(text)]
-    if not test:
+    """Score an aspect model version on today's held-out annotations (the sentences its gate uses): the product
+    themes when it has a themes model (older versions: SemEval-2014), and each scheme it carries."""
+    bundle = as_bundle(load_aspect_model(version))
+    annotated = _annotated_sentences()
+    schemes = {}
+    for scheme, model in bundle.models.items():
+        test = [e for e in _scheme_examples(annotated, scheme) if _held_out(e[0])]
+        if test:
+            schemes[scheme] = _score(model, test)
+    primary = THEMES if THEMES in schemes else next(iter(schemes), None)
+    if primary is None:
         raise ValueError("No held-out aspect annotations: import some with import_aspect_annotations first")
     return {
-        "evaluation_set": {"kind": "aspect-annotations", "size": len(test), "note": "20% of sentences by text hash"},
-        "metrics": _score(load_aspect_model(version), [t for t, _ in test], [g for _, g in test]),
+        "evaluation_set": {"kind": "aspect-annotations", "size": schemes[primary]["n"], "note": HELD_OUT_NOTE},
+        "metrics": schemes[primary],
+        "schemes": schemes,
     }
 
 
@@ -189,54 +214,88 @@ def _fit_progress(stage: str, fraction: float) -> float:
     return start + (end - start) * min(max(fraction, 0.0), 1.0)
 
 
-def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> dict:
-    """Train the SemEval-2014-scheme aspect model from stored annotations and gate it."""
-    progress(0.02, "Collecting aspect annotations")
-    annotated = _annotated_sentences()
-    examples = [(pk, s.text, aspect_data.to_semeval2014_scheme(s)) for pk, s in annotated]
-    examples = [e for e in examples if e[2]]
-    if len(examples) < int(job.parameters.get("min_samples", 50)):
-        raise TrainingError(f"Not enough aspect annotations: found {len(examples)}; import some first")
-    train = [e for e in examples if not _held_out(e[1])]
-    test = [e for e in examples if _held_out(e[1])]
-    progress(0.1, f"Fitting the aspect model on {len(train)} sentences")
-    started = time.monotonic()
-    sentiment_version, sentiment_model = _sentiment_features_model()
+def _trainable(examples, min_samples: int) -> bool:
+    return sum(1 for _, gold, _ in examples if gold) >= min_samples
+
+
+def _fit_scheme(scheme: str, train, sentiment_model, progress=None):
+    """One scheme's model. Themes: the learned ones from annotations, speed and waiting and cleanliness (and any
+    theme without labelled sentences) from the cold start's seed terms, beside them."""
     model = AspectModel(
-        taxonomy=list(aspect_data.SEMEVAL14_CATEGORIES),
+        taxonomy=list(_TAXONOMY[scheme]),
+        cold_start_categories=aspect_data.COLD_START_THEMES if scheme == THEMES else (),
         embeddings=settings.ASPECT_EMBEDDINGS and encoder.is_available(),
         sentiment_model=sentiment_model,
     )
-    model.fit(
-        [e[1] for e in train],
-        [e[2] for e in train],
-        progress=lambda stage, fraction: progress(_fit_progress(stage, fraction), f"Aspect model: {stage}"),
-    )
+    known = [e[2] for e in train] if scheme == THEMES else None
+    return model.fit([e[0] for e in train], [e[1] for e in train], progress=progress, known=known)
+
+
+_TAXONOMY = {
+    THEMES: aspect_data.THEMES,
+    SEMEVAL2014: aspect_data.SEMEVAL14_CATEGORIES,
+    SEMEVAL2016: aspect_data.SEMEVAL16_CATEGORIES,
+}
+HELD_OUT_NOTE = "20% of sentences by text hash; the product themes"
+
+
+def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> dict:
+    """Train one aspect model per scheme that has annotations (the product themes, SemEval-2014, SemEval-2016) into
+    one version, and gate it on the product themes."""
+    progress(0.02, "Collecting aspect annotations")
+    annotated = _annotated_sentences()
+    min_samples = int(job.parameters.get("min_samples", 50))
+    examples = {scheme: _scheme_examples(annotated, scheme) for scheme in SCHEMES}
+    schemes = [scheme for scheme in SCHEMES if _trainable(examples[scheme], min_samples)]
+    if THEMES not in schemes:
+        found = sum(1 for _, gold, _ in examples[THEMES] if gold)
+        raise TrainingError(f"Not enough aspect annotations: found {found} with a theme; import some first")
+    train = {scheme: [e for e in examples[scheme] if not _held_out(e[0])] for scheme in schemes}
+    test = {scheme: [e for e in examples[scheme] if _held_out(e[0])] for scheme in schemes}
+    started = time.monotonic()
+    sentiment_version, sentiment_model = _sentiment_features_model()
+    models = {}
+    for scheme in schemes:
+        progress(0.1, f"Fitting the {scheme} aspect model on {len(train[scheme])} sentences")
+        models[scheme] = _fit_scheme(
+            scheme,
+            train[scheme],
+            sentiment_model,
+            progress=lambda stage, fraction, scheme=scheme: progress(
+                _fit_progress(stage, fraction), f"Aspect model ({scheme}): {stage}"
+            ),
+        )
+    bundle = AspectModelBundle(models)
     fit_seconds = round(time.monotonic() - started, 2)
-    progress(0.75, f"Scoring candidate and champion on {len(test)} held-out sentences")
-    sentences, gold = [e[1] for e in test], [e[2] for e in test]
-    candidate_metrics = _score(model, sentences, gold)
+    progress(0.75, f"Scoring candidate and champion on {len(test[THEMES])} held-out sentences")
+    scheme_metrics = {scheme: _score(models[scheme], test[scheme]) for scheme in schemes if test[scheme]}
+    candidate_metrics = scheme_metrics.get(THEMES) or _score(models[THEMES], [])
     champion = current_aspect_champion()
-    champion_model = load_aspect_model(champion) if champion else get_aspect_model()  # what serves now
-    champion_metrics = _score(champion_model, sentences, gold)
+    champion_metrics = _score(get_aspect_model(THEMES), test[THEMES])  # what serves the themes now
     delta = candidate_metrics["micro_f1"] - champion_metrics["micro_f1"]
     promote, reason = aspect_gate(candidate_metrics, champion_metrics, "champion" if champion else "cold start")
     name = f"aspects-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     scratch = storage.scratch_dir()
-    joblib.dump(model, scratch / "model.joblib")
-    evaluation_set = {"kind": "aspect-annotations", "size": len(test), "note": "20% of sentences by text hash"}
+    joblib.dump(bundle, scratch / "model.joblib")
+    evaluation_set = {"kind": "aspect-annotations", "size": len(test[THEMES]), "note": HELD_OUT_NOTE}
+    train_sizes = {scheme: len(rows) for scheme, rows in train.items()}
     run_id = tracking.safely(
         "log the aspect training run",
         _log_run,
         name,
         {
-            "algorithm": model.algorithm,
-            "train_size": len(train),
+            "algorithm": bundle.algorithm,
+            "schemes": ",".join(schemes),
+            **{f"train_size_{scheme}": size for scheme, size in train_sizes.items()},
             "job_id": job.pk,
             "fit_seconds": fit_seconds,
             "sentiment_features": sentiment_version or "",
         },
-        {**candidate_metrics, "champion_micro_f1": champion_metrics["micro_f1"]},
+        {
+            **candidate_metrics,
+            "champion_micro_f1": champion_metrics["micro_f1"],
+            **{f"{scheme}_{k}": v for scheme, m in scheme_metrics.items() for k, v in m.items()},
+        },
         scratch / "model.joblib",
     )
     storage.save(scratch / "model.joblib", f"{name}.joblib")
@@ -244,8 +303,14 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         job=job,
         name=name,
         kind=ModelVersion.Kind.ASPECTS,
-        algorithm=model.algorithm,
-        parameters={"scheme": SEMEVAL2014, "train_size": len(train), "sentiment_features": sentiment_version},
+        algorithm=bundle.algorithm,
+        parameters={
+            "scheme": THEMES,
+            "schemes": schemes,
+            "train_size": train_sizes[THEMES],
+            "train_sizes": train_sizes,
+            "sentiment_features": sentiment_version,
+        },
         evaluation_set=evaluation_set,
         candidate_metrics=candidate_metrics,
         champion=champion,
@@ -265,9 +330,11 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         "promoted": promote,
         "model": "aspects",
         "model_version": name,
-        "train_size": len(train),
+        "train_size": train_sizes[THEMES],
+        "train_sizes": train_sizes,
         "evaluation_set": evaluation_set,
         "candidate": candidate_metrics,
+        "schemes": scheme_metrics,
         "champion_metrics": champion_metrics,
         "fit_seconds": fit_seconds,
         "mlflow_run_id": run_id or "",
@@ -290,21 +357,27 @@ def load_aspect_model(version: ModelVersion):
     return joblib.load(storage.local_path(version.artifact_path))
 
 
-def get_aspect_model():
-    """The deployed aspect model, or the cold-start model when none has been trained (its clause
-    polarity from the sentiment champion when there is a trained one, else from VADER)."""
+def get_aspect_model(scheme: str = THEMES):
+    """The deployed aspect model of a scheme (the product themes by default), or the cold start in that scheme when
+    no trained model has one (its clause polarity from the sentiment champion when no aspect model is deployed and
+    a sentiment model is trained, else from VADER). The deployed version is loaded once for all its schemes."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown aspect scheme {scheme!r}")
     champion = current_aspect_champion()
     sentiment = None if champion else sentiment_features_version()
     key = aspect_serving_key(champion, sentiment)
     with _lock:
-        if key not in _cache:
+        if _cache.get("key") != key:
             _cache.clear()
-            if champion:
-                _cache[key] = load_aspect_model(champion)
-            else:
-                sentiment_model = _fast_sentiment_model(sentiment) if sentiment else None
-                _cache[key] = ColdStartAspectModel(scheme="semeval2014", sentiment_model=sentiment_model)
-        return _cache[key]
+            _cache["key"] = key
+            _cache["bundle"] = as_bundle(load_aspect_model(champion)) if champion else None
+            _cache["sentiment"] = _fast_sentiment_model(sentiment) if sentiment else None
+            _cache["models"] = {}
+        models = _cache["models"]
+        if scheme not in models:
+            trained = _cache["bundle"].model_for(scheme) if _cache["bundle"] is not None else None
+            models[scheme] = trained or ColdStartAspectModel(scheme=scheme, sentiment_model=_cache["sentiment"])
+        return models[scheme]
 
 
 def merge_review_aspects(per_sentence: Iterable[list[tuple[str, str, float]]]) -> list[dict]:

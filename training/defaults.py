@@ -22,12 +22,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from reviews.models import Review
 from training import storage
 from training.ml.holdout import text_in_evaluation_bucket
 from training.ml.suggestion_data import read_semeval2019_csv, review_domain_sentences
 from training.ml.suggestions import SuggestionModel, SuggestionRule
 from training.models import Deployment, ModelVersion
 from training.suggestions import SEMEVAL2019, SHIPPED, Example, deduplicated, suggestion_scores
+from training.versions import reextract_all_aspects
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 MANIFEST = "defaults.json"
@@ -47,7 +49,7 @@ def model_version_ensure_defaults(folder: Path = PRETRAINED_DIR) -> list[ModelVe
     champion. Returns the versions registered or found."""
     if not settings.DEPLOY_SHIPPED_MODELS:
         return []
-    versions = []
+    versions, deployed = [], False
     for kind, entry in shipped_manifest(folder).items():
         file = folder / entry["file"]
         if kind not in ModelVersion.Kind.values or not file.exists():
@@ -79,10 +81,13 @@ def model_version_ensure_defaults(folder: Path = PRETRAINED_DIR) -> list[ModelVe
                         action=Deployment.Action.INITIAL,
                         reason="The default trained on public annotations that ships with the code",
                     )
+                deployed = True
             except IntegrityError:
                 pass  # another process deployed one at the same moment; that one wins
             version.refresh_from_db()
         versions.append(version)
+    if deployed and Review.objects.exists():
+        reextract_all_aspects()  # an upgrade: stored reviews follow the models that serve now
     return versions
 
 

@@ -35,7 +35,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SOURCES = ["google", "yelp", "api"]
 BUSINESSES = ["Roma", "Milano", "", "roma"]
 RATINGS = [None, Decimal("1"), Decimal("1.5"), Decimal("2"), Decimal("3"), Decimal("4.5"), Decimal("5")]
-CATEGORIES = ["food", "service", "price", "ambience", "anecdotes/miscellaneous"]
+CATEGORIES = ["food quality", "menu and options", "drinks", "service and staff", "speed and waiting",
+              "price and value", "ambience and noise", "cleanliness", "location and parking", "general"]  # fmt: skip
 POLARITIES = ["positive", "negative", "neutral", "conflict"]
 SUGGESTIONS = ["Please add parking.", "They should add parking!", "Lower the prices", "lower the prices please"]
 

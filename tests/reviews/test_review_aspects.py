@@ -28,31 +28,35 @@ def test_extraction_on_ingest_stores_aspects_and_suggestion(api, manager_headers
     [result] = ingest(api, manager_headers, [{"text": TEXT}])
     review_id = result["id"]
     # Cold start (no trained aspect model) serves.
-    assert aspects_of(review_id, is_suggestion=False) == {("food", "positive"), ("service", "negative")}
+    assert aspects_of(review_id, is_suggestion=False) == {
+        ("food quality", "positive"),
+        ("service and staff", "negative"),
+        ("speed and waiting", "negative"),
+    }
     rows = ReviewAspect.objects.filter(review_id=review_id)
     assert all(row.source == "model" and row.model_version_id is None for row in rows)
     # The suggestion is its own type, stored with the theme it talks about: not a positive service mention.
     suggestion = rows.get(is_suggestion=True)
-    assert (suggestion.category, suggestion.polarity) == ("service", "suggestion")
+    assert (suggestion.category, suggestion.polarity) == ("service and staff", "suggestion")
     assert suggestion.sentence == "Please add more staff on Fridays."
 
 
 def test_single_create_also_extracts(api, manager_headers):
     response = api.post("/api/reviews/", json={"text": "The waiter was rude."}, headers=manager_headers)
     assert response.status_code in (200, 201), response.text
-    assert aspects_of(response.json()["id"]) == {("service", "negative")}
+    assert aspects_of(response.json()["id"]) == {("service and staff", "negative")}
 
 
 def test_suggestion_without_aspect_is_general(transactional_db):
     from training.aspect_extraction import review_extract_aspects
 
-    # The cold-start model reads both as miscellaneous remarks: nothing more specific to file them under.
+    # Opening hours name no theme (general); parking is a location theme. Neither is a mention.
     review = Review.objects.create(text="Please open on Sundays. I wish they had parking.")
     review_extract_aspects([review.pk])
     suggestions = ReviewAspect.objects.filter(review=review, is_suggestion=True).order_by("id")
     assert [(s.sentence, s.category, s.polarity) for s in suggestions] == [
         ("Please open on Sundays.", "general", "suggestion"),
-        ("I wish they had parking.", "general", "suggestion"),
+        ("I wish they had parking.", "location and parking", "suggestion"),
     ]
     assert not ReviewAspect.objects.filter(review=review, is_suggestion=False).exists()
 
@@ -64,15 +68,19 @@ def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(trans
 
     review = Review.objects.create(text=TEXT)
     review_extract_aspects([review.pk])
-    assert aspects_of(review.pk, source="model", is_suggestion=False) == {("food", "positive"), ("service", "negative")}
-    review_set_staff_aspects(review=review, aspects=[StaffAspect("price", "negative", "")])
+    assert aspects_of(review.pk, source="model", is_suggestion=False) == {
+        ("food quality", "positive"),
+        ("service and staff", "negative"),
+        ("speed and waiting", "negative"),
+    }
+    review_set_staff_aspects(review=review, aspects=[StaffAspect("price and value", "negative", "")])
     assert aspects_of(review.pk, source="model", is_suggestion=False) == set()
     reextract_all_aspects.delay(0)
     review_extract_aspects([review.pk])
-    assert aspects_of(review.pk, source="staff") == {("price", "negative")}
+    assert aspects_of(review.pk, source="staff") == {("price and value", "negative")}
     # Re-extraction leaves a corrected review's mentions to staff; its suggestion row is the model's.
     assert aspects_of(review.pk, source="model", is_suggestion=False) == set()
-    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service", "suggestion")}
+    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service and staff", "suggestion")}
     assert ReviewAspect.objects.filter(review=review).count() == 2
 
 
@@ -93,25 +101,34 @@ def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_
 
     [result] = ingest(api, manager_headers, [{"text": TEXT}])
     review_id = result["id"]
-    body = {"aspects": [{"category": "food", "polarity": "positive"}, {"category": "price", "polarity": "negative"}]}
+    body = {
+        "aspects": [
+            {"category": "food quality", "polarity": "positive"},
+            {"category": "price and value", "polarity": "negative"},
+        ]
+    }
     response = api.post(f"/api/reviews/{review_id}/aspects", json=body, headers=labeller_headers)
     assert response.status_code == 200, response.text
     staff = {(a["category"], a["polarity"]) for a in response.json()["aspects"] if a["source"] == "staff"}
-    assert staff == {("food", "positive"), ("price", "negative")}
+    assert staff == {("food quality", "positive"), ("price and value", "negative")}
     response = api.post(
         f"/api/reviews/{review_id}/aspects",
-        json={"aspects": [{"category": "service", "polarity": "conflict", "sentence": "Service could be faster!"}]},
+        json={
+            "aspects": [
+                {"category": "service and staff", "polarity": "conflict", "sentence": "Service could be faster!"}
+            ]
+        },
         headers=labeller_headers,
     )
     assert response.status_code == 200
-    assert aspects_of(review_id, source="staff") == {("service", "conflict")}
+    assert aspects_of(review_id, source="staff") == {("service and staff", "conflict")}
     annotation = AspectAnnotation.objects.get(source="staff", external_id=f"review-{review_id}")
     assert annotation.review_id == review_id
-    assert annotation.aspects == [{"category": "service", "polarity": "conflict"}]
+    assert annotation.aspects == [{"category": "service and staff", "polarity": "conflict"}]
     # The staff rows are the review's aspects now; the model's suggestion stays.
     got = api.get(f"/api/reviews/{review_id}/aspects", headers=labeller_headers).json()
-    assert {(a["category"], a["source"]) for a in got["aspects"]} == {("service", "staff")}
-    assert [s["category"] for s in got["suggestions"] if s["source"] == "model"] == ["service"]
+    assert {(a["category"], a["source"]) for a in got["aspects"]} == {("service and staff", "staff")}
+    assert [s["category"] for s in got["suggestions"] if s["source"] == "model"] == ["service and staff"]
 
 
 def test_post_aspects_errors(api, manager_headers, labeller_headers, no_role_headers):
@@ -300,20 +317,20 @@ def test_reextraction_walks_every_review_in_batches(transactional_db, monkeypatc
     ReviewAspect.objects.bulk_create(stale)
     tasks.reextract_all_aspects.delay(0)
     for review in reviews:
-        assert aspects_of(review.pk) == {("service", "negative")}
+        assert aspects_of(review.pk) == {("service and staff", "negative")}
 
 
 def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, monkeypatch):
     from django.db import transaction
 
-    from training import aspects, tasks
+    from training import tasks, versions
 
     calls = []
     monkeypatch.setattr(tasks.reextract_all_aspects, "apply_async", lambda args, kwargs: calls.append(args))
     with transaction.atomic():
-        aspects.reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
+        versions.reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
         assert calls == []
-    assert calls == [[0, "cold-start+vader"]]
+    assert calls == [[0, "cold-start+vader|suggestions:rule"]]
 
 
 def test_a_reextraction_pass_for_a_model_that_no_longer_serves_stops(transactional_db, monkeypatch):
@@ -331,4 +348,4 @@ def test_a_reextraction_pass_for_a_model_that_no_longer_serves_stops(transaction
 
     tasks.reextract_all_aspects.delay(0, serving_aspect_model_key())
     for review in reviews:
-        assert aspects_of(review.pk) == {("service", "negative")}
+        assert aspects_of(review.pk) == {("service and staff", "negative")}

@@ -17,7 +17,7 @@ from training.models import AspectAnnotation
 
 pytestmark = pytest.mark.django_db
 
-TEXT = "Great food but service could be faster!"
+TEXT = "Great food but the waiter could be friendlier!"
 SUGGESTION = "Please add more staff on Fridays."
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
@@ -36,7 +36,8 @@ def labeller() -> Client:
 
 @pytest.fixture
 def review():
-    """A review as ingest leaves it: model aspects food/positive and service/negative, and a suggestion."""
+    """A review as ingest leaves it: model aspects (food quality, positive) and (service and staff, negative), and
+    a suggestion."""
     review = ReviewFactory(text=f"{TEXT} {SUGGESTION}", business="Blue Fin", author="Maria")
     review_extract_aspects([review.pk])
     return review
@@ -71,7 +72,7 @@ def test_the_review_page_shows_stored_aspects_and_suggestions(labeller, review):
     assert response.status_code == 200
     content = response.content.decode()
     section = content[content.index('id="aspects"') : content.index("Label history")]
-    assert "food" in section and "service" in section
+    assert "food quality" in section and "service and staff" in section
     assert "model cold-start" in section
     assert '<ul id="review-suggestions">' in section and SUGGESTION in section
 
@@ -80,32 +81,32 @@ def test_the_editor_starts_from_the_model_aspects_of_the_review(labeller, review
     formset = labeller.get(f"/explore/{review.pk}/").context["aspect_formset"]
 
     assert [(f["category"], f["polarity"], f["sentence"]) for f in formset.initial] == [
-        ("food", "positive", TEXT),
-        ("service", "negative", TEXT),
+        ("food quality", "positive", TEXT),
+        ("service and staff", "negative", TEXT),
     ]
     assert len(formset.forms) == 4  # two blank rows to add aspects
 
 
 def test_correcting_a_polarity_stores_staff_aspects_and_a_training_annotation(labeller, review):
     data = page_form(labeller, review)
-    data[f"aspects-{row_of(data, 'service')}-polarity"] = "conflict"
+    data[f"aspects-{row_of(data, 'service and staff')}-polarity"] = "conflict"
 
     response = labeller.post(f"/explore/{review.pk}/aspects/", data)
 
     assert response.status_code == 302
     assert response["Location"] == f"/explore/{review.pk}/#aspects"
-    assert staff_rows(review) == {("food", "positive", TEXT), ("service", "conflict", TEXT)}
+    assert staff_rows(review) == {("food quality", "positive", TEXT), ("service and staff", "conflict", TEXT)}
     via_api = review_aspects_out(review)
     assert {(a.category, a.polarity) for a in via_api.aspects if a.source == "staff"} == {
-        ("food", "positive"),
-        ("service", "conflict"),
+        ("food quality", "positive"),
+        ("service and staff", "conflict"),
     }
     annotation = AspectAnnotation.objects.get(source="staff", external_id=f"review-{review.pk}")
     assert annotation.aspects == [
-        {"category": "food", "polarity": "positive"},
-        {"category": "service", "polarity": "conflict"},
+        {"category": "food quality", "polarity": "positive"},
+        {"category": "service and staff", "polarity": "conflict"},
     ]
-    assert annotation.scheme == "semeval2014"
+    assert annotation.scheme == "themes"
     # The staff rows replace the model's mentions (the report counts the review by them alone);
     # the model's suggestion row stays.
     assert not ReviewAspect.objects.filter(review=review, source="model", is_suggestion=False).exists()
@@ -116,30 +117,30 @@ def test_correcting_a_polarity_stores_staff_aspects_and_a_training_annotation(la
 
 def test_a_blank_row_adds_an_aspect(labeller, review):
     data = page_form(labeller, review)
-    data["aspects-2-category"] = "price"
+    data["aspects-2-category"] = "price and value"
     data["aspects-2-polarity"] = "negative"
 
     labeller.post(f"/explore/{review.pk}/aspects/", data)
 
-    assert ("price", "negative", "") in staff_rows(review)
+    assert ("price and value", "negative", "") in staff_rows(review)
     assert len(staff_rows(review)) == 3
 
 
 def test_ticking_remove_drops_the_row(labeller, review):
     data = page_form(labeller, review)
-    data[f"aspects-{row_of(data, 'food')}-DELETE"] = "on"
+    data[f"aspects-{row_of(data, 'food quality')}-DELETE"] = "on"
 
     labeller.post(f"/explore/{review.pk}/aspects/", data)
 
-    assert staff_rows(review) == {("service", "negative", TEXT)}
+    assert staff_rows(review) == {("service and staff", "negative", TEXT)}
 
 
 def test_once_saved_the_editor_shows_the_staff_aspects(labeller, review):
-    review_set_staff_aspects(review=review, aspects=[StaffAspect("price", "negative", "")])
+    review_set_staff_aspects(review=review, aspects=[StaffAspect("price and value", "negative", "")])
 
     formset = labeller.get(f"/explore/{review.pk}/").context["aspect_formset"]
 
-    assert [(f["category"], f["polarity"]) for f in formset.initial] == [("price", "negative")]
+    assert [(f["category"], f["polarity"]) for f in formset.initial] == [("price and value", "negative")]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_a_post_without_the_formset_is_a_400_not_a_500(labeller, review):
     version = labeller.get(f"/explore/{review.pk}/").context["aspects_version"]
 
     response = labeller.post(
-        f"/explore/{review.pk}/aspects/", {"aspects-0-category": "food", "aspects_version": version}
+        f"/explore/{review.pk}/aspects/", {"aspects-0-category": "food quality", "aspects_version": version}
     )
 
     assert response.status_code == 400
@@ -180,15 +181,15 @@ def test_a_post_without_the_formset_is_a_400_not_a_500(labeller, review):
 def test_an_older_form_does_not_overwrite_what_another_editor_saved_since(labeller, review):
     other = logged_in(UserFactory(role=LABELLER))
     mine, theirs = page_form(labeller, review), page_form(other, review)
-    theirs[f"aspects-{row_of(theirs, 'service')}-polarity"] = "neutral"
+    theirs[f"aspects-{row_of(theirs, 'service and staff')}-polarity"] = "neutral"
     assert other.post(f"/explore/{review.pk}/aspects/", theirs).status_code == 302
-    mine[f"aspects-{row_of(mine, 'food')}-polarity"] = "negative"
+    mine[f"aspects-{row_of(mine, 'food quality')}-polarity"] = "negative"
 
     response = labeller.post(f"/explore/{review.pk}/aspects/", mine)
 
     assert response.status_code == 409
     assert "changed since you opened the page" in response.content.decode()
-    assert staff_rows(review) == {("food", "positive", TEXT), ("service", "neutral", TEXT)}
+    assert staff_rows(review) == {("food quality", "positive", TEXT), ("service and staff", "neutral", TEXT)}
 
 
 @pytest.mark.parametrize("total", ["-1", "0", "1"])
@@ -234,7 +235,7 @@ def test_without_the_label_permission_the_aspects_are_read_only(review):
     content = response.content.decode()
     assert 'id="aspects-read-only"' in content and "reviews.label_review" in content
     assert 'id="aspect-editor"' not in content
-    assert "food" in content
+    assert "food quality" in content
     assert refused.status_code == 403
     assert staff_rows(review) == set()
 

@@ -34,9 +34,7 @@ def test_extraction_stores_a_suggestion_as_its_own_type_and_not_as_a_mention():
     assert "Please add more staff on Fridays." not in {row.sentence for row in mentions}
 
 
-def test_staff_set_a_reviews_suggestions_through_the_api_and_each_sentence_becomes_an_annotation(
-    api, labeller_headers
-):
+def test_staff_set_a_reviews_suggestions_through_the_api_and_each_sentence_becomes_an_annotation(api, labeller_headers):
     review = ReviewFactory(text=TEXT)
     review_extract_aspects([review.pk])
 

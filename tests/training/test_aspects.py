@@ -82,6 +82,9 @@ def test_the_aspect_model_trains_through_the_lifecycle_and_serves_predict_file(t
     version = ModelVersion.objects.get(kind="aspects")
     assert last_line.startswith(("promoted aspects-", "kept cold start"))
     assert GateDecision.objects.get(candidate=version).evaluation_set["kind"] == "aspect-annotations"
+    # 2014 files only: a themes model (service and price are exact in 2014) and a SemEval-2014 one, no 2016 one.
+    assert version.parameters["schemes"] == ["themes", "semeval2014"]
+    assert set(job.metrics["schemes"]) == {"themes", "semeval2014"}
     source = tmp_path / "in.csv"
     source.write_text('text\n"The pasta was delicious but the waiter was rude"\n"Prices are too high"\n')
     run("predict_file", str(source), "--text-col", "text", "--aspect-scheme", "semeval2014", "--out",
@@ -132,7 +135,7 @@ def test_before_any_aspect_training_the_cold_start_model_uses_the_trained_sentim
 
     cold_start = get_aspect_model()
     assert cold_start.sentiment_model is not None
-    assert cold_start.predict_polarity(["We found cold food, rude waiter"], ["food"])[0][0] == "negative"
+    assert cold_start.predict_polarity(["We found cold food, rude waiter"], ["food quality"])[0][0] == "negative"
     settings.ASPECT_SENTIMENT_FEATURES = False
     assert get_aspect_model().sentiment_model is None
 
@@ -171,14 +174,16 @@ def test_the_aspect_gate_wants_one_measure_better_and_the_other_no_worse(candida
 
 def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps({"text": "Great food but the service could be faster! Please hire more staff."}) + "\n")
+    source.write_text(
+        json.dumps({"text": "Great food but the service could be faster! Please hire more staff."}) + "\n"
+    )
 
     run("predict_file", str(source), "--text-col", "text", "--aspects", "--out", str(tmp_path / "out.jsonl"))
 
     row = json.loads((tmp_path / "out.jsonl").read_text())
     assert row["label"] in {"positive", "neutral", "negative"}
-    assert {a["category"] for a in row["aspects"]} >= {"food"}
-    assert row["suggestions"] == [{"sentence": "Please hire more staff.", "aspect": "service"}]
+    assert {a["category"] for a in row["aspects"]} >= {"food quality", "service and staff"}
+    assert row["suggestions"] == [{"sentence": "Please hire more staff.", "aspect": "service and staff"}]
 
 
 def test_the_aspect_fit_reports_progress_that_never_goes_back():
@@ -197,3 +202,117 @@ def test_the_aspect_fit_reports_progress_that_never_goes_back():
 
     assert len(seen) > 3 and seen == sorted(seen)
     assert seen[0] == 0.1 and seen[-1] == 0.7
+
+
+def semeval2016_xml(count: int = 240) -> str:
+    rng = random.Random(5)
+    pools = [
+        (["The wine was superb", "Lovely cocktails", "Great beer list"], "DRINKS#QUALITY", "positive"),
+        (["The waiter was rude", "Staff ignored us", "Our server was unfriendly"], "SERVICE#GENERAL", "negative"),
+        (["Way too expensive", "Prices are too high", "Overpriced place"], "RESTAURANT#PRICES", "negative"),
+        (["The pasta was delicious", "Tasty food", "Fresh sushi"], "FOOD#QUALITY", "positive"),
+    ]
+    sentences = []
+    for i in range(count):
+        texts, category, polarity = pools[i % len(pools)]
+        text = f"{rng.choice(texts)} {rng.choice(['', 'tonight', 'again', 'as usual'])}".strip() + f" #{i}."
+        sentences.append(
+            f'<sentence id="r:{i}"><text>{text}</text><Opinions><Opinion target="NULL" category="{category}" '
+            f'polarity="{polarity}" from="0" to="0"/></Opinions></sentence>'
+        )
+    return '<Reviews><Review rid="r"><sentences>' + "".join(sentences) + "</sentences></Review></Reviews>"
+
+
+def test_one_aspect_version_carries_a_model_per_scheme_and_predict_file_writes_semeval2016(tmp_path):
+    (tmp_path / "a.xml").write_text(semeval2014_xml())
+    (tmp_path / "b.xml").write_text(semeval2016_xml())
+    run("import_aspect_annotations", str(tmp_path))
+    run("train", "--wait", "--model", "aspects")
+    version = ModelVersion.objects.get(kind="aspects")
+    ModelVersion.objects.filter(pk=version.pk).update(stage="champion")  # whatever the gate said
+    source = tmp_path / "in.csv"
+    source.write_text('text\n"The wine was superb but the waiter was rude."\n"Way too expensive."\n')
+
+    run("predict_file", str(source), "--aspect-scheme", "semeval2016", "--out", str(tmp_path / "out.jsonl"))
+
+    assert version.parameters["schemes"] == ["themes", "semeval2014", "semeval2016"]
+    assert set(TrainingJob.objects.get().metrics["schemes"]) == {"themes", "semeval2014", "semeval2016"}
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [list(row) for row in rows] == [["text", "aspects"], ["text", "aspects"]]
+    assert all(set(a) == {"category", "polarity"} for row in rows for a in row["aspects"])
+    assert {a["category"]: a["polarity"] for a in rows[0]["aspects"]} == {
+        "DRINKS#QUALITY": "positive",
+        "SERVICE#GENERAL": "negative",
+    }
+    assert {a["category"] for a in rows[1]["aspects"]} == {"RESTAURANT#PRICES"}
+
+
+def test_the_themes_model_learns_from_2016_gold_and_names_waiting_beside_service(tmp_path):
+    from training.aspects import get_aspect_model
+
+    (tmp_path / "b.xml").write_text(semeval2016_xml())
+    run("import_aspect_annotations", str(tmp_path))
+    run("train", "--wait", "--model", "aspects")
+    ModelVersion.objects.filter(kind="aspects").update(stage="champion")
+
+    themes = get_aspect_model()
+    [rude, waiting] = themes.predict(["The waiter was rude.", "The waiter took forever."])
+
+    assert {c: p for c, p, _ in rude} == {"service and staff": "negative"}
+    assert {"service and staff", "speed and waiting"} <= {c for c, _, _ in waiting}
+    assert get_aspect_model("semeval2016") is not themes
+
+
+def test_an_aspect_version_saved_before_schemes_still_serves_the_semeval2014_scheme(tmp_path):
+    import joblib
+
+    from training import storage
+    from training.aspects import get_aspect_model
+    from training.ml.aspect_coldstart import ColdStartAspectModel
+    from training.ml.aspects import AspectModel
+
+    pools = [(FOOD_GOOD, "food", "positive"), (SERVICE_BAD, "service", "negative"), (PRICE_BAD, "price", "negative")]
+    texts = [f"{pools[i % 3][0][i % 4]} #{i}." for i in range(60)]
+    single = AspectModel(folds=1).fit(texts, [[pools[i % 3][1:]] for i in range(60)])
+    joblib.dump(single, tmp_path / "old.joblib")
+    storage.save(tmp_path / "old.joblib", "aspects-old.joblib")
+    ModelVersion.objects.create(
+        name="aspects-old",
+        kind="aspects",
+        stage="champion",
+        algorithm=single.algorithm,
+        artifact_path="aspects-old.joblib",
+    )
+
+    semeval2014 = get_aspect_model("semeval2014")
+    themes = get_aspect_model("themes")
+
+    assert isinstance(semeval2014, AspectModel)
+    assert {c for c, _, _ in semeval2014.predict(["Prices are too high"])[0]} == {"price"}
+    assert isinstance(themes, ColdStartAspectModel) and themes.scheme == "themes"
+    assert isinstance(get_aspect_model("semeval2016"), ColdStartAspectModel)
+
+
+def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_scheme():
+    from training.aspects import _scheme_examples
+    from training.ml.aspect_data import AnnotatedSentence
+
+    rude14 = AnnotatedSentence("The staff was rude.", [("service", "negative")], source="semeval2014")
+    rude16 = AnnotatedSentence("The staff was rude.", [("SERVICE#GENERAL", "negative")], source="semeval2016")
+    pasta14 = AnnotatedSentence("Great pasta.", [("food", "positive")], source="semeval2014")
+    annotated = [(1, rude14), (2, rude16), (3, pasta14)]
+
+    themes = _scheme_examples(annotated, "themes")
+    semeval2014 = _scheme_examples(annotated, "semeval2014")
+    semeval2016 = _scheme_examples(annotated, "semeval2016")
+
+    assert [(text, gold) for text, gold, _ in themes] == [
+        ("The staff was rude.", [("service and staff", "negative")]),
+        ("Great pasta.", []),  # "food" may be any of three themes: none is stated
+    ]
+    assert "food quality" not in themes[1][2] and "service and staff" in themes[1][2]
+    assert semeval2014 == [
+        ("The staff was rude.", [("service", "negative")], None),
+        ("Great pasta.", [("food", "positive")], None),
+    ]
+    assert semeval2016 == [("The staff was rude.", [("SERVICE#GENERAL", "negative")], None)]

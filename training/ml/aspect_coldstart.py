@@ -12,8 +12,11 @@ Method (ALGORITHM)
    words); >= 0.05 positive, <= -0.05 negative, else neutral. A weak rule marks wishes/suggestions ("could be
    faster", "should add", "wish they had", "needs more", "a bit slow") negative; opposite-signed clauses that mention
    the same category give conflict.
-5. ``scheme="semeval2014"`` folds the product categories into food/service/price/ambience and answers
-   anecdotes/miscellaneous (polarity from the whole sentence) when nothing else is found.
+5. ``scheme="themes"`` (the default) answers the product themes. ``scheme="semeval2014"`` folds them into
+   food/service/price/ambience and answers anecdotes/miscellaneous (polarity from the whole sentence) when nothing
+   else is found, as every 2014 sentence has a category; ``scheme="semeval2016"`` folds them into E#A categories
+   (TO_SEMEVAL2016) and answers RESTAURANT#GENERAL for an opinionated sentence with nothing else, as the themes
+   answer general.
 """
 
 from __future__ import annotations
@@ -23,12 +26,18 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from training.ml.aspect_data import DEFAULT_PRODUCT_TAXONOMY, MISC
+from training.ml.aspect_data import GENERAL, MISC, THEMES
 from training.ml.aspect_features import CLAUSE_SPLIT, vader
-from training.ml.aspect_seeds import SEED_TERMS, TO_SEMEVAL2014
+from training.ml.aspect_seeds import SEED_TERMS, TO_SEMEVAL2014, TO_SEMEVAL2016
 from training.ml.labels import LABELS
 
-ALGORITHM = "aspects-coldstart-seeds+ppmi-svd-expansion+vader-clause-v1"
+ALGORITHM = "aspects-coldstart-seeds+ppmi-svd-expansion+vader-clause-v2"
+SCHEMES = ("themes", "semeval2014", "semeval2016")
+_FOLDS = {"semeval2014": TO_SEMEVAL2014, "semeval2016": TO_SEMEVAL2016}
+# What a scheme answers for a sentence with no category found: every 2014 sentence has one (misc); an opinion with
+# no target is about the restaurant as a whole (2016: RESTAURANT#GENERAL, the themes: general), a neutral remark
+# ("We went on a Tuesday.") about nothing.
+_FALLBACK = {"semeval2014": (MISC, True), "semeval2016": ("RESTAURANT#GENERAL", False), "themes": (GENERAL, False)}
 
 _SUGGESTION = re.compile(
     r"\b(could (?:be|use|have)|should(?:'ve| have)?|needs? (?:to|more|some)|wish(?:ed)?|would be (?:nice|better|great)"
@@ -66,7 +75,7 @@ class ColdStartAspectModel:
         categories: Sequence[str] | None = None,
         *,
         seeds: dict[str, Sequence[str]] | None = None,
-        scheme: str = "product",
+        scheme: str = "themes",
         expand_top: int = 15,
         min_similarity: float = 0.45,
         margin: float = 0.05,
@@ -75,13 +84,13 @@ class ColdStartAspectModel:
         random_state: int = 0,
         sentiment_model=None,
     ):
-        if scheme not in ("product", "semeval2014"):
-            raise ValueError("scheme must be 'product' or 'semeval2014'")
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}")
         self.scheme = scheme
         self.seeds = {k: tuple(v) for k, v in (seeds or SEED_TERMS).items()}
-        self.categories = list(categories) if categories is not None else list(DEFAULT_PRODUCT_TAXONOMY)
-        if scheme == "semeval2014":
-            self.categories = list(dict.fromkeys(TO_SEMEVAL2014.get(c, c) for c in self.seeds))
+        self.categories = list(categories) if categories is not None else list(THEMES)
+        if scheme in _FOLDS:
+            self.categories = list(dict.fromkeys(_FOLDS[scheme].get(c, c) for c in self.seeds))
         self.expand_top = expand_top
         self.min_similarity = min_similarity
         self.margin = margin
@@ -97,8 +106,8 @@ class ColdStartAspectModel:
         self._compile()
 
     def _target(self, seed_category: str) -> str | None:
-        if self.scheme == "semeval2014":
-            return TO_SEMEVAL2014.get(seed_category)
+        if self.scheme in _FOLDS:
+            return _FOLDS[self.scheme].get(seed_category)
         return seed_category if seed_category in self.categories else None
 
     def _compile(self) -> None:
@@ -207,9 +216,11 @@ class ColdStartAspectModel:
                 if cat in found:
                     pol, conf = self._polarity(text, found[cat])
                     row.append((cat, pol, round(max(w for _, _, w in found[cat]) * conf, 4)))
-            if not row and self.scheme == "semeval2014":
+            if not row and self.scheme in _FALLBACK:
+                fallback, always = _FALLBACK[self.scheme]
                 pol, conf = self._clause_polarity(text)
-                row.append((MISC, pol, round(0.5 * conf, 4)))
+                if always or pol != "neutral":
+                    row.append((fallback, pol, round(0.5 * conf, 4)))
             out.append(row)
         return out
 

@@ -8,15 +8,18 @@ Formats
   ``<Opinions><Opinion target category="ENTITY#ATTRIBUTE" polarity from to/>``. Polarities: positive,
   negative, neutral (several opinions of different polarity that map to one target category become ``conflict``).
 
-Mappings
+Schemes and mappings
+- ``THEMES``: the ten product themes managers see, stored as-is in ReviewAspect.category.
+- ``SEMEVAL16_TO_THEMES``: each of the twelve 2016 E#A categories (``SEMEVAL16_CATEGORIES``) -> one theme. Themes
+  no file annotates (``COLD_START_THEMES``: speed and waiting, cleanliness) come from the cold-start detector
+  (training/ml/aspect_coldstart.py: seed terms expanded over unlabelled text) and fire beside the learned ones.
+- ``SEMEVAL14_TO_THEMES``: the 2014 categories whose 2016 counterpart maps to exactly one theme (service ->
+  SERVICE#GENERAL, price -> every *#PRICES, ambience -> AMBIENCE#GENERAL). 2014 "food" spans FOOD#QUALITY,
+  FOOD#STYLE_OPTIONS and the DRINKS ones (three themes) and anecdotes/miscellaneous spans RESTAURANT#GENERAL,
+  RESTAURANT#MISCELLANEOUS and LOCATION#GENERAL (two): a 2014 sentence with them says nothing about which of those
+  themes it mentions, but a sentence without them mentions none of them (``themes_known``).
 - ``SEMEVAL16_TO_14``: 2016 E#A -> the five 2014 categories (drinks fold into food as in the 2014 guidelines;
   every *#PRICES into price; RESTAURANT#GENERAL/MISCELLANEOUS and LOCATION#GENERAL into anecdotes/miscellaneous).
-- ``SEMEVAL16_TO_PRODUCT`` / ``SEMEVAL14_TO_PRODUCT``: source categories -> the product taxonomy. A source category
-  may map to several product categories and several source categories may map to one product category.
-- Product categories that neither file annotates (``UNSUPERVISED_PRODUCT_CATEGORIES``: cleanliness, wait time/speed,
-  staff, portion size) are served by the cold-start detector (training/ml/aspect_coldstart.py: seed terms expanded
-  over unlabelled text). menu/variety has weak gold via FOOD#STYLE_OPTIONS / DRINKS#STYLE_OPTIONS (which also
-  cover portions and presentation), so it is trained but noisy.
 """
 
 from __future__ import annotations
@@ -32,8 +35,7 @@ POLARITIES = ("positive", "negative", "neutral", "conflict")
 SEMEVAL14_CATEGORIES = ("food", "service", "price", "ambience", "anecdotes/miscellaneous")
 MISC = "anecdotes/miscellaneous"
 
-# The themes a restaurant manager reads, stored as ReviewAspect.category.
-PRODUCT_THEMES = (
+THEMES = (
     "food quality",
     "menu and options",
     "drinks",
@@ -45,25 +47,27 @@ PRODUCT_THEMES = (
     "location and parking",
     "general",
 )
+GENERAL = "general"
+COLD_START_THEMES = ("speed and waiting", "cleanliness")
 
-DEFAULT_PRODUCT_TAXONOMY = (
-    "food",
-    "service",
-    "price/value",
-    "ambience",
-    "cleanliness",
-    "wait time/speed",
-    "staff",
-    "drinks",
-    "location",
-    "menu/variety",
-    "portion size",
+SEMEVAL16_CATEGORIES = (
+    "FOOD#QUALITY",
+    "FOOD#STYLE_OPTIONS",
+    "FOOD#PRICES",
+    "DRINKS#QUALITY",
+    "DRINKS#STYLE_OPTIONS",
+    "DRINKS#PRICES",
+    "SERVICE#GENERAL",
+    "AMBIENCE#GENERAL",
+    "LOCATION#GENERAL",
+    "RESTAURANT#GENERAL",
+    "RESTAURANT#MISCELLANEOUS",
+    "RESTAURANT#PRICES",
 )
 
 SEMEVAL16_TO_14: dict[str, tuple[str, ...]] = {
     "FOOD#QUALITY": ("food",),
     "FOOD#STYLE_OPTIONS": ("food",),
-    "FOOD#GENERAL": ("food",),
     "DRINKS#QUALITY": ("food",),
     "DRINKS#STYLE_OPTIONS": ("food",),
     "FOOD#PRICES": ("price",),
@@ -76,31 +80,31 @@ SEMEVAL16_TO_14: dict[str, tuple[str, ...]] = {
     "LOCATION#GENERAL": (MISC,),
 }
 
-SEMEVAL16_TO_PRODUCT: dict[str, tuple[str, ...]] = {
-    "FOOD#QUALITY": ("food",),
-    "FOOD#GENERAL": ("food",),
-    "FOOD#STYLE_OPTIONS": ("menu/variety",),
+SEMEVAL16_TO_THEMES: dict[str, tuple[str, ...]] = {
+    "FOOD#QUALITY": ("food quality",),
+    "FOOD#STYLE_OPTIONS": ("menu and options",),
     "DRINKS#QUALITY": ("drinks",),
-    "DRINKS#STYLE_OPTIONS": ("drinks", "menu/variety"),
-    "FOOD#PRICES": ("price/value",),
-    "DRINKS#PRICES": ("price/value", "drinks"),
-    "RESTAURANT#PRICES": ("price/value",),
-    "SERVICE#GENERAL": ("service",),
-    "AMBIENCE#GENERAL": ("ambience",),
-    "LOCATION#GENERAL": ("location",),
-    "RESTAURANT#GENERAL": (),
-    "RESTAURANT#MISCELLANEOUS": (),
+    "DRINKS#STYLE_OPTIONS": ("drinks",),
+    "FOOD#PRICES": ("price and value",),
+    "DRINKS#PRICES": ("price and value",),
+    "RESTAURANT#PRICES": ("price and value",),
+    "SERVICE#GENERAL": ("service and staff",),
+    "AMBIENCE#GENERAL": ("ambience and noise",),
+    "LOCATION#GENERAL": ("location and parking",),
+    "RESTAURANT#GENERAL": (GENERAL,),
+    "RESTAURANT#MISCELLANEOUS": (GENERAL,),
 }
 
-SEMEVAL14_TO_PRODUCT: dict[str, tuple[str, ...]] = {
-    "food": ("food",),
-    "service": ("service",),
-    "price": ("price/value",),
-    "ambience": ("ambience",),
-    MISC: (),
+SEMEVAL14_TO_THEMES: dict[str, tuple[str, ...]] = {
+    "service": ("service and staff",),
+    "price": ("price and value",),
+    "ambience": ("ambience and noise",),
 }
-
-UNSUPERVISED_PRODUCT_CATEGORIES = ("cleanliness", "wait time/speed", "staff", "portion size")
+# The themes a 2014 category may stand for without saying which (see the module docstring).
+SEMEVAL14_AMBIGUOUS_THEMES: dict[str, tuple[str, ...]] = {
+    "food": ("food quality", "menu and options", "drinks"),
+    MISC: (GENERAL, "location and parking"),
+}
 
 
 @dataclass(slots=True)
@@ -250,17 +254,33 @@ def to_semeval2014_scheme(sentence: AnnotatedSentence) -> list[tuple[str, str]]:
     return mapped or [(MISC, "neutral")]
 
 
-def to_product_scheme(sentence: AnnotatedSentence, taxonomy: Sequence[str] = DEFAULT_PRODUCT_TAXONOMY):
-    """Aspects of any parsed sentence in the product taxonomy (only categories the source can express)."""
-    mapping = SEMEVAL14_TO_PRODUCT if sentence.source == "semeval2014" else SEMEVAL16_TO_PRODUCT
-    return map_aspects(sentence.aspects, mapping, taxonomy)
+def to_semeval2016_scheme(sentence: AnnotatedSentence) -> list[tuple[str, str]] | None:
+    """Aspects of a 2016 sentence in its own twelve E#A categories; None for a 2014 sentence (no E#A gold)."""
+    if sentence.source != "semeval2016":
+        return None
+    return [(c, p) for c, p in sentence.aspects if c in SEMEVAL16_CATEGORIES]
 
 
-def product_categories_with_gold(source: str, taxonomy: Sequence[str] = DEFAULT_PRODUCT_TAXONOMY) -> list[str]:
-    """Product categories that a source's annotation scheme can express (for evaluation masks)."""
-    mapping = SEMEVAL14_TO_PRODUCT if source == "semeval2014" else SEMEVAL16_TO_PRODUCT
-    reachable = {t for targets in mapping.values() for t in targets}
-    return [c for c in taxonomy if c in reachable]
+def to_themes(sentence: AnnotatedSentence) -> list[tuple[str, str]]:
+    """Aspects of any parsed sentence in the product themes (only the themes its source expresses exactly)."""
+    if sentence.source == "themes":
+        return [(c, p) for c, p in sentence.aspects if c in THEMES]
+    mapping = SEMEVAL14_TO_THEMES if sentence.source == "semeval2014" else SEMEVAL16_TO_THEMES
+    return map_aspects(sentence.aspects, mapping, THEMES)
+
+
+def themes_known(sentence: AnnotatedSentence) -> frozenset[str]:
+    """The themes whose presence or absence the sentence's gold states (``to_themes`` lists the present ones).
+
+    2016 and theme annotations: the learned themes (not the cold-start ones, which no file annotates). 2014: also
+    those behind its ambiguous categories when the sentence has none of them ("food" absent: no food-quality,
+    menu or drinks mention)."""
+    learned = frozenset(t for t in THEMES if t not in COLD_START_THEMES)
+    if sentence.source != "semeval2014":
+        return learned
+    present = {c for c, _ in sentence.aspects}
+    unknown = {t for c, themes in SEMEVAL14_AMBIGUOUS_THEMES.items() if c in present for t in themes}
+    return learned - unknown
 
 
 def near_duplicate_groups(texts: Sequence[str], *, cosine: float = 0.9) -> list[int]:

@@ -35,7 +35,7 @@ Confidence of a predicted (category, polarity) = P(category) * P(polarity | sent
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -211,10 +211,20 @@ class AspectModel:
         return sparse.hstack(blocks).tocsr()
 
     # ------------------------------------------------------------------ fit
-    def fit(self, sentences: Sequence[str], aspects: Sequence[Sequence[tuple[str, str]]], progress: Progress = None):
+    def fit(
+        self,
+        sentences: Sequence[str],
+        aspects: Sequence[Sequence[tuple[str, str]]],
+        progress: Progress = None,
+        *,
+        known: Sequence[Collection[str] | None] | None = None,
+    ):
+        """``known`` (optional, per sentence): the categories whose presence or absence its labels state (None: all).
+        A category's detector learns only from the sentences that state it, so coarser annotations (a 2014 "food"
+        that may be any of three themes) teach what they can without teaching false negatives."""
         sentences = [str(s) for s in sentences]
-        if len(sentences) != len(aspects):
-            raise ValueError("sentences and aspects differ in length")
+        if len(sentences) != len(aspects) or (known is not None and len(known) != len(sentences)):
+            raise ValueError("sentences, aspects and known differ in length")
         counts: dict[str, int] = {}
         for labels in aspects:
             for cat in {c for c, _ in labels}:
@@ -231,6 +241,10 @@ class AspectModel:
             wanted_cold += [c for c in self.taxonomy if c not in self.cat_index_ and c not in wanted_cold]
         self.min_one_ = all(len(a) > 0 for a in aspects) if self.min_one is None else self.min_one
         y = np.array([[int(any(c == cat for c, _ in labels)) for cat in self.categories_] for labels in aspects])
+        stated = np.array(
+            [[k is None or cat in k for cat in self.categories_] for k in (known or [None] * len(sentences))],
+            dtype=bool,
+        ).reshape(y.shape)
 
         # thresholds from out-of-fold probabilities
         _report(progress, "detection-thresholds", 0.0)
@@ -242,15 +256,18 @@ class AspectModel:
                 xtr = self._detect_matrix([sentences[i] for i in tr], fit=True, vecs=vecs)
                 xva = self._detect_matrix([sentences[i] for i in va], vecs=vecs)
                 for j in range(len(self.categories_)):
-                    if y[tr, j].min() == y[tr, j].max():
-                        oof[va, j] = y[tr, j].max()
+                    rows = stated[tr, j]
+                    if not rows.any() or y[tr, j][rows].min() == y[tr, j][rows].max():
+                        oof[va, j] = y[tr, j][rows].max() if rows.any() else 0.0
                         continue
                     clf = LogisticRegression(
                         C=self.detect_c, max_iter=2000, class_weight="balanced", solver="liblinear"
                     )
-                    oof[va, j] = clf.fit(xtr, y[tr, j]).predict_proba(xva)[:, 1]
+                    oof[va, j] = clf.fit(xtr[rows], y[tr, j][rows]).predict_proba(xva)[:, 1]
                 _report(progress, "detection-thresholds", (fold + 1) / self.folds)
-            self.thresholds_ = np.array([best_threshold(y[:, j], oof[:, j]) for j in range(len(self.categories_))])
+            self.thresholds_ = np.array(
+                [best_threshold(y[stated[:, j], j], oof[stated[:, j], j]) for j in range(len(self.categories_))]
+            )
         else:
             self.thresholds_ = np.full(len(self.categories_), 0.5)
 
@@ -260,10 +277,11 @@ class AspectModel:
         self.detectors_ = []
         for j in range(len(self.categories_)):
             clf = LogisticRegression(C=self.detect_c, max_iter=2000, class_weight="balanced", solver="liblinear")
-            if y[:, j].min() == y[:, j].max():
-                clf = _Constant(float(y[0, j]))
+            rows = stated[:, j]
+            if y[rows, j].min() == y[rows, j].max():
+                clf = _Constant(float(y[rows, j][0]))
             else:
-                clf.fit(x, y[:, j])
+                clf.fit(x[rows], y[rows, j])
             self.detectors_.append(clf)
         self.clause_detectors_ = None
         if self.embeddings and not self.clause_embeddings:
@@ -273,7 +291,7 @@ class AspectModel:
                 if not isinstance(clf, _Constant):
                     clf = LogisticRegression(
                         C=self.detect_c, max_iter=2000, class_weight="balanced", solver="liblinear"
-                    ).fit(x_words, y[:, j])
+                    ).fit(x_words[stated[:, j]], y[stated[:, j], j])
                 self.clause_detectors_.append(clf)
         _report(progress, "detection", 1.0)
 

@@ -22,6 +22,7 @@ from reviews.imports.reading import (
 from reviews.schemas import is_blank_text
 from training.aspect_extraction import read_sentences
 from training.aspects import get_aspect_model, merge_review_aspects
+from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES
 from training.ml.text import split_sentences
 from training.serving import predict_texts
 from training.suggestions import sentence_suggestions
@@ -45,8 +46,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
         parser.add_argument(
             "--aspect-scheme",
-            choices=["semeval2014"],
-            help="Write aspects only, as {aspects: [{category, polarity}]} in the SemEval-2014 scheme",
+            choices=[SEMEVAL2014, SEMEVAL2016],
+            help="Write aspects only, as {aspects: [{category, polarity}]} in the SemEval-2014 categories (food, "
+            "service, price, ambience, anecdotes/miscellaneous) or the SemEval-2016 ones (FOOD#QUALITY, ...)",
         )
         parser.add_argument(
             "--aspects", action="store_true", help="Add aspects (category, polarity, sentence) and suggestions"
@@ -109,7 +111,9 @@ class Command(BaseCommand):
                 by_row = dict(zip(valid, results, strict=False))
                 sentences = _row_sentences(texts, valid) if (aspect_scheme or with_aspects or with_suggestions) else []
                 aspects_by_row = (
-                    _aspects(sentences, detailed=bool(with_aspects)) if (aspect_scheme or with_aspects) else {}
+                    _aspects(sentences, detailed=bool(with_aspects), scheme=aspect_scheme or THEMES)
+                    if (aspect_scheme or with_aspects)
+                    else {}
                 )
                 suggestions_by_row = _row_suggestions(sentences) if with_suggestions else {}
                 for i, row in enumerate(batch):
@@ -193,10 +197,11 @@ def _row_suggestions(sentences: list[tuple[int, str]]) -> dict[int, tuple]:
     return out
 
 
-def _aspects(sentences: list[tuple[int, str]], *, detailed: bool) -> dict[int, dict]:
-    """Aspects per row: merged over the row's sentences (--aspect-scheme), or per sentence with the suggestions
-    (--aspects: a suggestion is listed with its theme, not as a mention; training.aspect_extraction)."""
-    model = get_aspect_model()
+def _aspects(sentences: list[tuple[int, str]], *, detailed: bool, scheme: str) -> dict[int, dict]:
+    """Aspects per row in the scheme's categories: merged over the row's sentences (--aspect-scheme), or per
+    sentence with the suggestions (--aspects, the product themes: a suggestion is listed with its theme, not as
+    a mention; training.aspect_extraction)."""
+    model = get_aspect_model(scheme)
     texts = [sentence for _, sentence in sentences]
     per_row: dict[int, list] = {}
     if not detailed:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0006_monitoring_and_alerts_move_to_training'),
+        ('analytics', '0007_aspect_rollups_rebuild_for_themes'),
     ]
 
     operations = [

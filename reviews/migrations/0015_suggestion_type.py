@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reviews', '0013_drop_review_effective_at_index'),
+        ('reviews', '0014_aspect_categories_to_themes'),
     ]
 
     operations = [
