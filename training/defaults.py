@@ -23,7 +23,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from reviews.models import Review
+from training import aspects as aspect_training
 from training import storage
+from training.ml import aspect_data
+from training.ml.aspect_schemes import SCHEMES, AspectModelBundle
 from training.ml.holdout import text_in_evaluation_bucket
 from training.ml.suggestion_data import read_semeval2019_csv, review_domain_sentences
 from training.ml.suggestions import SuggestionModel, SuggestionRule
@@ -129,4 +132,35 @@ def build_default_suggestions(data_dir: Path, folder: Path = PRETRAINED_DIR) -> 
                 "held_out_bucket": suggestion_scores(rule, bucket),
             }
         },
+    }
+
+
+def build_default_aspects(data_dir: Path, folder: Path = PRETRAINED_DIR) -> dict:
+    """Train the shipped aspect bundle (themes, SemEval-2014, SemEval-2016) on the SemEval restaurant training files
+    minus the evaluation bucket, as an aspect training job would from the same files imported (without the
+    customer's sentiment model: the default must not depend on one); measure each scheme on the bucket."""
+    s14, s16 = aspect_data.load_semeval(data_dir)
+    if not s14 or not s16:
+        missing = [str(p) for p in aspect_data.semeval_paths(data_dir) if not p.exists()]
+        raise FileNotFoundError(2, "SemEval restaurant file missing", ", ".join(missing))
+    annotated = list(enumerate(s14 + s16))
+    models, metrics, sizes = {}, {}, {}
+    for scheme in SCHEMES:
+        examples = aspect_training.scheme_examples(annotated, scheme)
+        train = [e for e in examples if not text_in_evaluation_bucket(e[0])]
+        bucket = [e for e in examples if text_in_evaluation_bucket(e[0])]
+        models[scheme] = aspect_training.fit_scheme(scheme, train, None)
+        metrics[scheme] = aspect_training.score_examples(models[scheme], bucket)
+        sizes[scheme] = len(train)
+    bundle = AspectModelBundle(models)
+    path = _write_model(bundle, folder, "aspects.joblib")
+    return {
+        "file": path.name,
+        "algorithm": bundle.algorithm,
+        "parameters": {"train_size": sizes, "schemes": list(models), "sentiment_features": None},
+        "data": [
+            "SemEval-2014 Task 4 restaurants training file (research use)",
+            "SemEval-2016 Task 5 restaurants SB1 training file (non-commercial)",
+        ],
+        "metrics": {"held_out_bucket": metrics},
     }

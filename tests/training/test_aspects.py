@@ -294,7 +294,7 @@ def test_an_aspect_version_saved_before_schemes_still_serves_the_semeval2014_sch
 
 
 def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_scheme():
-    from training.aspects import _scheme_examples
+    from training.aspects import scheme_examples
     from training.ml.aspect_data import AnnotatedSentence
 
     rude14 = AnnotatedSentence("The staff was rude.", [("service", "negative")], source="semeval2014")
@@ -302,9 +302,9 @@ def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_s
     pasta14 = AnnotatedSentence("Great pasta.", [("food", "positive")], source="semeval2014")
     annotated = [(1, rude14), (2, rude16), (3, pasta14)]
 
-    themes = _scheme_examples(annotated, "themes")
-    semeval2014 = _scheme_examples(annotated, "semeval2014")
-    semeval2016 = _scheme_examples(annotated, "semeval2016")
+    themes = scheme_examples(annotated, "themes")
+    semeval2014 = scheme_examples(annotated, "semeval2014")
+    semeval2016 = scheme_examples(annotated, "semeval2016")
 
     assert [(text, gold) for text, gold, _ in themes] == [
         ("The staff was rude.", [("service and staff", "negative")]),

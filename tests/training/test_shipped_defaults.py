@@ -23,7 +23,7 @@ def shipped(settings):
 
 def test_the_repository_ships_a_small_default_of_each_kind_with_its_model_card():
     manifest = shipped_manifest()
-    assert "suggestions" in manifest
+    assert set(manifest) == {"aspects", "suggestions"}
     total = sum((PRETRAINED_DIR / entry["file"]).stat().st_size for entry in manifest.values())
     assert total <= 30 * 1024 * 1024
     card = (PRETRAINED_DIR / "MODEL_CARD.md").read_text()
@@ -78,3 +78,15 @@ def test_building_without_the_public_files_says_what_is_missing(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(CommandError, match="a public file is missing"):
         call_command("build_default_models", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path))
+
+
+def test_a_fresh_install_serves_the_shipped_aspect_models_for_every_scheme(shipped):
+    from training.aspects import get_aspect_model
+
+    [version] = [v for v in model_version_ensure_defaults() if v.kind == "aspects"]
+
+    assert version.stage == "champion"
+    themes = get_aspect_model("themes").predict(["The waiter was rude and we waited an hour."])[0]
+    assert {("service and staff", "negative")} <= {(c, p) for c, p, _ in themes}
+    [e_a] = get_aspect_model("semeval2016").predict(["The sushi was fresh and delicious."])
+    assert [(c, p) for c, p, _ in e_a] == [("FOOD#QUALITY", "positive")]

@@ -8,10 +8,16 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from training.defaults import MANIFEST, PRETRAINED_DIR, build_default_suggestions, shipped_manifest
+from training.defaults import (
+    MANIFEST,
+    PRETRAINED_DIR,
+    build_default_aspects,
+    build_default_suggestions,
+    shipped_manifest,
+)
 from training.model_card import write_model_card
 
-BUILDERS = {"suggestions": build_default_suggestions}
+BUILDERS = {"aspects": build_default_aspects, "suggestions": build_default_suggestions}
 
 
 class Command(BaseCommand):
