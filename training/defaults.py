@@ -47,6 +47,13 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:10]
 
 
+def _bucket_metrics(kind: str, entry: dict) -> dict:
+    """The build's scores on the evaluation bucket, in the shape a trained version's evaluation has (the aspect
+    gate's: the product themes)."""
+    bucket = entry.get("metrics", {}).get("held_out_bucket", {})
+    return bucket.get("themes", {}) if kind == ModelVersion.Kind.ASPECTS else bucket
+
+
 def model_version_ensure_defaults(folder: Path = PRETRAINED_DIR) -> list[ModelVersion]:
     """Register every shipped model (idempotent: by its file's digest) and deploy it where its kind has no
     champion. Returns the versions registered or found."""
@@ -70,7 +77,11 @@ def model_version_ensure_defaults(folder: Path = PRETRAINED_DIR) -> list[ModelVe
                 "algorithm": entry["algorithm"],
                 "artifact_path": key,
                 "parameters": {"shipped": True, **entry.get("parameters", {})},
-                "metrics": entry.get("metrics", {}),
+                "metrics": {
+                    "evaluation": _bucket_metrics(kind, entry),
+                    "evaluation_set": {"kind": "shipped-build", "note": "the evaluation bucket of the public files"},
+                    "shipped": entry.get("metrics", {}),
+                },
             },
         )
         if not ModelVersion.objects.filter(kind=kind, stage=ModelVersion.Stage.CHAMPION).exists():
