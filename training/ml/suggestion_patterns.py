@@ -59,10 +59,10 @@ _LEAD_IN = re.compile(
     r"|(my |one |a )?(advice|tip|suggestion|recommendation)\s*[:,\-]|pro tip\s*[:,\-]?|bottom line\s*[:,\-])[\s,:]+)*"
 )
 _NOT_IMPERATIVE = re.compile(
-    r"^(\w+\s*:|let me|let's|let us just|keep (it )?up|go figure|go team|remember when|clean \w+(?=,)"
+    r"^(\w+\s*:|(let me|let's|let us just|keep (it )?up|go figure|go team|remember when|clean \w+(?=,)"
     r"|look at (the|that|this) \w+ of|try as|make no mistake"
     r"|mark my words|check ?(out|in)? (was|is|were)|say what|guess what|imagine|picture|talk about|mind you"
-    r"|believe me|trust me|ask me)\b"
+    r"|believe me|trust me|ask me)\b)"
 )
 _NEGATIVE_IMPERATIVE = re.compile(r"^(don'?t|do not|never|dont)\s+(?!get me|know|think|even|let the|judge|wanna)\w+")
 _CLAUSE_BREAK = re.compile(r"[,;:\u2013\u2014-]\s+(?:and\s+|then\s+|but\s+|so\s+|or\s+)?|\s+(?:and|then|but)\s+")
@@ -74,6 +74,15 @@ _PATTERNS: dict[str, re.Pattern] = {
         r"manufacturer|website|bar|cafe)|it|this|someone|you|microsoft|we)\s+(really\s+|definitely\s+|seriously\s+)?"
         r"(should|ought to|needs? to|must|could|might want to|have to|has to|gotta)\s+(?!have\s+(been|known|had))"
         r"(?!be (proud|applauded|ashamed|noted|lucky))(?!taste|tell|see|hear|barely|not have|never)"
+    ),
+    "noun_should": re.compile(
+        r"\b(the|their|this|these|your|our) \w+( \w+)? (should|ought to|needs? to|has to|have to)\s+"
+        r"(really\s+|definitely\s+)?(?!have been|be (proud|applauded|fine|noted|ok|lucky))"
+    ),
+    "passive_proposal": re.compile(
+        r"\b(should|could|needs? to|must|ought to)\s+(really\s+|definitely\s+|easily\s+)?be\s+(\w+ed|better|bigger|"
+        r"cheaper|cleaner|faster|longer|larger|warmer|hotter|more|less|made|done|taken|given|shown|sold|open)\b"
+        r"(?!\s+(by|than) (the best|any))"
     ),
     "should_start": re.compile(r"^\W*(should|could|would|can|will) (you|they|we|microsoft|it)\b.*\?"),
     "could_use": re.compile(r"\b(could|would) (really |definitely )?(use|do with|benefit from)\b"),
@@ -108,7 +117,7 @@ _PATTERNS: dict[str, re.Pattern] = {
         r"\b(make sure|be sure|remember to|don't forget|do not forget|be careful|be prepared|be aware|beware)\b"
     ),
     "dont_miss": re.compile(
-        r"\b(don'?t|do not) (miss|bother|waste|buy|order|go|get|expect|stay|skip|forget|eat|park)\b"
+        r"\b(don'?t|do not) (miss|bother|waste|buy|order|go|get(?! me)|expect|stay|skip|forget|eat|park)\b"
     ),
     "avoid_stay_away": re.compile(r"\b(avoid|stay away|steer clear|skip|look elsewhere|go somewhere else)\b"),
     "if_you": re.compile(
@@ -161,6 +170,45 @@ PATTERN_NAMES = (
     "feeling_start",
     "past_start",
 )
+
+
+# Cues that on their own make a sentence a suggestion, and look-alikes that cancel one of them.
+RULE_CUES = (
+    "imperative_start",
+    "imperative_clause",
+    "negative_imperative",
+    "please_request",
+    "would_be_nice",
+    "modal_proposal",
+    "noun_should",
+    "passive_proposal",
+    "should_start",
+    "could_use",
+    "recommend_first_person",
+    "make_sure",
+    "dont_miss",
+    "wish_hope_other",
+    "would_love_prefer",
+    "advice_noun",
+    "you_should",
+    "avoid_stay_away",
+    "need_more",
+    "worth_it",
+    "would_have_made",
+    "if_i_were",
+)
+RULE_BLOCKERS = (
+    "own_experience_modal",
+    "past_obligation",
+    "must_be_evaluation",
+    "modal_evaluation",
+    "cannot_wait",
+    "you_can_perceive",
+    "feeling_start",
+    "past_start",
+)
+_CUE_COLUMNS = [PATTERN_NAMES.index(name) for name in RULE_CUES]
+_BLOCKER_COLUMNS = [PATTERN_NAMES.index(name) for name in RULE_BLOCKERS]
 
 
 def normalise(sentence: str) -> str:
@@ -225,6 +273,23 @@ def pattern_matrix(sentences: Sequence[str]) -> np.ndarray:
     return np.array([pattern_row(sentence) for sentence in sentences], dtype=np.float64).reshape(
         len(sentences), len(PATTERN_NAMES)
     )
+
+
+def _margin(patterns: np.ndarray) -> np.ndarray:
+    cues = patterns[:, _CUE_COLUMNS].sum(axis=1)
+    blockers = patterns[:, _BLOCKER_COLUMNS].sum(axis=1)
+    return np.where(cues > 0, cues - blockers, -1.0)
+
+
+def rule_margin(sentences: Sequence[str]) -> np.ndarray:
+    """Cues minus look-alikes when a cue fires, else -1: the rule says "suggestion" at a margin of 1 or more."""
+    return _margin(pattern_matrix(sentences))
+
+
+def pattern_features(sentences: Sequence[str]) -> np.ndarray:
+    """The pattern columns plus the rule's verdict (a cue that no look-alike cancels), for a learner."""
+    patterns = pattern_matrix(sentences)
+    return np.hstack([patterns, (_margin(patterns) >= 1).astype(np.float64)[:, None]])
 
 
 def _word_class(word: str) -> str:

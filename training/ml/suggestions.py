@@ -24,45 +24,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from training.ml.suggestion_patterns import PATTERN_NAMES, normalise, pattern_matrix, shape_text
+from training.ml.suggestion_patterns import normalise, pattern_features, rule_margin, shape_text
 
 Progress = Callable[[str, float], None]
-
-# Cues that on their own make a sentence a suggestion, and look-alikes that cancel one of them.
-RULE_CUES = (
-    "imperative_start",
-    "imperative_clause",
-    "negative_imperative",
-    "please_request",
-    "would_be_nice",
-    "modal_proposal",
-    "should_start",
-    "could_use",
-    "recommend_first_person",
-    "make_sure",
-    "dont_miss",
-    "wish_hope_other",
-    "would_love_prefer",
-    "advice_noun",
-    "you_should",
-    "avoid_stay_away",
-    "need_more",
-    "worth_it",
-    "would_have_made",
-    "if_i_were",
-)
-RULE_BLOCKERS = (
-    "own_experience_modal",
-    "past_obligation",
-    "must_be_evaluation",
-    "modal_evaluation",
-    "cannot_wait",
-    "you_can_perceive",
-    "feeling_start",
-    "past_start",
-)
-_CUE_COLUMNS = [PATTERN_NAMES.index(name) for name in RULE_CUES]
-_BLOCKER_COLUMNS = [PATTERN_NAMES.index(name) for name in RULE_BLOCKERS]
 
 
 def _f1_best_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -89,10 +53,7 @@ class SuggestionRule:
         return self
 
     def predict_proba(self, sentences: Sequence[str]) -> np.ndarray:
-        patterns = pattern_matrix(list(sentences))
-        cues = patterns[:, _CUE_COLUMNS].sum(axis=1)
-        blockers = patterns[:, _BLOCKER_COLUMNS].sum(axis=1)
-        margin = np.where(cues > 0, cues - blockers, -1.0)
+        margin = rule_margin(list(sentences))
         return 1.0 / (1.0 + np.exp(-(2.0 * margin - 1.0)))
 
     def predict(self, sentences: Sequence[str]) -> np.ndarray:
@@ -104,7 +65,7 @@ def _shape_texts(sentences: Sequence[str]) -> list[str]:
 
 
 def build_pipeline(
-    *, regularisation: float = 1.0, pattern_weight: float = 1.0, shape_weight: float = 1.0, word_weight: float = 0.5
+    *, regularisation: float = 1.0, pattern_weight: float = 2.0, shape_weight: float = 1.0, word_weight: float = 0.5
 ) -> Pipeline:
     views = FeatureUnion(
         [
@@ -128,7 +89,7 @@ def build_pipeline(
                     ]
                 ),
             ),
-            ("patterns", FunctionTransformer(pattern_matrix)),
+            ("patterns", FunctionTransformer(pattern_features)),
         ],
         transformer_weights={"words": word_weight, "shape": shape_weight, "patterns": pattern_weight},
     )
@@ -145,7 +106,7 @@ class SuggestionModel:
         self,
         *,
         regularisation: float = 1.0,
-        pattern_weight: float = 1.0,
+        pattern_weight: float = 2.0,
         shape_weight: float = 1.0,
         word_weight: float = 0.5,
         threshold: float = 0.5,
