@@ -142,7 +142,11 @@ def main() -> None:
         "rule": SuggestionRule(),
         "plain TF-IDF + LR (forum)": PlainTfidf().fit(forum_texts, forum_labels),
         "ours, forum only": SuggestionModel().fit(forum_texts, forum_labels),
-        "ours (forum + reviews)": SuggestionModel().fit(forum_texts + review_texts, forum_labels + list(review_labels)),
+        "ours (forum + reviews)": SuggestionModel().fit(
+            forum_texts + review_texts,
+            forum_labels + list(review_labels),
+            review_domain=[False] * len(forum_texts) + [True] * len(review_texts),
+        ),
     }
     print(f"trained in {time.perf_counter() - started:.0f} s", flush=True)
 
@@ -151,7 +155,9 @@ def main() -> None:
     splitter = StratifiedKFold(n_splits=args.folds, shuffle=True, random_state=0)
     for train, held_out in splitter.split(review_texts, review_labels):
         model = SuggestionModel().fit(
-            forum_texts + [review_texts[i] for i in train], forum_labels + list(review_labels[train])
+            forum_texts + [review_texts[i] for i in train],
+            forum_labels + list(review_labels[train]),
+            review_domain=[False] * len(forum_texts) + [True] * len(train),
         )
         out_of_fold[held_out] = model.predict([review_texts[i] for i in held_out])
     review_cv["ours (forum + reviews)"] = out_of_fold

@@ -255,3 +255,11 @@ def test_trained_on_the_forum_and_review_sentences_it_reaches_079_f1_on_the_tria
     assert f1 >= 0.79
     assert model.predict(SUGGESTIONS).sum() == len(SUGGESTIONS)
     assert model.predict(HARD_NEGATIVES).sum() == 0
+
+
+def test_fit_refuses_review_domain_flags_that_do_not_match_the_sentences():
+    sentences = SUGGESTIONS + HARD_NEGATIVES
+    labels = [1] * len(SUGGESTIONS) + [0] * len(HARD_NEGATIVES)
+
+    with pytest.raises(ValueError, match="review_domain flags"):
+        SuggestionModel().fit(sentences, labels, review_domain=[True])

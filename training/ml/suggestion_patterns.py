@@ -55,7 +55,8 @@ _FEELING_START = re.compile(
     r"|congrats|shout out|hats off|big thanks)\b"
 )
 _LEAD_IN = re.compile(
-    r"^\W*((so|and|also|then|just|definitely|seriously|honestly|oh|but|ps|p\.s\.|please|pls|plz|really|always"
+    r"^\W*((so|and|also|then|just|definitely|seriously|honestly|oh|but|ps|p\.s\.|please|pls|plz|really|always|next time"
+    r"|(just )?a heads up|in the future|otherwise"
     r"|(my |one |a )?(advice|tip|suggestion|recommendation)\s*[:,\-]|pro tip\s*[:,\-]?|bottom line\s*[:,\-])[\s,:]+)*"
 )
 _NOT_IMPERATIVE = re.compile(
@@ -85,7 +86,17 @@ _PATTERNS: dict[str, re.Pattern] = {
         r"(?!\s+(by|than) (the best|any))"
     ),
     "should_start": re.compile(r"^\W*(should|could|would|can|will) (you|they|we|microsoft|it)\b.*\?"),
-    "could_use": re.compile(r"\b(could|would) (really |definitely )?(use|do with|benefit from)\b"),
+    "could_use": re.compile(
+        r"\b(could|would) (really |definitely )?(use|do with|benefit from)\b|\bwould go a long way\b"
+        r"|\b(are|is) (badly |really |definitely |sorely )?needed\b|\bheads up\b|\bbetter off\b"
+    ),
+    # any subject + a modal of obligation + an action verb: "Sony should redesign it", "HP needs to stop"
+    "modal_action": re.compile(
+        r"(?<!\ba )\b(should|ought to|needs? to|must|could)\s+(really |definitely |just |seriously |at least |also |"
+        r"consider |think about )?("
+        + "|".join(sorted(IMPERATIVE_VERBS - {"do", "come", "go", "run", "look", "let"}))
+        + r"|redesign|rethink|hire|invest|renovate|refurbish|repaint|simplify|lower|stock|listen|focus)\b"
+    ),
     "would_be_nice": re.compile(
         r"\b(would|'d|it'd|will|might)\s+(be|make)\s+(really |so |very |even |a lot |much )?"
         r"(nice|great|good|better|helpful|useful|awesome|ideal|perfect|lovely|welcome|cool|handy|easier|"
@@ -130,9 +141,12 @@ _PATTERNS: dict[str, re.Pattern] = {
     "worth_it": re.compile(
         r"\b(it's|it is|is) (well )?worth (paying|getting|ordering|the extra|trying|booking)\b|^\W*best to\b"
         r"|\b(it's|it is|is) (much |far |always )?(better|best|wiser|smarter|cheaper) to\b"
+        r"|^\W*(definitely |well |really )?worth (\w+ing)\b|^\W*(highly )?recommend (\w+ing|the)\b"
     ),
     "consider": re.compile(r"\b(consider|why not|how about|what about|instead of|rather than|in advance|ahead)\b"),
-    "need_more": re.compile(r"\b(needs?|could use|requires?)\s+(a |an |some |more |better |less |bigger |to be )"),
+    "need_more": re.compile(
+        r"\b(needs?|could use|requires?)\s+(a |an |some |more |better |less |bigger |new |proper |to be )"
+    ),
     "comparative_would": re.compile(
         r"\b(more|less|bigger|smaller|better|cheaper|longer|shorter|faster)\b.*\b(would|could)\b"
     ),
@@ -149,6 +163,7 @@ _PATTERNS: dict[str, re.Pattern] = {
     "modal_evaluation": re.compile(
         r"\b(should|must|might|could|can)\s+(be\s+(fine|ok|okay|good enough|proud|applauded|illegal|like|lucky|worse|"
         r"doing|noted|mentioned|said)|last|arrive|get an award|taste)\b|\b(what|how)\b[^.?!]*\b(should|must)\b"
+        r"|\ba must\b"
     ),
     "past_obligation": re.compile(r"\b(had to|needed|were told|was told|asked (us|me) to|told (us|me) to)\b"),
     "must_be_evaluation": re.compile(
@@ -194,6 +209,7 @@ RULE_CUES = (
     "avoid_stay_away",
     "need_more",
     "worth_it",
+    "modal_action",
     "would_have_made",
     "if_i_were",
 )
