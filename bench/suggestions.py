@@ -89,6 +89,7 @@ def review_gold(gold_repo: Path | None, data_dir: Path):
             continue
         spec = importlib.util.spec_from_file_location("review_sentence_gold", repo / "bench" / "gold.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look their module up there
         spec.loader.exec_module(module)
         gold_csv = repo / "bench" / "data" / "review_sentences_gold.csv"
         if not gold_csv.exists():

@@ -159,8 +159,9 @@ class SuggestionModel:
         sentences of training/ml/data/review_suggestions.csv, recognised by their text) carry ``review_share`` of
         the total weight (never less than a forum sentence each), and the threshold maximises F1 on their
         out-of-fold probabilities: the product reads reviews, and the 8,500 forum sentences would otherwise set
-        both. Measured (bench/suggestions.py, review sentences written after the rest were held out): weighting
-        them 1x / 3x / 6x / 10x gave F1 0.82 / 0.85 / 0.86 / 0.87 on them, trial F1 0.82 / 0.82 / 0.80 / 0.81."""
+        both. Measured during development (the 151 review sentences written last, held out of training): weighting
+        the others 1x / 3x / 6x / 10x gave F1 0.82 / 0.85 / 0.86 / 0.87 on them, trial F1 0.82 / 0.82 / 0.80 / 0.81
+        (bench/README.md)."""
         texts = [str(sentence) for sentence in sentences]
         targets = np.asarray(labels, dtype=int)
         if len(texts) != len(targets):
