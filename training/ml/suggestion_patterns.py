@@ -55,14 +55,15 @@ _FEELING_START = re.compile(
     r"|congrats|shout out|hats off|big thanks)\b"
 )
 _LEAD_IN = re.compile(
-    r"^\W*((so|and|also|then|just|definitely|seriously|honestly|oh|but|ps|p\.s\.|please|pls|plz|really|always"
+    r"^\W*((so|and|also|then|just|definitely|seriously|honestly|oh|but|ps|p\.s\.|please|pls|plz|really|always|next time"
+    r"|(just )?a heads up|in the future|otherwise"
     r"|(my |one |a )?(advice|tip|suggestion|recommendation)\s*[:,\-]|pro tip\s*[:,\-]?|bottom line\s*[:,\-])[\s,:]+)*"
 )
 _NOT_IMPERATIVE = re.compile(
-    r"^(\w+\s*:|let me|let's|let us just|keep (it )?up|go figure|go team|remember when|clean \w+(?=,)"
+    r"^(\w+\s*:|(let me|let's|let us just|keep (it )?up|go figure|go team|remember when|clean \w+(?=,)"
     r"|look at (the|that|this) \w+ of|try as|make no mistake"
     r"|mark my words|check ?(out|in)? (was|is|were)|say what|guess what|imagine|picture|talk about|mind you"
-    r"|believe me|trust me|ask me)\b"
+    r"|believe me|trust me|ask me)\b)"
 )
 _NEGATIVE_IMPERATIVE = re.compile(r"^(don'?t|do not|never|dont)\s+(?!get me|know|think|even|let the|judge|wanna)\w+")
 _CLAUSE_BREAK = re.compile(r"[,;:\u2013\u2014-]\s+(?:and\s+|then\s+|but\s+|so\s+|or\s+)?|\s+(?:and|then|but)\s+")
@@ -75,8 +76,27 @@ _PATTERNS: dict[str, re.Pattern] = {
         r"(should|ought to|needs? to|must|could|might want to|have to|has to|gotta)\s+(?!have\s+(been|known|had))"
         r"(?!be (proud|applauded|ashamed|noted|lucky))(?!taste|tell|see|hear|barely|not have|never)"
     ),
+    "noun_should": re.compile(
+        r"\b(the|their|this|these|your|our) \w+( \w+)? (should|ought to|needs? to|has to|have to)\s+"
+        r"(really\s+|definitely\s+)?(?!have been|be (proud|applauded|fine|noted|ok|lucky))"
+    ),
+    "passive_proposal": re.compile(
+        r"\b(should|could|needs? to|must|ought to)\s+(really\s+|definitely\s+|easily\s+)?be\s+(\w+ed|better|bigger|"
+        r"cheaper|cleaner|faster|longer|larger|warmer|hotter|more|less|made|done|taken|given|shown|sold|open)\b"
+        r"(?!\s+(by|than) (the best|any))"
+    ),
     "should_start": re.compile(r"^\W*(should|could|would|can|will) (you|they|we|microsoft|it)\b.*\?"),
-    "could_use": re.compile(r"\b(could|would) (really |definitely )?(use|do with|benefit from)\b"),
+    "could_use": re.compile(
+        r"\b(could|would) (really |definitely )?(use|do with|benefit from)\b|\bwould go a long way\b"
+        r"|\b(are|is) (badly |really |definitely |sorely )?needed\b|\bheads up\b|\bbetter off\b"
+    ),
+    # any subject + a modal of obligation + an action verb: "Sony should redesign it", "HP needs to stop"
+    "modal_action": re.compile(
+        r"(?<!\ba )\b(should|ought to|needs? to|must|could)\s+(really |definitely |just |seriously |at least |also |"
+        r"consider |think about )?("
+        + "|".join(sorted(IMPERATIVE_VERBS - {"do", "come", "go", "run", "look", "let"}))
+        + r"|redesign|rethink|hire|invest|renovate|refurbish|repaint|simplify|lower|stock|listen|focus)\b"
+    ),
     "would_be_nice": re.compile(
         r"\b(would|'d|it'd|will|might)\s+(be|make)\s+(really |so |very |even |a lot |much )?"
         r"(nice|great|good|better|helpful|useful|awesome|ideal|perfect|lovely|welcome|cool|handy|easier|"
@@ -108,7 +128,7 @@ _PATTERNS: dict[str, re.Pattern] = {
         r"\b(make sure|be sure|remember to|don't forget|do not forget|be careful|be prepared|be aware|beware)\b"
     ),
     "dont_miss": re.compile(
-        r"\b(don'?t|do not) (miss|bother|waste|buy|order|go|get|expect|stay|skip|forget|eat|park)\b"
+        r"\b(don'?t|do not) (miss|bother|waste|buy|order|go|get(?! me)|expect|stay|skip|forget|eat|park)\b"
     ),
     "avoid_stay_away": re.compile(r"\b(avoid|stay away|steer clear|skip|look elsewhere|go somewhere else)\b"),
     "if_you": re.compile(
@@ -121,9 +141,12 @@ _PATTERNS: dict[str, re.Pattern] = {
     "worth_it": re.compile(
         r"\b(it's|it is|is) (well )?worth (paying|getting|ordering|the extra|trying|booking)\b|^\W*best to\b"
         r"|\b(it's|it is|is) (much |far |always )?(better|best|wiser|smarter|cheaper) to\b"
+        r"|^\W*(definitely |well |really )?worth (\w+ing)\b|^\W*(highly )?recommend (\w+ing|the)\b"
     ),
     "consider": re.compile(r"\b(consider|why not|how about|what about|instead of|rather than|in advance|ahead)\b"),
-    "need_more": re.compile(r"\b(needs?|could use|requires?)\s+(a |an |some |more |better |less |bigger |to be )"),
+    "need_more": re.compile(
+        r"\b(needs?|could use|requires?)\s+(a |an |some |more |better |less |bigger |new |proper |to be )"
+    ),
     "comparative_would": re.compile(
         r"\b(more|less|bigger|smaller|better|cheaper|longer|shorter|faster)\b.*\b(would|could)\b"
     ),
@@ -140,6 +163,7 @@ _PATTERNS: dict[str, re.Pattern] = {
     "modal_evaluation": re.compile(
         r"\b(should|must|might|could|can)\s+(be\s+(fine|ok|okay|good enough|proud|applauded|illegal|like|lucky|worse|"
         r"doing|noted|mentioned|said)|last|arrive|get an award|taste)\b|\b(what|how)\b[^.?!]*\b(should|must)\b"
+        r"|\ba must\b"
     ),
     "past_obligation": re.compile(r"\b(had to|needed|were told|was told|asked (us|me) to|told (us|me) to)\b"),
     "must_be_evaluation": re.compile(
@@ -161,6 +185,46 @@ PATTERN_NAMES = (
     "feeling_start",
     "past_start",
 )
+
+
+# Cues that on their own make a sentence a suggestion, and look-alikes that cancel one of them.
+RULE_CUES = (
+    "imperative_start",
+    "imperative_clause",
+    "negative_imperative",
+    "please_request",
+    "would_be_nice",
+    "modal_proposal",
+    "noun_should",
+    "passive_proposal",
+    "should_start",
+    "could_use",
+    "recommend_first_person",
+    "make_sure",
+    "dont_miss",
+    "wish_hope_other",
+    "would_love_prefer",
+    "advice_noun",
+    "you_should",
+    "avoid_stay_away",
+    "need_more",
+    "worth_it",
+    "modal_action",
+    "would_have_made",
+    "if_i_were",
+)
+RULE_BLOCKERS = (
+    "own_experience_modal",
+    "past_obligation",
+    "must_be_evaluation",
+    "modal_evaluation",
+    "cannot_wait",
+    "you_can_perceive",
+    "feeling_start",
+    "past_start",
+)
+_CUE_COLUMNS = [PATTERN_NAMES.index(name) for name in RULE_CUES]
+_BLOCKER_COLUMNS = [PATTERN_NAMES.index(name) for name in RULE_BLOCKERS]
 
 
 def normalise(sentence: str) -> str:
@@ -225,6 +289,23 @@ def pattern_matrix(sentences: Sequence[str]) -> np.ndarray:
     return np.array([pattern_row(sentence) for sentence in sentences], dtype=np.float64).reshape(
         len(sentences), len(PATTERN_NAMES)
     )
+
+
+def _margin(patterns: np.ndarray) -> np.ndarray:
+    cues = patterns[:, _CUE_COLUMNS].sum(axis=1)
+    blockers = patterns[:, _BLOCKER_COLUMNS].sum(axis=1)
+    return np.where(cues > 0, cues - blockers, -1.0)
+
+
+def rule_margin(sentences: Sequence[str]) -> np.ndarray:
+    """Cues minus look-alikes when a cue fires, else -1: the rule says "suggestion" at a margin of 1 or more."""
+    return _margin(pattern_matrix(sentences))
+
+
+def pattern_features(sentences: Sequence[str]) -> np.ndarray:
+    """The pattern columns plus the rule's verdict (a cue that no look-alike cancels), for a learner."""
+    patterns = pattern_matrix(sentences)
+    return np.hstack([patterns, (_margin(patterns) >= 1).astype(np.float64)[:, None]])
 
 
 def _word_class(word: str) -> str:
