@@ -122,7 +122,9 @@ def build_default_suggestions(data_dir: Path, folder: Path = PRETRAINED_DIR) -> 
     bucket = [e for e in examples if text_in_evaluation_bucket(e.text)]
     trial_file = source / "SubtaskA_Trial_Test_Labeled.csv"
     trial = [Example(s.text, s.label, SEMEVAL2019) for s in read_semeval2019_csv(trial_file)]
-    model = SuggestionModel().fit([e.text for e in train], [e.label for e in train])
+    model = SuggestionModel().fit(
+        [e.text for e in train], [e.label for e in train], review_domain=[e.is_review_text for e in train]
+    )
     path = _write_model(model, folder, "suggestions.joblib")
     rule = SuggestionRule()
     return {

@@ -180,6 +180,7 @@ def suggestions_train(job: TrainingJob, progress: Callable[[float, str], None]) 
         [e.text for e in train],
         [e.label for e in train],
         progress=lambda stage, fraction: progress(0.1 + 0.6 * min(max(fraction, 0.0), 1.0), f"Suggestions: {stage}"),
+        review_domain=[e.is_review_text for e in train],
     )
     fit_seconds = round(time.monotonic() - started, 2)
     progress(0.75, f"Scoring candidate and champion on {len(test)} held-out sentences")
