@@ -19,24 +19,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.ml.aspect_data import POLARITIES as POLARITIES
+from training.ml.aspect_data import THEMES
 from training.ml.text import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD_CSV = ROOT / "bench" / "data" / "review_sentences_gold.csv"
 
-PRODUCT_THEMES = (
-    "food quality",
-    "menu and options",
-    "drinks",
-    "service and staff",
-    "speed and waiting",
-    "price and value",
-    "ambience and noise",
-    "cleanliness",
-    "location and parking",
-    "general",
-)
-POLARITIES = ("positive", "negative", "neutral", "conflict")
+PRODUCT_THEMES = THEMES
 SAMPLES = ("random", "suggestion_enriched", "theme_enriched")
 SUGGESTION_TARGETS = ("business", "customers")
 
