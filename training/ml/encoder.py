@@ -6,13 +6,25 @@ helpers from the stored weights: embeddings, six post-norm encoder layers (12 he
 mean pooling over real tokens and L2 normalisation — exactly what sentence-transformers runs.
 Reference embeddings computed once with sentence-transformers are checked in the tests.
 
+``quantized=True`` runs an int8 copy of the graph instead: onnxruntime's dynamic quantisation of the
+linear layers' weights, per output channel, in layers 1-5 (layer 0 and the attention products stay float).
+About 2x the sentences per second on 2 cores with AVX-512 VNNI, embeddings at cosine ~0.99 to the float
+ones, and the shipped aspect models' held-out scores within 0.005 (bench/extraction.py). Per-tensor weights
+(onnxruntime's default) fell to cosine 0.78 on some sentences; quantising layer 0 as well cost 0.008
+micro-F1 on the themes. The int8 graph quantises activations with one scale per run, so a sentence's
+vector would depend on the sentences batched with it (cosine down to 0.97 against it alone): it encodes one
+sentence per run, which keeps every embedding (and prediction) independent of its neighbours and still runs
+~1.5x the float encoder's sentences per CPU second (batches of 8 would give ~2.3x, batch-dependently).
+
 No Django imports: this module is used by training and serving alike.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -37,6 +49,39 @@ def is_available() -> bool:
         return (model_dir() / "model.safetensors").exists()
     except ImportError:
         return False
+
+
+FLOAT_LAYERS = ("l0.",)  # node-name prefixes of the encoder layers kept in float32 by quantize_onnx_model
+
+
+def linear_layer_nodes(model) -> list[str]:
+    """The MatMul nodes that multiply by a weight matrix (named ``*.mm`` by build_onnx_model)."""
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name.endswith(".mm")]
+
+
+def quantize_onnx_model(model) -> bytes:
+    """An int8 copy of ``model`` (serialised): weights quantised per output channel, activations per batch;
+    the layers in FLOAT_LAYERS stay float32."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized_nodes = [name for name in linear_layer_nodes(model) if not name.startswith(FLOAT_LAYERS)]
+    # quantize_dynamic logs a line per tensor on the root logger: keep them out of the service's logs.
+    previously_disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with tempfile.TemporaryDirectory(prefix="minilm-int8-") as folder:
+            target = Path(folder) / "model.int8.onnx"
+            quantize_dynamic(
+                model,
+                target,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+                nodes_to_quantize=quantized_nodes,
+            )
+            return target.read_bytes()
+    finally:
+        logging.disable(previously_disabled)
 
 
 def build_onnx_model(directory: Path):
@@ -154,11 +199,19 @@ class SentenceEncoder:
     """Thread-safe, lazily built MiniLM sentence encoder (384-d, unit length, float32)."""
 
     def __init__(
-        self, *, max_tokens: int = DEFAULT_MAX_TOKENS, threads: int = 0, batch_size: int = 64, cache_size: int = 20_000
+        self,
+        *,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        threads: int = 0,
+        batch_size: int | None = None,
+        cache_size: int = 20_000,
+        quantized: bool = False,
     ):
         self.max_tokens = max_tokens
+        self.quantized = quantized
+        # One sentence per run for int8 (see the module docstring); the float graph batches exactly.
+        self.batch_size = batch_size or (1 if quantized else 64)
         self.threads = threads
-        self.batch_size = batch_size
         # Recently encoded texts (the aspect model encodes a sentence, its clauses and the chosen
         # clause in separate steps of one batch): 20,000 x 384 float32 is ~30 MB.
         self.cache_size = cache_size
@@ -188,7 +241,8 @@ class SentenceEncoder:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         model = build_onnx_model(model_dir())
-        return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        graph = quantize_onnx_model(model) if self.quantized else model.SerializeToString()
+        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def clear_cache(self) -> None:
         with self._cache_lock:
@@ -241,14 +295,13 @@ class SentenceEncoder:
         return result
 
 
-_shared: SentenceEncoder | None = None
+_shared: dict[bool, SentenceEncoder] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_encoder() -> SentenceEncoder:
-    """One encoder per process (the ONNX session holds ~90 MB of weights)."""
-    global _shared
+def shared_encoder(*, quantized: bool = False) -> SentenceEncoder:
+    """One encoder per process and precision (the float session holds ~90 MB of weights, the int8 one ~25 MB)."""
     with _shared_lock:
-        if _shared is None:
-            _shared = SentenceEncoder()
-        return _shared
+        if quantized not in _shared:
+            _shared[quantized] = SentenceEncoder(quantized=quantized)
+        return _shared[quantized]
