@@ -129,13 +129,13 @@ def measure_variant(variant: str, folder: Path, texts: list[str], warm: list[str
 
 def quality_check(data_dir: Path) -> dict:
     """Each shipped scheme on the evaluation bucket, float vs int8 embeddings."""
+    import joblib
+
     from training import aspects as aspect_training
     from training.defaults import PRETRAINED_DIR
     from training.ml import aspect_data
     from training.ml.aspect_schemes import as_bundle
     from training.ml.holdout import text_in_evaluation_bucket
-
-    import joblib
 
     s14, s16 = aspect_data.load_semeval(data_dir)
     if not s14 or not s16:
@@ -175,11 +175,12 @@ def main(argv=None) -> int:
         for variant in args.variants.split(","):
             figures = measure_variant(variant.strip(), Path(folder), texts, warm)
             results["speed"][variant] = figures
+            f = figures
             print(
-                f"{variant:>5}: {figures['reviews_per_s']:7.1f} reviews/s  {figures['sentences_per_s']:7.1f} sentences/s"
-                f"  ({figures['reviews']} reviews, {figures['sentences']} sentences in {figures['seconds']} s; "
-                f"encoding the {figures['distinct_sentences']} distinct sentences alone: {figures['encode_seconds']} s, "
-                f"{figures['encode_sentences_per_s']} sentences/s)",
+                f"{variant:>5}: {f['reviews_per_s']:7.1f} reviews/s  {f['sentences_per_s']:7.1f} sentences/s"
+                f"  ({f['reviews']} reviews, {f['sentences']} sentences in {f['seconds']} s; encoding the "
+                f"{f['distinct_sentences']} distinct sentences alone: {f['encode_seconds']} s, "
+                f"{f['encode_sentences_per_s']} sentences/s)",
                 flush=True,
             )
     results["load_after"] = os.getloadavg()[0]
@@ -190,11 +191,11 @@ def main(argv=None) -> int:
             if scheme == "skipped":
                 print(f"quality check skipped: {figures}")
                 continue
+            exact, approximate = figures["float"], figures["int8"]
             print(
-                f"{scheme:>12}: micro-F1 float {figures['float']['micro_f1']:.4f} int8 {figures['int8']['micro_f1']:.4f}"
-                f"  polarity float {figures['float']['polarity_accuracy']:.4f}"
-                f" int8 {figures['int8']['polarity_accuracy']:.4f}"
-                f"  (n={figures['float']['n']}) {'PASS' if figures['within_tolerance'] else 'FAIL'}"
+                f"{scheme:>12}: micro-F1 float {exact['micro_f1']:.4f} int8 {approximate['micro_f1']:.4f}"
+                f"  polarity float {exact['polarity_accuracy']:.4f} int8 {approximate['polarity_accuracy']:.4f}"
+                f"  (n={exact['n']}) {'PASS' if figures['within_tolerance'] else 'FAIL'}"
             )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
