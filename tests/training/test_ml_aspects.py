@@ -413,3 +413,24 @@ def test_a_detector_learns_nothing_from_sentences_whose_gold_does_not_state_its_
         return float(model._category_scores(["The soup was nice and the wine too."])[0, model.cat_index_["drinks"]])
 
     assert p_drinks(masked) > p_drinks(unmasked)
+
+
+def test_transforming_each_distinct_text_once_gives_the_rows_of_a_plain_transform():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer().fit(["great food", "slow service", "great service"])
+    texts = ["great food", "slow service", "great food", "great food"]
+
+    assert (aspect_features.transform_distinct(vectorizer, texts) != vectorizer.transform(texts)).nnz == 0
+
+
+def test_vader_scores_are_the_analyzers_and_a_repeat_is_not_scored_again():
+    aspect_features.vader_scores.cache_clear()
+    text = "The soup was cold but the bread was lovely."
+
+    first = aspect_features.vader_scores(text)
+    again = aspect_features.vader_scores(text)
+
+    expected = aspect_features.vader().polarity_scores(text)
+    assert first == again == (expected["compound"], expected["pos"], expected["neg"], expected["neu"])
+    assert aspect_features.vader_scores.cache_info().hits == 1

@@ -221,6 +221,9 @@ class SentenceEncoder:
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._lock = threading.Lock()
+        self._lock_pool = threading.Lock()
+        self._pool_pid: int | None = None
+        self._runs: ThreadPoolExecutor | None = None
 
     @cached_property
     def _tokenizer(self):
@@ -252,9 +255,13 @@ class SentenceEncoder:
         """One sentence per run, runs in parallel (int8; see the module docstring)."""
         return self.batch_size == 1 and not self.threads
 
-    @cached_property
     def _pool(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="minilm")
+        # Threads do not survive a fork (Celery's prefork pool): a child makes its own pool.
+        with self._lock_pool:
+            if self._pool_pid != os.getpid():
+                self._runs = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="minilm")
+                self._pool_pid = os.getpid()
+            return self._runs
 
     def clear_cache(self) -> None:
         with self._cache_lock:
@@ -298,7 +305,7 @@ class SentenceEncoder:
                 ids = np.array([tokens], dtype=np.int64)
                 return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
 
-            result[:] = list(self._pool.map(run_one, [encoding.ids for encoding in encodings]))
+            result[:] = list(self._pool().map(run_one, [encoding.ids for encoding in encodings]))
             return result
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), self.batch_size):
