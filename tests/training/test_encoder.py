@@ -139,3 +139,16 @@ def test_an_int8_embedding_does_not_depend_on_the_sentences_encoded_with_it(quan
     batched = encoder.SentenceEncoder(quantized=True, cache_size=0).encode(REVIEW_SENTENCES)[1]
 
     np.testing.assert_allclose(batched, alone, atol=1e-6)
+
+
+def test_the_int8_graph_is_built_once_and_read_back_by_later_processes(tmp_path, monkeypatch):
+    first = encoder.SentenceEncoder(quantized=True, model_cache_dir=tmp_path).encode(["The soup was cold."])
+
+    def no_rebuild(model):
+        raise AssertionError("quantised again")
+
+    monkeypatch.setattr(encoder, "quantize_onnx_model", no_rebuild)
+    again = encoder.SentenceEncoder(quantized=True, model_cache_dir=tmp_path).encode(["The soup was cold."])
+
+    assert len(list(tmp_path.glob("minilm-int8-*.onnx"))) == 1
+    np.testing.assert_allclose(again, first)
