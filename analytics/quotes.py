@@ -1,0 +1,100 @@
+"""Quotes of the constructive-feedback report: what customers said about an aspect, in their words.
+
+For each aspect the report shows up to QUOTES_PER_ASPECT sentences of the polarity that explains its verdict
+(an issue: criticism; a strength: praise; otherwise both, alternating). Candidates are the most confident
+mentions, read in the order of the aspect_quotes index and bounded (QUOTE_CANDIDATES per polarity), so the
+cost does not grow with the table. From them the report keeps
+
+- distinct wordings (analytics.wording.normalised: "Lovely atmosphere." once, however many said it),
+- one sentence per review, tidied (no leading punctuation) and trimmed to QUOTE_MAX_CHARS,
+- none with profanity (a cleaner candidate stands in),
+- a spread of businesses: round-robin over businesses, each in its own confidence order, so one restaurant's
+  reviews do not fill every slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from analytics import verdicts
+from analytics.wording import is_offensive, normalised, tidy, trimmed
+from reviews.models import ReviewAspect
+
+QUOTES_PER_ASPECT = 3
+QUOTE_CANDIDATES = 60
+
+
+def polarities_for(verdict: str) -> tuple[str, ...]:
+    if verdict == verdicts.ISSUE:
+        return ("negative",)
+    if verdict == verdicts.STRENGTH:
+        return ("positive",)
+    return ("negative", "positive")
+
+
+def _round_robin(rows: list[dict], business: str) -> list[dict]:
+    """Rows reordered: each business's best, then each business's second best, and so on."""
+    queues: dict[str, list[dict]] = {}
+    for row in rows:
+        queues.setdefault(row[business], []).append(row)
+    ordered: list[dict] = []
+    while queues:
+        for key in list(queues):
+            ordered.append(queues[key].pop(0))
+            if not queues[key]:
+                del queues[key]
+    return ordered
+
+
+def _candidates(rows, category: str, polarity: str, start, end, columns, rating_filtered: bool) -> list[dict]:
+    at = columns.effective_at
+    order = ("-confidence", f"-{at}", "-id")
+    candidates = rows.filter(category=category, polarity=polarity, **{f"{at}__gte": start, f"{at}__lt": end}).order_by(
+        *order
+    )
+    if rating_filtered:
+        # The rating is no key of the aspect_quotes index: the ids first, from the index (rating included).
+        ids = candidates.values("id")[:QUOTE_CANDIDATES]
+        candidates = ReviewAspect.objects.filter(id__in=ids).order_by(*order)
+    fields = ("review_id", "sentence", "polarity", "confidence", at, columns.business)
+    return list(candidates.values(*fields)[:QUOTE_CANDIDATES])
+
+
+def aspect_quotes(
+    rows, category: str, start, end, columns, *, polarities: Sequence[str], rating_filtered: bool = False
+) -> list[dict]:
+    """Up to QUOTES_PER_ASPECT quotes of this aspect in [start, end), newest first."""
+    at = columns.effective_at
+    per_polarity = [
+        _round_robin(_candidates(rows, category, polarity, start, end, columns, rating_filtered), columns.business)
+        for polarity in polarities
+    ]
+    picked: list[dict] = []
+    reviews: set[int] = set()
+    wordings: set[str] = set()
+    while len(picked) < QUOTES_PER_ASPECT and any(per_polarity):
+        for queue in per_polarity:
+            while queue:
+                row = queue.pop(0)
+                text = trimmed(tidy(row["sentence"]))
+                key = normalised(text)
+                if not key or row["review_id"] in reviews or key in wordings or is_offensive(text):
+                    continue
+                reviews.add(row["review_id"])
+                wordings.add(key)
+                picked.append({**row, "sentence": text})
+                break
+            if len(picked) == QUOTES_PER_ASPECT:
+                break
+    picked.sort(key=lambda r: (r[at], r["review_id"]), reverse=True)
+    return [
+        {
+            "review_id": r["review_id"],
+            "sentence": r["sentence"],
+            "polarity": r["polarity"],
+            "confidence": round(r["confidence"], 4),
+            "effective_date": r[at],
+            "business": r[columns.business] or "",
+        }
+        for r in picked
+    ]
