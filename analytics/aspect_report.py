@@ -247,7 +247,9 @@ def _report(
         )
     mentions = _scoped(filters, columns).filter(is_suggestion=False)
     rating_filtered = filters.rating_min is not None or filters.rating_max is not None
-    for aspect in aspects:
+    quoted: set[str] = set()
+    # Ranked aspects pick their quotes first: a sentence naming several aspects goes to the one it explains.
+    for aspect in sorted(aspects, key=lambda a: is_general(a["category"])):
         aspect["quotes"] = (
             aspect_quotes(
                 mentions,
@@ -257,6 +259,7 @@ def _report(
                 columns,
                 polarities=polarities_for(aspect["verdict"]),
                 rating_filtered=rating_filtered,
+                used=quoted,
             )
             if aspect["mentions"]
             else []

@@ -24,7 +24,10 @@ FILLER = frozenset(
     shouldn't i'm i've i'd i'll it's that's there's they're they've we're we've we'd you're you've you'd
     he's she's let's what's like just really got get gets getting go goes going went gone come came also
     even ever still way lot lots bit thing things stuff time times day days said told say says tell ok okay
-    oh yes yeah maybe probably pretty quite super actually literally definitely absolutely totally""".split()
+    oh yes yeah maybe probably pretty quite super actually literally definitely absolutely totally wish wished
+    want wanted need needs needed hope hoped make makes sure try tried trying know knew think thought feel
+    look looked looking little new old big whole ask asked let lets guess seem seemed able kind sort did does
+    doing suggest suggested eat ate right stop stopped""".split()
 )
 FUNCTION_WORDS = frozenset(ENGLISH_STOP_WORDS) | FILLER
 # Words that say nothing on their own (they do inside a phrase: "slow service", "good value").

@@ -7,7 +7,8 @@ cost does not grow with the table. From them the report keeps
 
 - distinct wordings (analytics.wording.normalised: "Lovely atmosphere." once, however many said it),
 - one sentence per review, tidied (no leading punctuation) and trimmed to QUOTE_MAX_CHARS,
-- none with profanity (a cleaner candidate stands in),
+- none with profanity or someone else's words (a cleaner candidate stands in), none another aspect of the
+  report already quotes, shorter ones (up to SHORT_QUOTE_CHARS) first,
 - a spread of businesses: round-robin over businesses, each in its own confidence order, so one restaurant's
   reviews do not fill every slot.
 """
@@ -17,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from analytics import verdicts
-from analytics.wording import is_offensive, normalised, tidy, trimmed
+from analytics.wording import normalised, quote_problem, tidy, trimmed
 from reviews.models import ReviewAspect
 
 QUOTES_PER_ASPECT = 3
 QUOTE_CANDIDATES = 60
+SHORT_QUOTE_CHARS = 120  # shorter candidates come first: a quote is read at a glance
 
 
 def polarities_for(verdict: str) -> tuple[str, ...]:
@@ -60,25 +62,41 @@ def _candidates(rows, category: str, polarity: str, start, end, columns, rating_
     return list(candidates.values(*fields)[:QUOTE_CANDIDATES])
 
 
+def _short_first(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=lambda row: len(row["sentence"] or "") > SHORT_QUOTE_CHARS)  # stable: confidence order
+
+
 def aspect_quotes(
-    rows, category: str, start, end, columns, *, polarities: Sequence[str], rating_filtered: bool = False
+    rows,
+    category: str,
+    start,
+    end,
+    columns,
+    *,
+    polarities: Sequence[str],
+    rating_filtered: bool = False,
+    used: set[str] | None = None,
 ) -> list[dict]:
-    """Up to QUOTES_PER_ASPECT quotes of this aspect in [start, end), newest first."""
+    """Up to QUOTES_PER_ASPECT quotes of this aspect in [start, end), newest first; `used`: wordings other
+    aspects of the report already quote (one sentence often names several aspects), updated."""
     at = columns.effective_at
     per_polarity = [
-        _round_robin(_candidates(rows, category, polarity, start, end, columns, rating_filtered), columns.business)
+        _round_robin(
+            _short_first(_candidates(rows, category, polarity, start, end, columns, rating_filtered)),
+            columns.business,
+        )
         for polarity in polarities
     ]
     picked: list[dict] = []
     reviews: set[int] = set()
-    wordings: set[str] = set()
+    wordings: set[str] = used if used is not None else set()
     while len(picked) < QUOTES_PER_ASPECT and any(per_polarity):
         for queue in per_polarity:
             while queue:
                 row = queue.pop(0)
                 text = trimmed(tidy(row["sentence"]))
                 key = normalised(text)
-                if not key or row["review_id"] in reviews or key in wordings or is_offensive(text):
+                if not key or row["review_id"] in reviews or key in wordings or quote_problem(text):
                     continue
                 reviews.add(row["review_id"])
                 wordings.add(key)

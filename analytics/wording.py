@@ -1,52 +1,55 @@
 """What a manager may read: clean, short sentences without profanity, and suggestions that ask the business
 for something.
 
-Profanity comes from better-profanity's maintained word list (leetspeak and repeated letters included),
-plus a few words about people that a report to staff should not quote. A sentence with any of them is
+Profanity comes from better-profanity's word list (leetspeak included), plus a few words about people that a
+report to staff should not quote. A sentence with any of them is
 masked ("****") where it is shown and left out where a cleaner one can stand in (quotes).
 
 A suggestion row is whatever the suggestion detector flagged; many are not something a manager can act on.
 `suggestion_problem` says why a sentence is left out: too short or too long to read as one request, a
-question (to other customers, usually), advice to other customers ("try the tiramisu", "I recommend"),
-someone else's words in quotation marks or reported speech, or narrative of the visit ("we waited",
-"I ordered").
+question (to other customers, usually), advice to other customers or readers ("try the tiramisu",
+"I recommend", "you should"), someone else's words in quotation marks or reported speech, talk about stars
+and ratings, narrative of the visit ("we waited", "I ordered"), or no request at all (no modal, wish or
+imperative a manager could act on).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import threading
 import unicodedata
 
-from better_profanity import profanity
+from better_profanity.utils import get_complete_path_of_file, read_wordlist
 
 EXTRA_ABUSIVE_WORDS = ("prostitute", "prostitutes", "hooker", "hookers", "junkie", "junkies", "crackhead")
 QUOTE_MAX_CHARS = 160
 SUGGESTION_MIN_WORDS = 4
 SUGGESTION_MAX_WORDS = 30
-
-_loaded = False
-_load_lock = threading.Lock()
-
-
-def _profanity():
-    global _loaded
-    with _load_lock:
-        if not _loaded:
-            profanity.load_censor_words()
-            profanity.add_censor_words(list(EXTRA_ABUSIVE_WORDS))
-            _loaded = True
-    return profanity
+MASK = "****"
+# better-profanity's own substitutions (its censor() is ~0.1 s a sentence: too slow for a report, so its word
+# list is matched here as one compiled pattern, leetspeak and "*" included).
+LEET = {"a": "a@4*", "e": "e3*", "i": "i1!l*", "l": "l1", "o": "o0*", "s": "s$5z", "t": "t7", "g": "g9"}
 
 
-@functools.lru_cache(maxsize=20_000)
+@functools.cache
+def _profanity_pattern() -> re.Pattern:
+    words = set(read_wordlist(get_complete_path_of_file("profanity_wordlist.txt"))) | set(EXTRA_ABUSIVE_WORDS)
+
+    def variant(word: str) -> str:
+        return r"\s+".join(
+            "".join(f"[{re.escape(LEET[c])}]" if c in LEET else re.escape(c) for c in part) for part in word.split()
+        )
+
+    alternatives = "|".join(variant(word) for word in sorted(words, key=len, reverse=True) if word.strip())
+    return re.compile(rf"(?<![\w@$*])(?:{alternatives})(?![\w@$*])", re.IGNORECASE)
+
+
 def is_offensive(text: str) -> bool:
-    return _profanity().contains_profanity(text)
+    return _profanity_pattern().search(text) is not None
 
 
 def masked(text: str) -> str:
-    return _profanity().censor(text) if is_offensive(text) else text
+    return _profanity_pattern().sub(MASK, text)
 
 
 _LEADING_JUNK = re.compile(r"^[\W_]+", re.UNICODE)
@@ -91,8 +94,21 @@ _REPORTED_SPEECH = re.compile(
     re.IGNORECASE,
 )
 _NARRATIVE = re.compile(
-    r"\b(?:i|we|my \w+|our \w+) (?:was|were|had|went|ordered|got|came|asked|tried|walked|sat|waited|left"
-    r"|decided|arrived|called|paid|found|saw|ate|drove|showed up|ended up)\b",
+    r"\b(?:i|we|my \w+|our \w+) (?:(?:was|were|had|went|got|came|sat|left|paid|found|saw|ate|drove|met|thought"
+    r"|told|said|took|felt|made|gave|knew|ran|bought|brought|heard|showed up|ended up)"
+    r"|(?!(?:need|feed|speed)\b)\w+ed)\b",
+    re.IGNORECASE,
+)
+# Stars and ratings are about the review, not the business: "I would give the service one star."
+_RATING_TALK = re.compile(r"\b(?:stars?|rating|rated|review|reviews|yelp)\b", re.IGNORECASE)
+# Second person speaks to other readers ("you should be able to see..."), except "you guys" (the staff).
+_TO_READERS = re.compile(r"\b(?:you|your|yourself|you're|you'll|you'd)\b(?! guys)", re.IGNORECASE)
+# A request: a modal, a wish, or an imperative verb a manager could act on.
+_REQUEST = re.compile(
+    r"\b(?:should|shouldn't|could|would|ought|must|need|needs|wish|hope|please|suggest|suggestion|if only"
+    r"|add|offer|bring|consider|improve|hire|train|fix|clean|open|lower|reduce|expand|keep|stop|start|change"
+    r"|update|replace|provide|serve|allow|install|turn|get rid|fire|put|let|print|post|list|label|give|make"
+    r"|try|use|play|lower|raise|extend|shorten|double|check|ask|greet|refill|warm|heat|season|salt)\b",
     re.IGNORECASE,
 )
 
@@ -108,10 +124,23 @@ def suggestion_problem(sentence: str) -> str | None:
         return "too long"
     if text.rstrip().endswith("?"):
         return "question"
-    if _TO_CUSTOMERS.search(text):
+    if _TO_CUSTOMERS.search(text) or _TO_READERS.search(text):
         return "advice to customers"
     if _REPORTED_SPEECH.search(text):
         return "someone else's words"
+    if _RATING_TALK.search(text):
+        return "about the rating"
     if _NARRATIVE.search(text):
         return "narrative"
+    if not _REQUEST.search(text):
+        return "no request"
+    return None
+
+
+def quote_problem(sentence: str) -> str | None:
+    """Why a sentence makes a poor quote: someone else's words, or profanity."""
+    if _REPORTED_SPEECH.search(sentence):
+        return "someone else's words"
+    if is_offensive(sentence):
+        return "profanity"
     return None
