@@ -247,8 +247,7 @@ class PeerTheme(BaseModel):
     mentions: int
     negative_share: float | None
     positive_share: float | None
-    peer_businesses: int = Field(description="Other businesses in scope with mentions of this theme")
-    peers_mentions: int
+    peers_mentions: int = Field(description="The other businesses' mentions of this theme")
     peers_negative_share: float | None = Field(description="Of the other businesses' mentions together")
     peers_positive_share: float | None
 

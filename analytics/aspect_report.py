@@ -30,6 +30,7 @@ Suggestion rows (is_suggestion) are counted as suggestions only, never as mentio
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -312,8 +313,23 @@ def _report(
         ],
         "suggestions": suggestions,
         "top_suggestions": top_suggestions,
-        "peers": peers.business_peers(filters, start, end, columns, rollup=rollup) if with_peers else [],
+        "peers": _peers(filters, start, end, counts, columns, rollup) if with_peers else [],
     }
+
+
+def _peers(filters: ReviewFilters, start, end, counts: dict, columns: _Columns, rollup: bool) -> list[dict]:
+    """analytics.peers, with the scope's totals: this report's counts, or without a business filter the
+    same aggregate over every business (daily rollups and partial days)."""
+    if filters.business:
+        everyone = dataclasses.replace(filters, business=None)
+        cover = aspect_rollups.coverage("day") if rollup else None
+        period = {"older": aspect_rollups.split(cover, start, end, at=columns.effective_at)}
+        counts = _counts(everyone, period, cover, columns)
+    totals: dict[tuple[str, str], int] = {}
+    for (category, polarity, suggestion), n in counts.items():
+        if not suggestion:
+            totals[(category, polarity)] = totals.get((category, polarity), 0) + n["older"] + n.get("recent", 0)
+    return peers.business_peers(filters, start, end, columns, scope_totals=totals, rollup=rollup)
 
 
 def _ranked(aspect: dict, score: str) -> dict:

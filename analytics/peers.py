@@ -2,26 +2,30 @@
 shares across the other businesses in the same scope ("service and staff: 52% negative vs 30% across your
 other locations").
 
-Peers are every other business with mentions of the theme in the same period, source and rating range (the
-business filter picks whose figures are shown, not who the peers are). The peers' share is of their mentions
-taken together (each mention weighs the same, so a busy location weighs more than a quiet one), and is None
-when no other business mentions the theme. General-like themes are left out (analytics.taxonomy).
+Peers are every other business in the same period, source and rating range (the business filter picks whose
+figures are shown, not who the peers are). The peers' share is of their mentions taken together (each
+mention weighs the same, so a busy location weighs more than a quiet one): the scope's totals minus the
+business's own, and None when no other business mentions the theme. General-like themes are left out
+(analytics.taxonomy).
 
-One grouped count per (business, category, polarity) over the period: whole clean months from the
-by-business aspect rollups (MonthlyBusinessAspectRollup), the rest (partial months at the edges, months
-changed since the last refresh) from the aspect rows' covering index -- two aggregate queries, whatever the
-number of reviews.
+Cheap at any size: the scope's totals are the report's own aggregate (daily rollups plus partial days); the
+shown businesses' counts come from the by-business monthly rollups for whole clean months and from the
+aspect rows of only those businesses (their covering index) for the rest; without a business filter, the
+busiest businesses are picked from the monthly rollup rows of the months the period touches.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from django.db.models import Count, Sum
+from django.utils import timezone
 
 from analytics import aspect_rollups
 from analytics.models import MonthlyBusinessAspectRollup
-from analytics.taxonomy import is_general
+from analytics.rollup_engine import period_of
+from analytics.taxonomy import GENERAL_CATEGORIES, is_general
 from reviews.filters import ReviewFilters
 from reviews.models import ReviewAspect
 from reviews.selectors import business_names
@@ -30,10 +34,36 @@ PEER_BUSINESSES = 20  # without a business filter: the busiest ones
 MIN_THEME_MENTIONS = 1
 
 
-def _counts(filters: ReviewFilters, start, end, columns, *, rollup: bool) -> dict[tuple[str, str, str], int]:
-    """{(business, category, polarity): mentions} in [start, end), every business in the scope."""
-    everyone = dataclasses.replace(filters, business=None)
-    cover = aspect_rollups.coverage("month") if rollup else None
+def _busiest(filters: ReviewFilters, start, end, columns, cover) -> list[str]:
+    """The PEER_BUSINESSES businesses with most mentions: from the by-business rollup's months that overlap
+    the period when it is built (which businesses to show need not be exact; their figures are), else
+    from the aspect rows."""
+    lookups = filters.column_lookups()
+    if cover is not None:
+        tz = timezone.get_current_timezone()
+        first = period_of(timezone.localtime(start, tz).date(), "month")
+        last = period_of(timezone.localtime(end - dt.timedelta(microseconds=1), tz).date(), "month")
+        rows = MonthlyBusinessAspectRollup.objects.filter(
+            month__gte=first, month__lte=last, is_suggestion=False, **lookups
+        ).exclude(category__in=GENERAL_CATEGORIES)
+        ranked = rows.values("business").annotate(n=Sum("n")).order_by("-n", "business")
+        return [row["business"] for row in ranked.exclude(business="")[:PEER_BUSINESSES]]
+    at = columns.effective_at
+    rows = (
+        ReviewAspect.objects.filter(
+            is_suggestion=False,
+            **{f"{at}__gte": start, f"{at}__lt": end},
+            **filters.column_lookups(source=columns.source, business=columns.business, rating=columns.rating),
+        )
+        .exclude(category__in=GENERAL_CATEGORIES)
+        .exclude(**{columns.business: ""})
+    )
+    ranked = rows.values(columns.business).annotate(n=Count("id")).order_by("-n", columns.business)
+    return [row[columns.business] for row in ranked[:PEER_BUSINESSES]]
+
+
+def _own_counts(filters: ReviewFilters, shown: list[str], start, end, columns, cover) -> dict[tuple, int]:
+    """{(business, category, polarity): mentions} in [start, end) of the shown businesses."""
     part = aspect_rollups.split(cover, start, end, at=columns.effective_at)
     counts: dict[tuple[str, str, str], int] = {}
 
@@ -42,9 +72,9 @@ def _counts(filters: ReviewFilters, start, end, columns, *, rollup: bool) -> dic
             key = (row[business] or "", row["category"], row["polarity"])
             counts[key] = counts.get(key, 0) + (row["n"] or 0)
 
-    lookups = everyone.column_lookups(source=columns.source, business=columns.business, rating=columns.rating)
+    lookups = filters.column_lookups(source=columns.source, rating=columns.rating)
     arms = [
-        ReviewAspect.objects.filter(condition, is_suggestion=False, **lookups)
+        ReviewAspect.objects.filter(condition, is_suggestion=False, **{f"{columns.business}__in": shown}, **lookups)
         .order_by()
         .values(columns.business, "category", "polarity")
         .annotate(n=Count("id"))
@@ -55,7 +85,10 @@ def _counts(filters: ReviewFilters, start, end, columns, *, rollup: bool) -> dic
     if part.runs:
         rows = (
             MonthlyBusinessAspectRollup.objects.filter(
-                aspect_rollups.runs_q(cover, part.runs), is_suggestion=False, **everyone.column_lookups()
+                aspect_rollups.runs_q(cover, part.runs),
+                is_suggestion=False,
+                business__in=shown,
+                **filters.column_lookups(),
             )
             .values("business", "category", "polarity")
             .annotate(n=Sum("n"))
@@ -68,30 +101,27 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def business_peers(filters: ReviewFilters, start, end, columns, *, rollup: bool = True) -> list[dict]:
+def business_peers(
+    filters: ReviewFilters, start, end, columns, *, scope_totals: dict[tuple[str, str], int], rollup: bool = True
+) -> list[dict]:
     """Per business in scope (the filtered one, or the PEER_BUSINESSES with most mentions): per theme, its
-    mentions and shares next to its peers'."""
-    counts = _counts(filters, start, end, columns, rollup=rollup)
-    # (business, theme) -> [mentions, negative, positive]; theme totals over every business.
+    mentions and shares next to its peers'. `scope_totals`: {(category, polarity): mentions} in the period
+    over every business of the scope (the report's own counts, without the business filter)."""
+    everyone = dataclasses.replace(filters, business=None)
+    cover = aspect_rollups.coverage("month") if rollup else None
+    shown = [filters.business] if filters.business else _busiest(everyone, start, end, columns, cover)
+    if not shown:
+        return []
+    counts = _own_counts(everyone, shown, start, end, columns, cover)
     own: dict[tuple[str, str], list[int]] = {}
-    totals: dict[str, list[int]] = {}
-    businesses_of: dict[str, set[str]] = {}
     for (business, category, polarity), n in counts.items():
-        if is_general(category) or polarity == "suggestion" or not business:
-            continue
-        for slot in (own.setdefault((business, category), [0, 0, 0]), totals.setdefault(category, [0, 0, 0])):
-            slot[0] += n
-            slot[1] += n if polarity == "negative" else 0
-            slot[2] += n if polarity == "positive" else 0
-        businesses_of.setdefault(category, set()).add(business)
-    mentions_by_business: dict[str, int] = {}
-    for (business, _), (n, _, _) in own.items():
-        mentions_by_business[business] = mentions_by_business.get(business, 0) + n
-    if filters.business:
-        shown = [filters.business] if filters.business in mentions_by_business else []
-    else:
-        shown = sorted(mentions_by_business, key=lambda b: (-mentions_by_business[b], b))[:PEER_BUSINESSES]
-    names = business_names(shown) if shown else {}
+        if not is_general(category) and polarity != "suggestion":
+            _tally(own.setdefault((business, category), [0, 0, 0]), polarity, n)
+    totals: dict[str, list[int]] = {}
+    for (category, polarity), n in scope_totals.items():
+        if not is_general(category) and polarity != "suggestion":
+            _tally(totals.setdefault(category, [0, 0, 0]), polarity, n)
+    names = business_names(shown)
     result = []
     for business in shown:
         themes = []
@@ -107,19 +137,26 @@ def business_peers(filters: ReviewFilters, start, end, columns, *, rollup: bool 
                     "mentions": n,
                     "negative_share": _share(negative, n),
                     "positive_share": _share(positive, n),
-                    "peer_businesses": len(businesses_of[category] - {business}),
                     "peers_mentions": peers_n,
                     "peers_negative_share": _share(all_negative - negative, peers_n),
                     "peers_positive_share": _share(all_positive - positive, peers_n),
                 }
             )
+        if not themes:
+            continue
         themes.sort(key=lambda t: (-t["mentions"], t["category"]))
         result.append(
             {
                 "business": business,
                 "business_name": names.get(business, business),
-                "mentions": mentions_by_business[business],
+                "mentions": sum(t["mentions"] for t in themes),
                 "themes": themes,
             }
         )
-    return result
+    return sorted(result, key=lambda b: (-b["mentions"], b["business"]))
+
+
+def _tally(slot: list[int], polarity: str, n: int) -> None:
+    slot[0] += n
+    slot[1] += n if polarity == "negative" else 0
+    slot[2] += n if polarity == "positive" else 0

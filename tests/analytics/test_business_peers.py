@@ -39,10 +39,10 @@ def test_a_business_is_compared_with_the_other_businesses_of_the_scope():
     assert [p["business"] for p in peers] == ["Roma"]
     service = theme(peers, "Roma", "service and staff")
     assert (service["mentions"], service["negative_share"]) == (25, 0.52)
-    assert (service["peer_businesses"], service["peers_mentions"], service["peers_negative_share"]) == (2, 20, 0.3)
+    assert (service["peers_mentions"], service["peers_negative_share"]) == (20, 0.3)
     assert service["peers_positive_share"] == 0.7
     food = theme(peers, "Roma", "food quality")
-    assert (food["peer_businesses"], food["peers_negative_share"]) == (0, None)
+    assert (food["peers_mentions"], food["peers_negative_share"]) == (0, None)
     assert all(t["category"] != "general" for p in peers for t in p["themes"])
 
 
