@@ -282,7 +282,7 @@ class ConstructiveFeedbackOut(BaseModel):
     suggestions: list[AspectSuggestions]
     top_suggestions: list[SuggestionGroup] = Field(description="The 10 best suggestion groups across themes")
     peers: list[BusinessPeers] = Field(
-        description="Per business in scope (the filtered one, or the 20 with most mentions): each theme's "
+        description="Per business in scope (the filtered one, or the 10 with most mentions): each theme's "
         "negative and positive share next to the other businesses' in the same scope"
     )
 

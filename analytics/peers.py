@@ -11,7 +11,8 @@ business's own, and None when no other business mentions the theme. General-like
 Cheap at any size: the scope's totals are the report's own aggregate (daily rollups plus partial days); the
 shown businesses' counts come from the by-business monthly rollups for whole clean months and from the
 aspect rows of only those businesses (their covering index) for the rest; without a business filter, the
-busiest businesses are picked from the monthly rollup rows of the months the period touches.
+busiest businesses (most reviews with a mention) are picked from the by-business review rollup's months that
+the period touches.
 """
 
 from __future__ import annotations
@@ -23,42 +24,39 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from analytics import aspect_rollups
-from analytics.models import MonthlyBusinessAspectRollup
+from analytics.models import MonthlyBusinessAspectReviewRollup, MonthlyBusinessAspectRollup
 from analytics.rollup_engine import period_of
-from analytics.taxonomy import GENERAL_CATEGORIES, is_general
+from analytics.taxonomy import is_general
 from reviews.filters import ReviewFilters
 from reviews.models import ReviewAspect
 from reviews.selectors import business_names
 
-PEER_BUSINESSES = 20  # without a business filter: the busiest ones
+PEER_BUSINESSES = 10  # without a business filter: the busiest ones
 MIN_THEME_MENTIONS = 1
 
 
 def _busiest(filters: ReviewFilters, start, end, columns, cover) -> list[str]:
-    """The PEER_BUSINESSES businesses with most mentions: from the by-business rollup's months that overlap
-    the period when it is built (which businesses to show need not be exact; their figures are), else
-    from the aspect rows."""
-    lookups = filters.column_lookups()
+    """The PEER_BUSINESSES businesses with most reviews with a mention: from the by-business review rollup's
+    months that overlap the period when it is built (which businesses to show need not be exact; their
+    figures are), else from the aspect rows."""
     if cover is not None:
         tz = timezone.get_current_timezone()
         first = period_of(timezone.localtime(start, tz).date(), "month")
         last = period_of(timezone.localtime(end - dt.timedelta(microseconds=1), tz).date(), "month")
-        rows = MonthlyBusinessAspectRollup.objects.filter(
-            month__gte=first, month__lte=last, is_suggestion=False, **lookups
-        ).exclude(category__in=GENERAL_CATEGORIES)
+        rows = MonthlyBusinessAspectReviewRollup.objects.filter(
+            month__gte=first, month__lte=last, **filters.column_lookups()
+        ).exclude(business="")
         ranked = rows.values("business").annotate(n=Sum("n")).order_by("-n", "business")
-        return [row["business"] for row in ranked.exclude(business="")[:PEER_BUSINESSES]]
+        return [row["business"] for row in ranked[:PEER_BUSINESSES]]
     at = columns.effective_at
-    rows = (
-        ReviewAspect.objects.filter(
-            is_suggestion=False,
-            **{f"{at}__gte": start, f"{at}__lt": end},
-            **filters.column_lookups(source=columns.source, business=columns.business, rating=columns.rating),
-        )
-        .exclude(category__in=GENERAL_CATEGORIES)
-        .exclude(**{columns.business: ""})
+    rows = ReviewAspect.objects.filter(
+        is_suggestion=False,
+        **{f"{at}__gte": start, f"{at}__lt": end},
+        **filters.column_lookups(source=columns.source, business=columns.business, rating=columns.rating),
+    ).exclude(**{columns.business: ""})
+    ranked = (
+        rows.values(columns.business).annotate(n=Count("review_id", distinct=True)).order_by("-n", columns.business)
     )
-    ranked = rows.values(columns.business).annotate(n=Count("id")).order_by("-n", columns.business)
     return [row[columns.business] for row in ranked[:PEER_BUSINESSES]]
 
 

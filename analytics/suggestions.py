@@ -29,7 +29,7 @@ from analytics.wording import is_offensive, masked, suggestion_problem, tidy, tr
 from reviews.models import ReviewAspect
 from training.ml import encoder
 
-SUGGESTION_SAMPLE = 5000
+SUGGESTION_SAMPLE = 2000
 SUGGESTION_GROUPS_PER_ASPECT = 5
 TOP_SUGGESTIONS = 10
 MEANING_LIMIT = 300
@@ -44,6 +44,16 @@ def normalise_suggestion(text: str) -> str:
     """Near-duplicate key: case, accents, punctuation, filler and spacing do not matter."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
     return " ".join(word for word in re.findall(r"[a-z0-9]+", text) if word not in FILLER)
+
+
+@functools.lru_cache(maxsize=50_000)  # the same sentences come back in every report
+def _prepared(category: str, sentence: str) -> tuple[str, str, str] | None:
+    """(theme, shown text, near-duplicate key), or None when the sentence is no request."""
+    if suggestion_problem(sentence) is not None:
+        return None
+    text = trimmed(tidy(sentence))
+    key = normalise_suggestion(text)
+    return (theme_of(category), text, key) if key else None
 
 
 def _weight(at: dt.datetime, rating, end: dt.datetime) -> float:
@@ -70,19 +80,14 @@ def _merge_by_meaning(groups: list[dict]) -> list[dict]:
         vectors, threshold = _vectors([group["text"] for group in groups])
     except ValueError:  # TF-IDF with nothing but stop words
         return groups
-    leaders: list[int] = []
+    similar = (vectors @ vectors.T) >= threshold  # one matrix product instead of a pair at a time
+    leaders = np.zeros(len(groups), dtype=bool)
     merged: list[dict] = []
     for i, group in enumerate(groups):
-        target = next(
-            (
-                j
-                for j in leaders
-                if groups[j]["theme"] == group["theme"] and float(vectors[i] @ vectors[j]) >= threshold
-            ),
-            None,
-        )
+        candidates = np.flatnonzero(similar[i, :i] & leaders[:i])
+        target = next((int(j) for j in candidates if groups[j]["theme"] == group["theme"]), None)
         if target is None:
-            leaders.append(i)
+            leaders[i] = True
             merged.append(group)
         else:
             leader = groups[target]
@@ -100,14 +105,20 @@ def _finished(group: dict, end: dt.datetime) -> dict:
     text = max(group["wordings"].items(), key=lambda item: (item[1], -len(item[0])))[0]
     return {
         "theme": group["theme"],
-        "text": masked(text),
-        "masked": is_offensive(text),
+        "text": text,  # masked once ranked (_shown): only the groups shown are checked
         "count": len(group["rows"]),
         "reviews": len(weights),
         "score": round(sum(weights.values()), 4),
         "latest": max(at for _, at, _ in group["rows"]),
         "mean_rating": round(sum(ratings) / len(ratings), 2) if ratings else None,
     }
+
+
+def _shown(group: dict) -> dict:
+    if "masked" not in group:
+        group["masked"] = is_offensive(group["text"])
+        group["text"] = masked(group["text"])
+    return group
 
 
 def suggestion_report(
@@ -124,19 +135,17 @@ def suggestion_report(
     sample = newest.values_list("category", "sentence", "review_id", at, columns.rating)[:SUGGESTION_SAMPLE]
     exact: dict[tuple[str, str], dict] = {}
     for category, sentence, review_id, moment, rating in sample:
-        if suggestion_problem(sentence) is not None:
+        prepared = _prepared(category, sentence)
+        if prepared is None:
             continue
-        text = trimmed(tidy(sentence))
-        key = normalise_suggestion(text)
-        if not key:
-            continue
-        theme = theme_of(category)
+        theme, text, key = prepared
         group = exact.setdefault((theme, key), {"theme": theme, "text": text, "rows": [], "wordings": {}})
         group["rows"].append((review_id, moment, rating))
         group["wordings"][text] = group["wordings"].get(text, 0) + 1
     ranked = sorted(exact.values(), key=lambda g: (-len(g["rows"]), g["text"]))
     groups = _merge_by_meaning(ranked[:MEANING_LIMIT]) + ranked[MEANING_LIMIT:]
     finished = sorted((_finished(g, end) for g in groups), key=lambda g: (-g["score"], -g["reviews"], g["text"]))
+    finished = [_shown(g) for g in finished[:TOP_SUGGESTIONS]] + finished[TOP_SUGGESTIONS:]
     totals: dict[str, int] = {}
     for category, n in counts.items():
         totals[theme_of(category)] = totals.get(theme_of(category), 0) + n
@@ -144,7 +153,7 @@ def suggestion_report(
         {
             "category": theme,
             "count": count,
-            "groups": [g for g in finished if g["theme"] == theme][:SUGGESTION_GROUPS_PER_ASPECT],
+            "groups": [_shown(g) for g in [g for g in finished if g["theme"] == theme][:SUGGESTION_GROUPS_PER_ASPECT]],
         }
         for theme, count in sorted(totals.items(), key=lambda item: (-item[1], item[0]))
         if count
