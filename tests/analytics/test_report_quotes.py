@@ -71,3 +71,20 @@ def test_an_issue_is_quoted_by_its_criticism_and_a_strength_by_its_praise():
 
     assert {q["polarity"] for q in report["issues_to_fix"][0]["quotes"]} == {"negative"}
     assert {q["polarity"] for q in report["strengths"][0]["quotes"]} == {"positive"}
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("The waiter was a fucking idiot.", "The waiter was a **** idiot."),
+        ("sh1t food", "**** food"),
+        ("f*ck this", "**** this"),
+        ("Lots of drugs and prostitutes around here.", "Lots of drugs and **** around here."),
+        ("Great meatballs, classy assistant manager.", "Great meatballs, classy assistant manager."),
+    ],
+)
+def test_profanity_is_found_in_its_leetspeak_forms_and_masked(text, shown):
+    from analytics.wording import is_offensive, masked
+
+    assert masked(text) == shown
+    assert is_offensive(text) is (text != shown)
