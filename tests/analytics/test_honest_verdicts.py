@@ -80,3 +80,17 @@ def test_the_api_serves_the_verdict_and_its_interval(api, labeller_headers):
     assert (issue["category"], issue["verdict"]) == ("service and staff", "issue")
     assert issue["net_negative_low"] > 0.7 and issue["net_negative_high"] == 1.0
     assert body["aspects"][0]["verdict"] == "issue"
+
+
+def test_the_csv_export_carries_the_verdict():
+    import csv
+    import io
+
+    from analytics.filters import report_csv
+
+    mentions("service and staff", "negative", 12)
+
+    [row] = list(csv.DictReader(io.StringIO(report_csv(aspect_report(filters=last_30_days())))))
+
+    assert (row["category"], row["verdict"]) == ("service and staff", "issue")
+    assert float(row["net_negative_low"]) > 0.7
