@@ -4,11 +4,12 @@ From the newest SUGGESTION_SAMPLE suggestion rows in scope (an index-ordered, bo
 totals stay exact, from the report's counts):
 
 1. Sentences that are no request (analytics.wording.suggestion_problem: fragments, questions, advice to other
-   customers, someone else's words, narrative) are left out.
+   customers or readers, someone else's words, talk about stars, narrative, no request at all) are left out.
 2. The rest are grouped under their theme (general-like categories as "general"): first by normalised text,
    then the MEANING_LIMIT largest groups are merged by meaning -- MiniLM sentence embeddings
    (training.ml.encoder) when the bundled model is installed, TF-IDF vectors otherwise -- when their
-   representatives are at least as similar as the threshold.
+   representatives are at least as similar as the threshold. (The first report in a process builds the
+   encoder's ONNX session, a few seconds; embeddings are cached per sentence after that.)
 3. A group's score counts each asking review once, weighted by recency (half-life RECENCY_HALF_LIFE_DAYS
    before the period's end) and by its rating (a 1-star review's ask weighs twice a 5-star one's; unrated:
    as a 3-star). Groups are ranked by score, then by reviews.
