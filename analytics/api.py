@@ -282,7 +282,8 @@ class ConstructiveFeedbackOut(BaseModel):
     suggestions: list[AspectSuggestions]
     top_suggestions: list[SuggestionGroup] = Field(description="The 10 best suggestion groups across themes")
     peers: list[BusinessPeers] = Field(
-        description="Per business in scope (the filtered one, or the 10 with most mentions): each theme's "
+        description="With a business filter, that business (without one, with compare_businesses=true, the 10 "
+        "busiest): each theme's "
         "negative and positive share next to the other businesses' in the same scope"
     )
 
@@ -352,6 +353,13 @@ def constructive_feedback(
     per_business: Annotated[int, Query(ge=1, le=100)] = 5,
     rating_min: Annotated[float | None, Query(ge=1, le=5)] = None,
     rating_max: Annotated[float | None, Query(ge=1, le=5)] = None,
+    compare_businesses: Annotated[
+        bool,
+        Query(
+            description="Without a business filter, also list the 10 busiest businesses against their peers "
+            "(`peers`; slower on large data). With a business filter that business is always compared."
+        ),
+    ] = False,
     report_format: Annotated[
         ReportFormat, Query(alias="format", description="csv: the per-aspect table as CSV")
     ] = ReportFormat.json,
@@ -359,7 +367,7 @@ def constructive_feedback(
 ):
     scope_args = scope_args.with_default_period()
     scope = filters.aspect_filters(scope_args.filters, rating_min=rating_min, rating_max=rating_max)
-    report = aspect_report.aspect_report(filters=scope)
+    report = aspect_report.aspect_report(filters=scope, with_peers=True if compare_businesses else None)
     if report_format is ReportFormat.csv:
         return Response(
             filters.report_csv(report),

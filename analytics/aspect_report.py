@@ -109,7 +109,9 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def aspect_report(*, filters: ReviewFilters, now: dt.datetime | None = None, with_peers: bool = True) -> dict:
+def aspect_report(*, filters: ReviewFilters, now: dt.datetime | None = None, with_peers: bool | None = None) -> dict:
+    """with_peers: None (default) compares the filtered business with its peers and lists no businesses
+    without a business filter; True lists the busiest businesses then too (slower at scale); False: none."""
     return _report(filters, now or timezone.now(), COPIES, rollup=True, with_peers=with_peers)
 
 
@@ -179,7 +181,12 @@ def _aspect_reviews(filters: ReviewFilters, part: Split, cover, columns: _Column
 
 
 def _report(
-    filters: ReviewFilters, now: dt.datetime, columns: _Columns, *, rollup: bool = False, with_peers: bool = True
+    filters: ReviewFilters,
+    now: dt.datetime,
+    columns: _Columns,
+    *,
+    rollup: bool = False,
+    with_peers: bool | None = True,
 ) -> dict:
     """The report; with `rollup`, whole clean days (months with a business filter) come from the
     aspect rollups (analytics.aspect_rollups) and the rest from the aspect rows. Equal either way."""
@@ -313,23 +320,32 @@ def _report(
         ],
         "suggestions": suggestions,
         "top_suggestions": top_suggestions,
-        "peers": _peers(filters, start, end, counts, columns, rollup) if with_peers else [],
+        "peers": _peers(filters, start, end, counts, columns, rollup)
+        if with_peers or (with_peers is None and filters.business)
+        else [],
     }
 
 
-def _peers(filters: ReviewFilters, start, end, counts: dict, columns: _Columns, rollup: bool) -> list[dict]:
-    """analytics.peers, with the scope's totals: this report's counts, or without a business filter the
-    same aggregate over every business (daily rollups and partial days)."""
-    if filters.business:
-        everyone = dataclasses.replace(filters, business=None)
-        cover = aspect_rollups.coverage("day") if rollup else None
-        period = {"older": aspect_rollups.split(cover, start, end, at=columns.effective_at)}
-        counts = _counts(everyone, period, cover, columns)
+def _mention_totals(counts: dict) -> dict[tuple[str, str], int]:
     totals: dict[tuple[str, str], int] = {}
     for (category, polarity, suggestion), n in counts.items():
         if not suggestion:
             totals[(category, polarity)] = totals.get((category, polarity), 0) + n["older"] + n.get("recent", 0)
-    return peers.business_peers(filters, start, end, columns, scope_totals=totals, rollup=rollup)
+    return totals
+
+
+def _peers(filters: ReviewFilters, start, end, counts: dict, columns: _Columns, rollup: bool) -> list[dict]:
+    """analytics.peers. With a business filter this report's counts are the business's own, and the scope's
+    totals are the same aggregate over every business (daily rollups and partial days); without one, this
+    report's counts are the scope's totals."""
+    if not filters.business:
+        return peers.business_peers(filters, start, end, columns, scope_totals=_mention_totals(counts), rollup=rollup)
+    everyone = dataclasses.replace(filters, business=None)
+    cover = aspect_rollups.coverage("day") if rollup else None
+    period = {"older": aspect_rollups.split(cover, start, end, at=columns.effective_at)}
+    totals = _mention_totals(_counts(everyone, period, cover, columns))
+    own = {(filters.business, *key): n for key, n in _mention_totals(counts).items()}
+    return peers.business_peers(filters, start, end, columns, scope_totals=totals, own_counts=own, rollup=rollup)
 
 
 def _ranked(aspect: dict, score: str) -> dict:

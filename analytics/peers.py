@@ -100,17 +100,25 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def business_peers(
-    filters: ReviewFilters, start, end, columns, *, scope_totals: dict[tuple[str, str], int], rollup: bool = True
+    filters: ReviewFilters,
+    start,
+    end,
+    columns,
+    *,
+    scope_totals: dict[tuple[str, str], int],
+    own_counts: dict[tuple[str, str, str], int] | None = None,
+    rollup: bool = True,
 ) -> list[dict]:
     """Per business in scope (the filtered one, or the PEER_BUSINESSES with most mentions): per theme, its
     mentions and shares next to its peers'. `scope_totals`: {(category, polarity): mentions} in the period
-    over every business of the scope (the report's own counts, without the business filter)."""
+    over every business of the scope; `own_counts`: {(business, category, polarity): mentions} of the shown
+    businesses when the caller has them (the report's counts with a business filter)."""
     everyone = dataclasses.replace(filters, business=None)
-    cover = aspect_rollups.coverage("month") if rollup else None
+    cover = aspect_rollups.coverage("month") if rollup and own_counts is None else None
     shown = [filters.business] if filters.business else _busiest(everyone, start, end, columns, cover)
     if not shown:
         return []
-    counts = _own_counts(everyone, shown, start, end, columns, cover)
+    counts = own_counts if own_counts is not None else _own_counts(everyone, shown, start, end, columns, cover)
     own: dict[tuple[str, str], list[int]] = {}
     for (business, category, polarity), n in counts.items():
         if not is_general(category) and polarity != "suggestion":

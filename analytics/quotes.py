@@ -2,8 +2,9 @@
 
 For each aspect the report shows up to QUOTES_PER_ASPECT sentences of the polarity that explains its verdict
 (an issue: criticism; a strength: praise; otherwise both, alternating). Candidates are the most confident
-mentions, read in the order of the aspect_quotes index and bounded (QUOTE_CANDIDATES per polarity), so the
-cost does not grow with the table. From them the report keeps
+mentions, read in the order of the aspect_quotes index and bounded (QUOTE_CANDIDATES), so the cost does not
+grow with the table; an issue's mentions are mostly negative and a strength's mostly positive, so the
+candidates hold enough of the polarity wanted. From them the report keeps
 
 - distinct wordings (analytics.wording.normalised: "Lovely atmosphere." once, however many said it),
 - one sentence per review, tidied (no leading punctuation) and trimmed to QUOTE_MAX_CHARS,
@@ -22,7 +23,7 @@ from analytics.wording import normalised, quote_problem, tidy, trimmed
 from reviews.models import ReviewAspect
 
 QUOTES_PER_ASPECT = 3
-QUOTE_CANDIDATES = 60
+QUOTE_CANDIDATES = 90
 SHORT_QUOTE_CHARS = 120  # shorter candidates come first: a quote is read at a glance
 
 
@@ -48,12 +49,12 @@ def _round_robin(rows: list[dict], business: str) -> list[dict]:
     return ordered
 
 
-def _candidates(rows, category: str, polarity: str, start, end, columns, rating_filtered: bool) -> list[dict]:
+def _candidates(rows, category: str, start, end, columns, rating_filtered: bool) -> list[dict]:
+    """The aspect's QUOTE_CANDIDATES most confident mentions, both polarities: one bounded read in the order
+    of the aspect_quotes index (a polarity filter is no key of it and would visit the table row by row)."""
     at = columns.effective_at
     order = ("-confidence", f"-{at}", "-id")
-    candidates = rows.filter(category=category, polarity=polarity, **{f"{at}__gte": start, f"{at}__lt": end}).order_by(
-        *order
-    )
+    candidates = rows.filter(category=category, **{f"{at}__gte": start, f"{at}__lt": end}).order_by(*order)
     if rating_filtered:
         # The rating is no key of the aspect_quotes index: the ids first, from the index (rating included).
         ids = candidates.values("id")[:QUOTE_CANDIDATES]
@@ -80,11 +81,9 @@ def aspect_quotes(
     """Up to QUOTES_PER_ASPECT quotes of this aspect in [start, end), newest first; `used`: wordings other
     aspects of the report already quote (one sentence often names several aspects), updated."""
     at = columns.effective_at
+    candidates = _short_first(_candidates(rows, category, start, end, columns, rating_filtered))
     per_polarity = [
-        _round_robin(
-            _short_first(_candidates(rows, category, polarity, start, end, columns, rating_filtered)),
-            columns.business,
-        )
+        _round_robin([row for row in candidates if row["polarity"] == polarity], columns.business)
         for polarity in polarities
     ]
     picked: list[dict] = []

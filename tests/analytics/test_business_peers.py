@@ -49,7 +49,9 @@ def test_a_business_is_compared_with_the_other_businesses_of_the_scope():
 def test_without_a_business_filter_every_business_is_listed_busiest_first():
     three_locations()
 
-    peers = aspect_report(filters=last_30_days())["peers"]
+    assert aspect_report(filters=last_30_days())["peers"] == []  # by default only a filtered business
+
+    peers = aspect_report(filters=last_30_days(), with_peers=True)["peers"]
 
     assert [p["business"] for p in peers] == ["Roma", "Blue Fin", "Spice Garden"]
     assert theme(peers, "Blue Fin", "service and staff")["peers_negative_share"] == round(16 / 35, 4)
@@ -83,3 +85,16 @@ def test_the_api_serves_the_peers(api, labeller_headers):
     assert roma["business_name"] == "Roma"
     service = next(t for t in roma["themes"] if t["category"] == "service and staff")
     assert (service["negative_share"], service["peers_negative_share"]) == (0.52, 0.3)
+
+
+def test_the_api_lists_the_busiest_businesses_when_asked(api, labeller_headers):
+    three_locations()
+    period = last_30_days()
+    params = {"date_from": str(period.date_from), "date_to": str(period.date_to)}
+
+    url = "/api/analytics/constructive-feedback"
+    plain = api.get(url, params=params, headers=labeller_headers).json()
+    compared = api.get(url, params={**params, "compare_businesses": "true"}, headers=labeller_headers).json()
+
+    assert plain["peers"] == []
+    assert [p["business"] for p in compared["peers"]] == ["Roma", "Blue Fin", "Spice Garden"]
