@@ -186,7 +186,7 @@ def _report(
     columns: _Columns,
     *,
     rollup: bool = False,
-    with_peers: bool | None = True,
+    with_peers: bool | None = None,
 ) -> dict:
     """The report; with `rollup`, whole clean days (months with a business filter) come from the
     aspect rollups (analytics.aspect_rollups) and the rest from the aspect rows. Equal either way."""

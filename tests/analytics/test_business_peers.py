@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -63,13 +64,15 @@ def test_the_rollups_give_the_same_peers_as_the_aspect_rows():
     aspect_rollup_rebuild_all()
     now = timezone.now()
     filters = last_30_days()
-    filters = type(filters)(date_from=filters.date_from - dt.timedelta(days=30), date_to=filters.date_to)
+    filters = dataclasses.replace(filters, date_from=filters.date_from - dt.timedelta(days=30))
 
-    rolled = _report(filters, now, COPIES, rollup=True)["peers"]
-    joined = _report(filters, now, BASE_TABLE, rollup=False)["peers"]
+    rolled = _report(filters, now, COPIES, rollup=True, with_peers=True)["peers"]
+    joined = _report(filters, now, BASE_TABLE, rollup=False, with_peers=True)["peers"]
 
     assert rolled == joined
     assert theme(rolled, "Blue Fin", "service and staff")["mentions"] == 14
+    roma = dataclasses.replace(filters, business="Roma")
+    assert _report(roma, now, COPIES, rollup=True)["peers"] == _report(roma, now, BASE_TABLE)["peers"]
 
 
 def test_the_api_serves_the_peers(api, labeller_headers):
