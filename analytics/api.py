@@ -158,10 +158,18 @@ class BusinessFeedback(BaseModel):
 
 class Quote(BaseModel):
     review_id: int
-    sentence: str
+    sentence: str = Field(description="The sentence, tidied (no leading punctuation) and trimmed to 160 characters")
     polarity: str
     confidence: float
     effective_date: dt.datetime
+    business: str = Field("", description="The review's business (quotes are spread over businesses)")
+
+
+VERDICT_DESCRIPTION = (
+    '"issue", "strength", "mixed", "too few" or "general": the 95% Wilson interval of the negative share among '
+    "positive + negative mentions lies above one half (issue), below it (strength), or straddles it (mixed); "
+    'fewer than 5 such mentions: "too few"; general-like categories are never ranked'
+)
 
 
 class AspectStats(BaseModel):
@@ -182,7 +190,13 @@ class AspectStats(BaseModel):
     negative_p_value: float | None = Field(description="Two-proportion z-test of the negative share vs previous")
     issue_score: float
     strength_score: float
-    quotes: list[Quote] = Field(description="Up to 3: most confident, distinct reviews, newest first")
+    verdict: str = Field(description=VERDICT_DESCRIPTION)
+    net_negative_low: float | None = Field(description="Wilson 95% interval of negative / (positive + negative)")
+    net_negative_high: float | None
+    quotes: list[Quote] = Field(
+        description="Up to 3, newest first: distinct wordings from distinct reviews, spread over businesses, "
+        "no profanity; criticism for an issue, praise for a strength, both otherwise"
+    )
 
 
 class RankedAspect(BaseModel):
@@ -192,6 +206,9 @@ class RankedAspect(BaseModel):
     positive_share: float
     negative_share: float
     negative_share_change: float | None
+    verdict: str = Field(description=VERDICT_DESCRIPTION)
+    net_negative_low: float | None
+    net_negative_high: float | None
     quotes: list[Quote]
 
 
@@ -204,14 +221,42 @@ class EmergingIssue(BaseModel):
 
 
 class SuggestionGroup(BaseModel):
-    text: str = Field(description="One wording of the group (the newest)")
-    count: int
+    text: str = Field(description="The group's most frequent wording, profanity masked")
+    count: int = Field(description="Suggestion sentences in the group")
+    theme: str = Field(description='The theme it asks about ("general" for general-like categories)')
+    reviews: int = Field(description="Distinct reviews asking it")
+    score: float = Field(
+        description="Reviews asking, each weighted by recency (half-life 30 days) and rating (1 star: 2, 5 stars: 1)"
+    )
+    latest: dt.datetime = Field(description="Effective date of the newest review asking it")
+    mean_rating: float | None
+    masked: bool = Field(description="Profanity in the wording was masked")
 
 
 class AspectSuggestions(BaseModel):
     category: str = Field(description='The aspect the suggestions talk about ("general" if none)')
     count: int
-    groups: list[SuggestionGroup] = Field(description="Near-duplicates grouped by normalised text, largest first")
+    groups: list[SuggestionGroup] = Field(
+        description="Clean requests (no fragments, questions, advice to other customers, reported speech or "
+        "narrative) grouped by meaning, highest score first"
+    )
+
+
+class PeerTheme(BaseModel):
+    category: str
+    mentions: int
+    negative_share: float | None
+    positive_share: float | None
+    peers_mentions: int = Field(description="The other businesses' mentions of this theme")
+    peers_negative_share: float | None = Field(description="Of the other businesses' mentions together")
+    peers_positive_share: float | None
+
+
+class BusinessPeers(BaseModel):
+    business: str
+    business_name: str = Field("", description="Display name (the key when none is known)")
+    mentions: int
+    themes: list[PeerTheme]
 
 
 class ReportPeriod(BaseModel):
@@ -235,6 +280,12 @@ class ConstructiveFeedbackOut(BaseModel):
     strengths: list[RankedAspect]
     emerging_issues: list[EmergingIssue]
     suggestions: list[AspectSuggestions]
+    top_suggestions: list[SuggestionGroup] = Field(description="The 10 best suggestion groups across themes")
+    peers: list[BusinessPeers] = Field(
+        description="With a business filter, that business (without one, with compare_businesses=true, the 10 "
+        "busiest): each theme's "
+        "negative and positive share next to the other businesses' in the same scope"
+    )
 
 
 class TrendBucket(str, Enum):
@@ -302,6 +353,13 @@ def constructive_feedback(
     per_business: Annotated[int, Query(ge=1, le=100)] = 5,
     rating_min: Annotated[float | None, Query(ge=1, le=5)] = None,
     rating_max: Annotated[float | None, Query(ge=1, le=5)] = None,
+    compare_businesses: Annotated[
+        bool,
+        Query(
+            description="Without a business filter, also list the 10 busiest businesses against their peers "
+            "(`peers`; slower on large data). With a business filter that business is always compared."
+        ),
+    ] = False,
     report_format: Annotated[
         ReportFormat, Query(alias="format", description="csv: the per-aspect table as CSV")
     ] = ReportFormat.json,
@@ -309,7 +367,7 @@ def constructive_feedback(
 ):
     scope_args = scope_args.with_default_period()
     scope = filters.aspect_filters(scope_args.filters, rating_min=rating_min, rating_max=rating_max)
-    report = aspect_report.aspect_report(filters=scope)
+    report = aspect_report.aspect_report(filters=scope, with_peers=True if compare_businesses else None)
     if report_format is ReportFormat.csv:
         return Response(
             filters.report_csv(report),

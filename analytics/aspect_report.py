@@ -11,39 +11,48 @@ index order (bench/aspects_scale.py: p95 at 1,000,000 reviews). The period is [d
 (default: the 90 days up to now), half-open as reviews.filters defines it; the previous period is the
 equally long one before it.
 
-- issues_to_fix: aspects ranked by negative mentions weighted by recency (a mention in the
+- verdict: each aspect is an issue, a strength, mixed, too few or general (analytics.verdicts: the Wilson
+  interval of its negative share among polar mentions against one half), so never both.
+- issues_to_fix: the issues, ranked by negative mentions weighted by recency (a mention in the
   newer half of the period counts twice) and by trend (times 1 + the rise of the negative
   share versus the previous period, when it rose).
-- strengths: aspects mostly praised, ranked by positive mentions weighted the same way.
+- strengths: the strengths, ranked by positive mentions weighted the same way.
 - emerging_issues: the negative share rose versus the previous period, with at least
-  EMERGING_MIN_MENTIONS mentions now and a two-sided two-proportion z-test p < EMERGING_ALPHA.
-- suggestions: suggestion sentences grouped by aspect, then by normalised text.
+  EMERGING_MIN_MENTIONS mentions now and a two-sided two-proportion z-test p < EMERGING_ALPHA
+  (general-like categories excepted).
+- quotes: clean, distinct, short sentences from several businesses (analytics.quotes).
+- suggestions, top_suggestions: clean requests grouped by theme and meaning, ranked by how many customers
+  ask, recency and rating (analytics.suggestions).
+- peers: each business's theme shares next to the other businesses' in the scope (analytics.peers).
+
+Suggestion rows (is_suggestion) are counted as suggestions only, never as mentions of any polarity.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
 import operator
-import re
-import unicodedata
 from dataclasses import dataclass
 
 from django.db.models import Count, Sum, Value
 from django.utils import timezone
 
-from analytics import aspect_rollups
+from analytics import aspect_rollups, peers, verdicts
 from analytics.aspect_rollups import Split
+from analytics.quotes import aspect_quotes, polarities_for
+from analytics.suggestions import normalise_suggestion, suggestion_report
+from analytics.taxonomy import is_general
 from reviews.filters import ReviewFilters
 from reviews.models import ReviewAspect
 
 DEFAULT_PERIOD_DAYS = 90
 EMERGING_MIN_MENTIONS = 10
 EMERGING_ALPHA = 0.05
-QUOTES_PER_ASPECT = 3
-SUGGESTION_GROUPS_PER_ASPECT = 5
-SUGGESTION_SAMPLE = 5000  # newest suggestion sentences grouped into near-duplicates (counts are exact)
+
+__all__ = ["aspect_report", "normalise_suggestion", "two_proportion_p_value"]
 
 
 # A period reaching back to year 1 has no earlier period of the same length: the comparison period
@@ -96,58 +105,18 @@ def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float | None:
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-@functools.lru_cache(maxsize=50_000)  # the same suggestion sentences come back in every report
-def normalise_suggestion(text: str) -> str:
-    """Near-duplicate key: case, accents, punctuation, filler and spacing do not matter."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    words = re.findall(r"[a-z0-9]+", text)
-    filler = {"the", "a", "an", "they", "you", "really", "please", "just", "some", "maybe", "definitely", "very"}
-    return " ".join(w for w in words if w not in filler)
-
-
 def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _quotes(
-    rows, category: str, start, end, columns: _Columns = COPIES, *, rating_filtered: bool = False
-) -> list[dict]:
-    # Bounded: the most confident QUOTES_PER_ASPECT * 10 mentions, read in the order of the aspect_quotes
-    # index (category, is_suggestion, -confidence, -effective date, -id). The rating is no key of it: with
-    # a rating filter, the ids come from the index alone first (rating included), then only those rows.
-    at = columns.effective_at
-    order = ("-confidence", f"-{at}", "-id")
-    candidates = rows.filter(category=category, **{f"{at}__gte": start, f"{at}__lt": end}).order_by(*order)
-    if rating_filtered:
-        ids = candidates.values("id")[: QUOTES_PER_ASPECT * 10]
-        candidates = ReviewAspect.objects.filter(id__in=ids).order_by(*order)
-    candidates = candidates.values("review_id", "sentence", "polarity", "confidence", at)[: QUOTES_PER_ASPECT * 10]
-    picked, seen = [], set()
-    for row in candidates:
-        if row["review_id"] in seen or not row["sentence"]:
-            continue
-        seen.add(row["review_id"])
-        picked.append(row)
-        if len(picked) == QUOTES_PER_ASPECT:
-            break
-    picked.sort(key=lambda r: r[at], reverse=True)
-    return [
-        {
-            "review_id": r["review_id"],
-            "sentence": r["sentence"],
-            "polarity": r["polarity"],
-            "confidence": round(r["confidence"], 4),
-            "effective_date": r[at],
-        }
-        for r in picked
-    ]
-
-
-def aspect_report(*, filters: ReviewFilters, now: dt.datetime | None = None) -> dict:
-    return _report(filters, now or timezone.now(), COPIES, rollup=True)
+def aspect_report(*, filters: ReviewFilters, now: dt.datetime | None = None, with_peers: bool | None = None) -> dict:
+    """with_peers: None (default) compares the filtered business with its peers and lists no businesses
+    without a business filter; True lists the busiest businesses then too (slower at scale); False: none."""
+    return _report(filters, now or timezone.now(), COPIES, rollup=True, with_peers=with_peers)
 
 
 POLARITY_COLUMNS = ("positive", "negative", "neutral", "conflict")
+SUGGESTION_POLARITY = "suggestion"
 
 
 def _counts(filters: ReviewFilters, buckets: dict[str, Split], cover, columns: _Columns) -> dict[tuple, dict]:
@@ -211,7 +180,14 @@ def _aspect_reviews(filters: ReviewFilters, part: Split, cover, columns: _Column
     return total
 
 
-def _report(filters: ReviewFilters, now: dt.datetime, columns: _Columns, *, rollup: bool = False) -> dict:
+def _report(
+    filters: ReviewFilters,
+    now: dt.datetime,
+    columns: _Columns,
+    *,
+    rollup: bool = False,
+    with_peers: bool | None = None,
+) -> dict:
     """The report; with `rollup`, whole clean days (months with a business filter) come from the
     aspect rollups (analytics.aspect_rollups) and the rest from the aspect rows. Equal either way."""
     previous_start, start, end = _period(filters, now)
@@ -230,6 +206,8 @@ def _report(filters: ReviewFilters, now: dt.datetime, columns: _Columns, *, roll
     for (category, polarity, suggestion), n in counts.items():
         if suggestion:
             suggestion_counts[category] = suggestion_counts.get(category, 0) + n["older"] + n["recent"]
+            continue
+        if polarity == SUGGESTION_POLARITY:  # a suggestion is never a mention, whatever its flag says
             continue
         row = table.setdefault(category, {"category": category, "mentions": 0, "previous_mentions": 0})
         for name in (
@@ -272,34 +250,51 @@ def _report(filters: ReviewFilters, now: dt.datetime, columns: _Columns, *, roll
                 "negative_p_value": round(p_value, 6) if p_value is not None and n else None,
                 "issue_score": round((row["negative"] + row["recent_negative"]) * (1 + rise), 4),
                 "strength_score": float(row["positive"] + row["recent_positive"]),
+                **verdicts.aspect_verdict(category=row["category"], positive=row["positive"], negative=row["negative"]),
             }
         )
     mentions = _scoped(filters, columns).filter(is_suggestion=False)
     rating_filtered = filters.rating_min is not None or filters.rating_max is not None
-    for aspect in aspects:
+    quoted: set[str] = set()
+    # Ranked aspects pick their quotes first: a sentence naming several aspects goes to the one it explains.
+    for aspect in sorted(aspects, key=lambda a: is_general(a["category"])):
         aspect["quotes"] = (
-            _quotes(mentions, aspect["category"], start, end, columns, rating_filtered=rating_filtered)
+            aspect_quotes(
+                mentions,
+                aspect["category"],
+                start,
+                end,
+                columns,
+                polarities=polarities_for(aspect["verdict"]),
+                rating_filtered=rating_filtered,
+                used=quoted,
+            )
             if aspect["mentions"]
             else []
         )
     issues = sorted(
-        (a for a in aspects if a["negative"]), key=lambda a: (-a["issue_score"], -a["negative"], a["category"])
+        (a for a in aspects if a["verdict"] == verdicts.ISSUE),
+        key=lambda a: (-a["issue_score"], -a["negative"], a["category"]),
     )
     strengths = sorted(
-        (a for a in aspects if a["positive"] and a["positive_share"] > a["negative_share"]),
+        (a for a in aspects if a["verdict"] == verdicts.STRENGTH),
         key=lambda a: (-a["strength_score"], -a["positive_share"], a["category"]),
     )
     emerging = sorted(
         (
             a
             for a in aspects
-            if a["mentions"] >= EMERGING_MIN_MENTIONS
+            if not is_general(a["category"])
+            and a["mentions"] >= EMERGING_MIN_MENTIONS
             and a["negative_share_change"] is not None
             and a["negative_share_change"] > 0
             and a["negative_p_value"] is not None
             and a["negative_p_value"] < EMERGING_ALPHA
         ),
         key=lambda a: (a["negative_p_value"], a["category"]),
+    )
+    suggestions, top_suggestions = suggestion_report(
+        _scoped(filters, columns), start, end, suggestion_counts, columns, rating_filtered=rating_filtered
     )
     return {
         # date_to: the last instant of [start, end), as the API reports a period's last day.
@@ -323,15 +318,34 @@ def _report(filters: ReviewFilters, now: dt.datetime, columns: _Columns, *, roll
             }
             for a in emerging
         ],
-        "suggestions": _suggestions(
-            _scoped(filters, columns),
-            start,
-            end,
-            suggestion_counts,
-            columns,
-            rating_filtered=rating_filtered,
-        ),
+        "suggestions": suggestions,
+        "top_suggestions": top_suggestions,
+        "peers": _peers(filters, start, end, counts, columns, rollup)
+        if with_peers or (with_peers is None and filters.business)
+        else [],
     }
+
+
+def _mention_totals(counts: dict) -> dict[tuple[str, str], int]:
+    totals: dict[tuple[str, str], int] = {}
+    for (category, polarity, suggestion), n in counts.items():
+        if not suggestion:
+            totals[(category, polarity)] = totals.get((category, polarity), 0) + n["older"] + n.get("recent", 0)
+    return totals
+
+
+def _peers(filters: ReviewFilters, start, end, counts: dict, columns: _Columns, rollup: bool) -> list[dict]:
+    """analytics.peers. With a business filter this report's counts are the business's own, and the scope's
+    totals are the same aggregate over every business (daily rollups and partial days); without one, this
+    report's counts are the scope's totals."""
+    if not filters.business:
+        return peers.business_peers(filters, start, end, columns, scope_totals=_mention_totals(counts), rollup=rollup)
+    everyone = dataclasses.replace(filters, business=None)
+    cover = aspect_rollups.coverage("day") if rollup else None
+    period = {"older": aspect_rollups.split(cover, start, end, at=columns.effective_at)}
+    totals = _mention_totals(_counts(everyone, period, cover, columns))
+    own = {(filters.business, *key): n for key, n in _mention_totals(counts).items()}
+    return peers.business_peers(filters, start, end, columns, scope_totals=totals, own_counts=own, rollup=rollup)
 
 
 def _ranked(aspect: dict, score: str) -> dict:
@@ -342,42 +356,8 @@ def _ranked(aspect: dict, score: str) -> dict:
         "positive_share": aspect["positive_share"],
         "negative_share": aspect["negative_share"],
         "negative_share_change": aspect["negative_share_change"],
+        "verdict": aspect["verdict"],
+        "net_negative_low": aspect["net_negative_low"],
+        "net_negative_high": aspect["net_negative_high"],
         "quotes": aspect["quotes"],
     }
-
-
-def _suggestions(
-    rows, start, end, counts: dict[str, int], columns: _Columns = COPIES, *, rating_filtered: bool = False
-) -> list[dict]:
-    """Suggestion counts per aspect (exact, from _counts) with their most frequent near-duplicate groups
-    among the newest SUGGESTION_SAMPLE suggestion sentences (an index-ordered, bounded read)."""
-    at = columns.effective_at
-    scoped = rows.filter(is_suggestion=True, **{f"{at}__gte": start, f"{at}__lt": end})
-    newest = scoped.order_by(f"-{at}", "-id")
-    if rating_filtered:
-        # The rating is no key of the report's indexes: pick the ids first (an index-only scan of
-        # aspect_suggestion_sample, rating included), then read only those rows. Without a rating
-        # filter one index-ordered read is cheaper (bench/aspects_scale.py).
-        newest = ReviewAspect.objects.filter(id__in=newest.values("id")[:SUGGESTION_SAMPLE]).order_by(f"-{at}", "-id")
-    sample = newest.values_list("category", "sentence")[:SUGGESTION_SAMPLE]
-    groups: dict[str, dict[str, dict]] = {}
-    keys: dict[str, str] = {}  # the same sentence recurs: normalise it once
-    for category, sentence in sample:
-        key = keys.get(sentence)
-        if key is None:
-            key = keys[sentence] = normalise_suggestion(sentence)
-        if not key:
-            continue
-        group = groups.setdefault(category, {}).setdefault(key, {"text": sentence, "count": 0})
-        group["count"] += 1
-    return [
-        {
-            "category": category,
-            "count": count,
-            "groups": sorted(groups.get(category, {}).values(), key=lambda g: (-g["count"], g["text"]))[
-                :SUGGESTION_GROUPS_PER_ASPECT
-            ],
-        }
-        for category, count in sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-        if count
-    ]

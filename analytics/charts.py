@@ -4,9 +4,7 @@ never a loop over reviews in Python, so each stays fast on a million reviews."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 
 from django.db.models import Count, F, Q, Sum
@@ -15,6 +13,7 @@ from django.utils import timezone
 
 from analytics import rollups
 from analytics.feedback import feedback_by_business
+from analytics.keyphrases import key_phrases_of, sentence_phrases
 from project.db_router import reads_from_replica
 from reviews.filters import ReviewFilters, scoped
 from reviews.models import Sentiment
@@ -191,35 +190,26 @@ def rating_vs_predicted(filters: ReviewFilters) -> dict:
     return {"ratings": used, "labels": LABELS, "z": [[grid[(rating, label)] for rating in used] for label in LABELS]}
 
 
-STOPWORDS = set(
-    """a an the and or but if so to of in on at for with from by as is are was were be been being it its this that
-    these those there here i we you they he she me my our your their them us very too really just also not no
-    would could should will can might must need needs more less some any all much many place food service staff
-    get got have has had do did done make made please maybe better""".split()
-)
-
-
 @reads_from_replica
 def themes(filters: ReviewFilters, limit: int = 300) -> dict:
-    """What the constructive feedback (criticism and suggestions) keeps mentioning.
+    """What the constructive feedback (criticism and suggestions) keeps mentioning: key phrases ("slow service",
+    "cold fries"; analytics.keyphrases), never function words.
 
     Built on analytics.feedback.feedback_by_business (the analytics API's report, from the stored
     aspects) over the newest `limit` reviews in scope."""
     report = feedback_by_business(filters=filters, limit=limit, per_business=50)
-    words: Counter[str] = Counter()
-    suggestion_words: Counter[str] = Counter()
+    criticism: list[set[str]] = []
+    suggestions: list[set[str]] = []
     for group in report["businesses"]:
         for item in group["items"]:
-            for sentence in item["criticism"]:
-                words.update(_content_words(sentence))
-            for sentence in item["suggestions"]:
-                suggestion_words.update(_content_words(sentence))
-    top = (words + suggestion_words).most_common(TOP)
+            criticism.extend(sentence_phrases(sentence) for sentence in item["criticism"])
+            suggestions.extend(sentence_phrases(sentence) for sentence in item["suggestions"])
+    top = [phrase for phrase, _ in key_phrases_of(criticism + suggestions, top=TOP, min_count=1)]
     names = business_names(g["business"] for g in report["businesses"][:TOP])
     return {
-        "terms": [term for term, _ in top],
-        "criticism": [words[term] for term, _ in top],
-        "suggestions": [suggestion_words[term] for term, _ in top],
+        "terms": top,
+        "criticism": [sum(phrase in found for found in criticism) for phrase in top],
+        "suggestions": [sum(phrase in found for found in suggestions) for phrase in top],
         "analysed_reviews": report["analysed_reviews"],
         "businesses": [
             {
@@ -230,10 +220,6 @@ def themes(filters: ReviewFilters, limit: int = 300) -> dict:
             for g in report["businesses"][:TOP]
         ],
     }
-
-
-def _content_words(sentence: str) -> set[str]:
-    return {word for word in re.findall(r"[a-z][a-z']{2,}", sentence.lower()) if word not in STOPWORDS}
 
 
 @reads_from_replica

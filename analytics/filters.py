@@ -35,6 +35,9 @@ CSV_COLUMNS = [
     "negative_p_value",
     "issue_score",
     "strength_score",
+    "verdict",
+    "net_negative_low",
+    "net_negative_high",
 ]
 
 

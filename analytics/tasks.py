@@ -5,6 +5,7 @@ import datetime as dt
 from celery import shared_task
 
 from analytics.aspect_rollups import aspect_rollup_rebuild_all, aspect_rollup_refresh
+from analytics.digest import digest_send_weekly
 from analytics.rollups import rollup_rebuild_all, rollup_rebuild_marked, rollup_refresh
 
 
@@ -37,3 +38,9 @@ def refresh_aspect_rollups() -> str:
 def rebuild_aspect_rollups() -> str:
     """Rebuild the whole aspect rollup (a safety net: changed days are already marked and refreshed)."""
     return str(aspect_rollup_rebuild_all().covered_until)
+
+
+@shared_task(name="analytics.send_weekly_digests", soft_time_limit=1800, time_limit=1860)
+def send_weekly_digests() -> int:
+    """Queue each business's weekly digest (analytics.digest) through the alert channels."""
+    return digest_send_weekly()

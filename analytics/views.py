@@ -15,6 +15,8 @@ from django.views.decorators.http import require_GET
 
 from analytics import charts, filters, periods
 from analytics.aspect_report import EMERGING_ALPHA, EMERGING_MIN_MENTIONS, aspect_report
+from analytics.digest import weekly_digest
+from analytics.verdicts import MIN_POLAR_MENTIONS
 from project.db_router import reads_from_replica
 from project.plotly import PLOTLY_URL
 from project.views import (
@@ -195,6 +197,15 @@ def insights_page(request: HttpRequest) -> HttpResponse:
     champion = current_aspect_champion()
     period = report["period"]
     issues, strengths = _ranked_with_counts(report)
+    # The business's weekly digest, for the last week of the period (its newest reviews, however old).
+    digest = (
+        weekly_digest(
+            business=report_filters.business,
+            today=timezone.localtime(period["date_to"]).date() + dt.timedelta(days=1),
+        )
+        if report_filters.business
+        else None
+    )
     return render(
         request,
         "analytics/insights.html",
@@ -209,6 +220,8 @@ def insights_page(request: HttpRequest) -> HttpResponse:
             "aspect_model": champion.name if champion else "cold-start",
             "emerging_min_mentions": EMERGING_MIN_MENTIONS,
             "emerging_alpha": EMERGING_ALPHA,
+            "verdict_min_mentions": MIN_POLAR_MENTIONS,
+            "digest": digest,
             "filter_errors": errors,
             "form": query,
             "ratings": RATING_CHOICES,

@@ -15,6 +15,9 @@ from training.models import Alert, AlertChannel
 
 logger = logging.getLogger(__name__)
 
+# The weekly insights digest per business (analytics.digest); its payload's "text" is the email body.
+WEEKLY_DIGEST = "weekly_digest"
+
 
 def alert_notify(*, event: str, subject: str, payload: dict) -> list[Alert]:
     """Queue one alert per interested channel (published after the current transaction commits, through
@@ -41,9 +44,10 @@ def alert_notify_safely(event: str, subject: str, payload: dict) -> None:
 def _send_once(alert: Alert, channel: AlertChannel) -> None:
     if channel.kind == AlertChannel.Kind.EMAIL:
         lines = [f"{key}: {value}" for key, value in alert.payload.items()]
+        body = alert.payload["text"] if alert.event == WEEKLY_DIGEST else "\n".join([alert.subject, "", *lines])
         send_mail(
             subject=f"[review-sentiment] {alert.subject}",
-            message="\n".join([alert.subject, "", *lines]),
+            message=body,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[channel.target],
         )

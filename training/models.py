@@ -293,6 +293,7 @@ class AlertChannel(models.Model):
         ("model_promoted", "Model promoted"),
         ("model_rejected", "Candidate rejected by the gate"),
         ("negative_spike", "Spike of negative reviews for a business"),
+        ("weekly_digest", "Weekly insights digest per business"),
     )
 
     name = models.CharField(max_length=100)

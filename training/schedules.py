@@ -85,4 +85,13 @@ SCHEDULES = (
         hour="1",
         description="Rebuild the whole aspect rollup at 01:45 (a safety net for writes that marked no day)",
     ),
+    Schedule(
+        name="weekly-digest",
+        task="analytics.send_weekly_digests",
+        minute="0",
+        hour="7",
+        day_of_week="1",
+        description="Each business's weekly insights digest (issues, strength, emerging issues, new suggestions), "
+        "Mondays at 07:00, through the alert channels that want weekly_digest",
+    ),
 )

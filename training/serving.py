@@ -71,13 +71,31 @@ def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPredicti
     return BatchPrediction(deployed.version_id, deployed.name, scores_from_probabilities(rows))
 
 
+NEGATIONS = frozenset({"not", "no", "never", "nothing", "nobody", "nowhere", "neither", "nor", "cannot"})
+
+
+def is_sentiment_term(term: str) -> bool:
+    """A highlight worth showing: at least one word that is no function word ("and", "you", "was" are
+    not sentiment; "not good" is, by "good"). sklearn's ENGLISH_STOP_WORDS is the function-word list."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    words = [word.strip(".,!?;:()\"'") for word in term.lower().split()]
+    return any(word and word not in ENGLISH_STOP_WORDS and word not in NEGATIONS for word in words)
+
+
 def explain_texts(texts: Sequence[str], top_k: int = 8) -> list[list[tuple[str, float]]]:
-    """The terms that pushed each text's predicted label most (every model kind explains itself)."""
+    """The terms that pushed each text's predicted label most (every model kind explains itself), function
+    words left out: the model is asked for more terms than shown, so the top_k left are content words."""
     model = get_deployed_model().model
     explain = getattr(model, "explain", None)
     if explain is None:
         return [[] for _ in texts]
-    return [[(term, round(float(weight), 4)) for term, weight in explain(text, top_k=top_k)] for text in texts]
+    return [
+        [(term, round(float(weight), 4)) for term, weight in explain(text, top_k=top_k * 3) if is_sentiment_term(term)][
+            :top_k
+        ]
+        for text in texts
+    ]
 
 
 class TrainingServing:

@@ -137,7 +137,7 @@ def test_themes_come_from_the_constructive_feedback(staff):
     assert response.status_code == 200
     themes = response.json()["themes"]
     assert themes["analysed_reviews"] == 1
-    assert "waiters" in themes["terms"] or "hire" in themes["terms"]
+    assert "rude waiter" in themes["terms"] and "hire friendlier waiters" in themes["terms"]
 
 
 def test_a_user_without_a_role_cannot_open_the_staff_pages():

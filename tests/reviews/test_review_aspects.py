@@ -239,7 +239,7 @@ def test_report_counts_shares_and_change(api, labeller_headers):
     assert (food["positive_share"], food["negative_share"]) == (0.75, 0.25)
     assert (food["previous_mentions"], food["previous_negative_share"]) == (4, 0.5)
     assert (food["mentions_change"], food["negative_share_change"], food["positive_share_change"]) == (4, -0.25, 0.25)
-    assert len(food["quotes"]) == 3
+    assert [q["sentence"] for q in food["quotes"]] == ["Food was negative", "Food was positive"]  # distinct wordings
     service = aspects["service"]
     assert (service["mentions"], service["negative_share"], service["previous_negative_share"]) == (3, 1.0, 0.1)
     # Significant on its own (p < 0.05), but 3 mentions are too few to raise an alarm.
@@ -248,9 +248,12 @@ def test_report_counts_shares_and_change(api, labeller_headers):
     # 2/10 vs 1/10 negative: enough mentions, not significant.
     assert aspects["ambience"]["negative_p_value"] > 0.05
     # Negative mentions, doubled in the newer half of the period, times 1 + the rise of the negative share.
-    issues = [(i["category"], i["score"]) for i in body["issues_to_fix"]]
-    assert issues == [("service", 11.4), ("ambience", 4.4), ("food", 4.0)]
-    assert [(s["category"], s["score"]) for s in body["strengths"]] == [("ambience", 16.0), ("food", 12.0)]
+    issue_scores = {c: a["issue_score"] for c, a in aspects.items()}
+    assert issue_scores == {"service": 11.4, "ambience": 4.4, "food": 4.0}
+    assert {c: a["strength_score"] for c, a in aspects.items()} == {"service": 0.0, "ambience": 16.0, "food": 12.0}
+    # None is significantly more criticised than praised, or the reverse: neither list names them.
+    assert {c: a["verdict"] for c, a in aspects.items()} == {"service": "too few", "ambience": "mixed", "food": "mixed"}
+    assert body["issues_to_fix"] == [] and body["strengths"] == []
     # Without the business filter, the other restaurant's negative food mentions count too.
     assert {a["category"]: a for a in report(api, labeller_headers)["aspects"]}["food"]["negative"] == 7
     assert report(api, labeller_headers, rating_min=4)["aspects"] == []

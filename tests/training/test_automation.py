@@ -45,6 +45,7 @@ class TestSchedules:
             "refresh-aspect-rollups",
             "rebuild-aspect-rollups-nightly",
             "relay-outbox",
+            "weekly-digest",
         }
         retrain = tasks["retrain-daily"].crontab
         assert (retrain.minute, retrain.hour, retrain.day_of_week) == ("0", "2", "*")
@@ -53,6 +54,8 @@ class TestSchedules:
         assert str(retrain.timezone) == settings.TIME_ZONE
         assert "retrain" in tasks["retrain-daily"].task and "evaluat" in tasks["evaluate-weekly"].task
         assert "monitor" in tasks["monitor-hourly"].task
+        digest = tasks["weekly-digest"].crontab
+        assert (digest.minute, digest.hour, digest.day_of_week) == ("0", "7", "1")  # Mondays at 07:00 site time
 
     def test_sync_is_idempotent_and_keeps_admin_edits(self):
         sync()
