@@ -105,6 +105,10 @@ def evaluate(model, texts, gold_aspects, categories, known=None) -> dict:
     pols = model.predict_polarity([p[0] for p in pairs], [p[1] for p in pairs])
     correct = sum(int(pp == p[2]) for p, (pp, _) in zip(pairs, pols))
     out["polarity_accuracy"] = round(correct / len(pairs), 4) if pairs else None
+    by_category: dict[str, list[int]] = {}
+    for p, (pp, _) in zip(pairs, pols):
+        by_category.setdefault(p[1], []).append(int(pp == p[2]))
+    out["polarity_accuracy_per_category"] = {c: round(sum(v) / len(v), 3) for c, v in by_category.items()}
     out["polarity_pairs"] = len(pairs)
     out["predict_sentences_per_s"] = round(len(texts) / predict_s, 1) if predict_s else None
     return out
@@ -373,6 +377,7 @@ def main(argv=None) -> int:
             print(f"{name:<24}micro-F1 {m['micro_f1']:.4f}  P {m['precision']:.3f}  R {m['recall']:.3f}  "
                   f"pol-acc {m['polarity_accuracy']:.4f} ({m['polarity_pairs']} pairs)")  # fmt: skip
             print(f"{'':<24}per theme {m['per_category_f1']}")
+            print(f"{'':<24}polarity per theme {m['polarity_accuracy_per_category']}")
 
     out = args.out or ROOT / "bench" / "results" / ("aspects_validate.json" if args.validate else "aspects.json")
     out.parent.mkdir(parents=True, exist_ok=True)

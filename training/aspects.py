@@ -367,12 +367,11 @@ def get_aspect_model(scheme: str = THEMES):
     sentiment = None if champion else sentiment_features_version()
     key = aspect_serving_key(champion, sentiment)
     with _lock:
-        if _cache.get("key") != key:
+        if _cache.get("key") != key:  # loaded before the cache changes: a failed load leaves the old one
+            bundle = as_bundle(load_aspect_model(champion)) if champion else None
+            sentiment_model = _fast_sentiment_model(sentiment) if sentiment else None
             _cache.clear()
-            _cache["key"] = key
-            _cache["bundle"] = as_bundle(load_aspect_model(champion)) if champion else None
-            _cache["sentiment"] = _fast_sentiment_model(sentiment) if sentiment else None
-            _cache["models"] = {}
+            _cache.update(key=key, bundle=bundle, sentiment=sentiment_model, models={})
         models = _cache["models"]
         if scheme not in models:
             trained = _cache["bundle"].model_for(scheme) if _cache["bundle"] is not None else None

@@ -333,7 +333,8 @@ def test_semeval2014_gold_counts_for_the_themes_only_where_its_category_names_on
     ("sentence", "theme", "polarity"),
     [
         ("The servers are rude.", "service and staff", "negative"),
-        ("We waited an hour for our food.", "speed and waiting", None),
+        ("We waited an hour for our food.", "speed and waiting", "negative"),  # no word VADER scores
+        ("The food came out in no time.", "speed and waiting", "positive"),
         ("Sticky tables and a dirty bathroom.", "cleanliness", "negative"),
         ("There is no parking.", "location and parking", None),
         ("The wine list is excellent.", "drinks", "positive"),
@@ -362,6 +363,7 @@ def test_a_trained_themes_model_adds_speed_and_cleanliness_beside_the_learned_th
     found = model.predict(["The waiter was rude and took forever.", "The bathroom was dirty."])
 
     assert {"service and staff", "speed and waiting"} <= {c for c, _, _ in found[0]}
+    assert {c: p for c, p, _ in found[0]}["speed and waiting"] == "negative"
     assert {c: p for c, p, _ in found[1]}.get("cleanliness") == "negative"
 
 

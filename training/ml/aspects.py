@@ -46,7 +46,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
 from sklearn.multiclass import OneVsRestClassifier
 
-from training.ml.aspect_coldstart import ColdStartAspectModel
+from training.ml.aspect_coldstart import ColdStartAspectModel, cue_polarity
 from training.ml.aspect_features import (
     best_threshold,
     clauses,
@@ -350,7 +350,9 @@ class AspectModel:
     def predict_polarity(self, sentences: Sequence[str], categories: Sequence[str]) -> list[tuple[str, float]]:
         """Polarity (and its probability) of each aligned (sentence, category) pair: SemEval subtask 4 style."""
         proba = self.polarity_proba(sentences, categories)
-        return [(self.polarity_classes_[int(np.argmax(p))], float(np.max(p))) for p in proba]
+        labels = [(self.polarity_classes_[int(np.argmax(p))], float(np.max(p))) for p in proba]
+        # The cold-start themes' cue words (no annotation teaches them): "we waited an hour" is a complaint.
+        return [(cue_polarity(str(s), c, label), p) for s, c, (label, p) in zip(sentences, categories, labels)]
 
     def predict(self, sentences: Sequence[str]) -> list[list[tuple[str, str, float]]]:
         detected = self.detect(sentences)
