@@ -41,6 +41,7 @@ from training.models import AspectAnnotation, ModelVersion, TrainingJob
 from training.registry import aspect_serving_key, current_aspect_champion, load_model, sentiment_features_version
 from training.registry import serving_aspect_model_key as serving_aspect_model_key  # still imported from here
 from training.versions import model_version_register
+from training.versions import reextract_all_aspects as reextract_all_aspects  # still imported from here
 
 logger = logging.getLogger(__name__)
 GATE_MIN_DELTA = 0.005
