@@ -20,8 +20,8 @@ from reviews.imports.reading import (
     read_rows,
 )
 from reviews.schemas import is_blank_text
-from training.aspects import get_aspect_model, merge_review_aspects
-from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES
+from training.aspects import get_aspect_model
+from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES, merge_review_aspects
 from training.ml.text import is_suggestion, split_sentences
 from training.serving import predict_texts
 
