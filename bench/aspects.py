@@ -51,6 +51,7 @@ from training.ml import encoder  # noqa: E402
 from training.ml.aspect_coldstart import ColdStartAspectModel  # noqa: E402
 from training.ml.aspect_data import (  # noqa: E402
     COLD_START_THEMES,
+    SEED_BACKED_THEMES,
     SEMEVAL14_CATEGORIES,
     SEMEVAL16_CATEGORIES,
     THEMES,
@@ -165,6 +166,7 @@ def themes_model(embeddings: bool, sentiment_model) -> AspectModel:
     return AspectModel(
         taxonomy=list(THEMES),
         cold_start_categories=COLD_START_THEMES,
+        seed_backed_categories=SEED_BACKED_THEMES,
         embeddings=embeddings,
         sentiment_model=sentiment_model,
     )

@@ -230,6 +230,7 @@ def _fit_scheme(scheme: str, train, sentiment_model, progress=None):
     model = AspectModel(
         taxonomy=list(_TAXONOMY[scheme]),
         cold_start_categories=aspect_data.COLD_START_THEMES if scheme == THEMES else (),
+        seed_backed_categories=aspect_data.SEED_BACKED_THEMES if scheme == THEMES else (),
         embeddings=settings.ASPECT_EMBEDDINGS and encoder.is_available(),
         sentiment_model=sentiment_model,
     )

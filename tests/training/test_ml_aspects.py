@@ -384,3 +384,18 @@ def test_a_detector_learns_nothing_from_sentences_whose_gold_does_not_state_its_
         return float(model._category_scores(["The soup was nice and the wine too."])[0, model.cat_index_["drinks"]])
 
     assert p_drinks(masked) > p_drinks(unmasked)
+
+
+def test_a_seed_backed_theme_is_found_by_its_seed_terms_where_the_annotation_never_named_them():
+    located = [("Great location near the subway.", [("location and parking", "positive")])] * 6
+    other = [(t, [("food quality", p)]) for t, a in TINY for c, p in a if c == "food"]
+    sentences = [t for t, _ in located + other]
+    aspects = [a for _, a in located + other]
+
+    backed = AspectModel(
+        taxonomy=["food quality", "location and parking"], seed_backed_categories=["location and parking"], folds=2
+    ).fit(sentences, aspects)
+
+    found = backed.predict(["There is no parking.", "Great location near the subway."])
+    assert "location and parking" in {c for c, _, _ in found[0]}
+    assert [c for c, _, _ in found[1]] == ["location and parking"]  # learned and seeded: reported once

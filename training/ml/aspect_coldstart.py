@@ -251,16 +251,16 @@ class ColdStartAspectModel:
 
 
 def cue_polarity(text: str, category: str, polarity: str) -> str:
-    """A neutral speed-and-waiting polarity becomes negative or positive when the text names only slow or only quick
-    service ("in no time" also when read negative); any other (category, polarity) stays as it is."""
+    """A speed-and-waiting polarity is negative when the text names only slow service, and a neutral one positive
+    when it names only quick service ("in no time" also when read negative); other categories keep theirs."""
     if category != SPEED:
         return polarity
     slow, fast = bool(_SLOW.search(text)), bool(_FAST.search(text))
-    if polarity == "negative" and fast and not slow and _PRAISE_WITH_NO.search(text):
+    if slow and not fast:
+        return "negative"  # "took forever but the pasta was great": the wait is no better for the pasta
+    if polarity == "negative" and fast and _PRAISE_WITH_NO.search(text):
         return "positive"  # VADER reads the "no" of "in no time" as a complaint
-    if polarity != "neutral" or slow == fast:
-        return polarity
-    return "negative" if slow else "positive"
+    return "positive" if fast and not slow and polarity == "neutral" else polarity
 
 
 def _clause_polarity(clause: str, sentiment_model=None) -> tuple[str, float]:
