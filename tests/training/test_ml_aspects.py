@@ -393,7 +393,9 @@ def test_a_seed_backed_theme_is_found_by_its_seed_terms_where_the_annotation_nev
     aspects = [a for _, a in located + other]
 
     backed = AspectModel(
-        taxonomy=["food quality", "location and parking"], seed_backed_categories=["location and parking"], folds=2
+        taxonomy=["food quality", "location and parking"],
+        seed_backed_categories={"location and parking": ("parking",)},
+        folds=2,
     ).fit(sentences, aspects)
 
     found = backed.predict(["There is no parking.", "Great location near the subway."])

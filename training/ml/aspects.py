@@ -31,15 +31,15 @@ Method (ALGORITHM):
   polarity comes from the trained polarity model's shared (category-independent) features. The seeds are not
   expanded over the training sentences: a few thousand sentences teach co-occurrence, not synonyms ("staff",
   "table", "asked" joined speed and waiting and cleanliness), and cost 0.31 / 0.11 F1 on the review-sentence gold.
-  ``seed_backed_categories`` are learned and also found by their seed terms (what the annotation never names:
-  SemEval's LOCATION#GENERAL is the neighbourhood, never parking).
+  ``seed_backed_categories`` ({category: terms}) are learned and also found by those terms (what the annotation
+  never names: SemEval's LOCATION#GENERAL is the neighbourhood, never parking).
 
 Confidence of a predicted (category, polarity) = P(category) * P(polarity | sentence, category).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 from scipy import sparse
@@ -57,6 +57,7 @@ from training.ml.aspect_features import (
     sentiment_rows,
     vader_rows,
 )
+from training.ml.aspect_seeds import SEED_TERMS
 
 ALGORITHM = "aspects-tfidf-ovr-lr-tuned+clause-crossed-polarity-lr-v1"
 ALGORITHM_WITH_EMBEDDINGS = ALGORITHM + "+minilm"
@@ -80,7 +81,7 @@ class AspectModel:
         *,
         taxonomy: Sequence[str] | None = None,
         cold_start_categories: Sequence[str] = (),
-        seed_backed_categories: Sequence[str] = (),
+        seed_backed_categories: Mapping[str, Sequence[str]] | None = None,
         min_examples: int = 5,
         folds: int = 3,
         detect_c: float = 8.0,
@@ -96,7 +97,7 @@ class AspectModel:
     ):
         self.taxonomy = list(taxonomy) if taxonomy is not None else None
         self.cold_start_categories = list(cold_start_categories)
-        self.seed_backed_categories = list(seed_backed_categories)
+        self.seed_backed_categories = dict(seed_backed_categories or {})
         self.min_examples = min_examples
         self.folds = folds
         self.detect_c = detect_c
@@ -319,7 +320,8 @@ class AspectModel:
         self.cold_start_ = None
         seeded = wanted_cold + [c for c in self.seed_backed_categories if c not in wanted_cold]
         if seeded:
-            self.cold_start_ = ColdStartAspectModel(categories=seeded)
+            seeds = {**SEED_TERMS, **self.seed_backed_categories}
+            self.cold_start_ = ColdStartAspectModel(categories=seeded, seeds=seeds)
         self.n_train_ = len(sentences)
         return self
 
