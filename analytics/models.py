@@ -60,7 +60,7 @@ class DailyAspectRollup(models.Model):
 
     day = models.DateField()
     category = models.CharField(max_length=50)
-    polarity = models.CharField(max_length=8)
+    polarity = models.CharField(max_length=10, help_text="positive, negative, neutral, conflict; or suggestion")
     is_suggestion = models.BooleanField()
     source = models.CharField(max_length=50)
     rating = models.DecimalField(max_digits=2, decimal_places=1, null=True)
@@ -76,7 +76,7 @@ class DailyAspectRatingRollup(models.Model):
 
     day = models.DateField()
     category = models.CharField(max_length=50)
-    polarity = models.CharField(max_length=8)
+    polarity = models.CharField(max_length=10, help_text="positive, negative, neutral, conflict; or suggestion")
     is_suggestion = models.BooleanField()
     rating = models.DecimalField(max_digits=2, decimal_places=1, null=True)
     n = models.PositiveIntegerField()
@@ -105,7 +105,7 @@ class MonthlyBusinessAspectRollup(models.Model):
     month = models.DateField(help_text="First day of the month, in TIME_ZONE")
     business = models.CharField(max_length=200)
     category = models.CharField(max_length=50)
-    polarity = models.CharField(max_length=8)
+    polarity = models.CharField(max_length=10, help_text="positive, negative, neutral, conflict; or suggestion")
     is_suggestion = models.BooleanField()
     source = models.CharField(max_length=50)
     rating = models.DecimalField(max_digits=2, decimal_places=1, null=True)

@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 from analytics import views as analytics_views
 from project.plotly import PLOTLY_URL, plotly_js
 from reviews import labelling_views
+from reviews import review_views as review_page_views
 from reviews import views as review_views
 from training import monitoring_views
 from training import views as training_views
@@ -26,9 +27,10 @@ urlpatterns = [
     path("labelling/", include(labelling)),
     path("explore/", review_views.explore_page, name="explore"),
     path("explore/export.csv", review_views.export_csv, name="explore-export"),
-    path("explore/<int:review_id>/", review_views.review_page, name="review"),
-    path("explore/<int:review_id>/aspects/", review_views.review_aspects_save, name="review-aspects"),
-    path("explore/<int:review_id>/label/", review_views.review_label_save, name="review-label"),
+    path("explore/<int:review_id>/", review_page_views.review_page, name="review"),
+    path("explore/<int:review_id>/aspects/", review_page_views.review_aspects_save, name="review-aspects"),
+    path("explore/<int:review_id>/suggestions/", review_page_views.review_suggestions_save, name="review-suggestions"),
+    path("explore/<int:review_id>/label/", review_page_views.review_label_save, name="review-label"),
     path("imports/", review_views.imports_page, name="imports"),
     path("insights/", analytics_views.insights_page, name="insights"),
     path("insights/themes.json", analytics_views.themes_json, name="insights-themes"),

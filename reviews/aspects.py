@@ -10,6 +10,7 @@ which staff do not edit). Every write marks the changed days for the aspect roll
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +19,24 @@ from django.db import transaction
 from reviews import events
 from reviews.models import REVIEW_FILTER_COPIES, Review, ReviewAspect
 from training.ml.aspect_data import THEMES
+from training.ml.text import split_sentences
 
 AT_COPY = REVIEW_FILTER_COPIES["effective_at"]
+# An aspect's name as the reports show it: letters (any script), digits, spaces and & / ' - ("price/value",
+# "wait time/speed"); no emoji, markup or formula characters.
+ASPECT_CATEGORY_NAME = re.compile(r"[^\W_][\w &/'-]*")
+
+
+def category_name(value: str) -> str:
+    value = " ".join(value.lower().split())
+    if not ASPECT_CATEGORY_NAME.fullmatch(value):
+        raise ValueError("may hold letters, digits, spaces and & / ' - only, starting with a letter or digit")
+    return value
+
+
+# A suggestion row's polarity: a suggestion is its own type, neither a positive nor a negative mention.
+SUGGESTION_POLARITY = "suggestion"
+SUGGESTION_THEMES = THEMES
 
 
 def review_filter_copies(review_ids: Sequence[int], *, lock: bool) -> dict[int, dict]:
@@ -64,7 +81,7 @@ class StaffAspect:
 def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) -> list[ReviewAspect]:
     """Make these the review's aspect mentions (replacing the staff's earlier ones and the model's, so
     the report counts the review by its staff rows only) and keep them as a training annotation for
-    the aspect model. The model's suggestion rows stay: staff do not edit suggestions here."""
+    the aspect model. Suggestion rows stay: staff correct those with review_set_staff_suggestions."""
     rows = [
         ReviewAspect(
             review=review,
@@ -81,13 +98,55 @@ def review_set_staff_aspects(*, review: Review, aspects: Sequence[StaffAspect]) 
         # Under the review's row lock, like extraction, so a batch running now cannot put model
         # mentions back after this deletes them (it reads the staff annotation under the same lock).
         copies = review_filter_copies([review.pk], lock=True).get(review.pk)
-        ReviewAspect.objects.filter(review=review).exclude(
-            source=ReviewAspect.Source.MODEL, is_suggestion=True
-        ).delete()
+        ReviewAspect.objects.filter(review=review, is_suggestion=False).delete()
         ReviewAspect.objects.bulk_create(rows)
         if copies is not None:
             events.aspect_days_changed_at([copies[AT_COPY]])
         events.staff_aspects_saved.send(
             sender=review_set_staff_aspects, review=review, aspects=list(aspects), scheme=scheme
+        )
+    return rows
+
+
+def review_sentences(review: Review) -> list[str]:
+    """The review's sentences as the models read them (a review without sentence breaks is one sentence)."""
+    return split_sentences(review.text) or [review.text.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSuggestion:
+    sentence: str
+    category: str
+
+
+def review_set_staff_suggestions(
+    *, review: Review, suggestions: Sequence[StaffSuggestion], sentences: Sequence[str]
+) -> list[ReviewAspect]:
+    """Make these the review's suggestions (replacing the model's and the staff's earlier ones; extraction
+    keeps them from then on) and keep the judgement as training annotations for the suggestion detector:
+    each of `sentences` (the review's sentences staff saw) is a suggestion exactly when it is listed here."""
+    rows = [
+        ReviewAspect(
+            review=review,
+            sentence=s.sentence,
+            category=s.category,
+            polarity=SUGGESTION_POLARITY,
+            confidence=1.0,
+            is_suggestion=True,
+            source=ReviewAspect.Source.STAFF,
+        )
+        for s in suggestions
+    ]
+    with transaction.atomic():
+        copies = review_filter_copies([review.pk], lock=True).get(review.pk)
+        ReviewAspect.objects.filter(review=review, is_suggestion=True).delete()
+        ReviewAspect.objects.bulk_create(rows)
+        if copies is not None:
+            events.aspect_days_changed_at([copies[AT_COPY]])
+        chosen = {s.sentence for s in suggestions}
+        events.staff_suggestions_saved.send(
+            sender=review_set_staff_suggestions,
+            review=review,
+            judged=[(sentence, sentence in chosen) for sentence in dict.fromkeys([*sentences, *chosen])],
         )
     return rows

@@ -1,9 +1,8 @@
-"""The review aspects API: GET /api/reviews/{id}/aspects (the model's and staff's mentions and suggestions)
-and POST /api/reviews/{id}/aspects (staff corrections, reviews.aspects)."""
+"""The review aspects API: GET /api/reviews/{id}/aspects (the model's and staff's mentions and suggestions),
+POST /api/reviews/{id}/aspects and POST /api/reviews/{id}/suggestions (staff corrections, reviews.aspects)."""
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +14,7 @@ from project.routing import DjangoAPIRouter
 from reviews import aspects as aspect_services
 from reviews import selectors
 from reviews.api import AUTH_ERRORS, ReviewId, get_review_or_404
+from reviews.aspects import category_name
 from reviews.models import Review, ReviewAspect
 
 router = DjangoAPIRouter(prefix="/reviews", tags=["reviews"])
@@ -25,11 +25,6 @@ class AspectPolarity(str, Enum):
     negative = "negative"
     neutral = "neutral"
     conflict = "conflict"
-
-
-# An aspect's name as the reports show it: letters (any script), digits, spaces and & / ' - ("price/value",
-# "wait time/speed"); no emoji, markup or formula characters.
-ASPECT_CATEGORY_NAME = re.compile(r"[^\W_][\w &/'-]*")
 
 
 def _same_text(value: str) -> str:
@@ -52,10 +47,30 @@ class AspectIn(BaseModel):
     @field_validator("category")
     @classmethod
     def _category_name(cls, value: str) -> str:
-        value = " ".join(value.lower().split())
-        if not ASPECT_CATEGORY_NAME.fullmatch(value):
-            raise ValueError("may hold letters, digits, spaces and & / ' - only, starting with a letter or digit")
-        return value
+        return category_name(value)
+
+
+class SuggestionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    sentence: str = Field(min_length=1, max_length=5000, description="One of the review's sentences, as in its text")
+    category: str = Field(default="general", min_length=1, max_length=50, description="The theme it is about")
+
+    @field_validator("category")
+    @classmethod
+    def _category_name(cls, value: str) -> str:
+        return category_name(value)
+
+
+class SuggestionsIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"suggestions": [{"sentence": "Please add more staff on Fridays.", "category": "service"}]}]
+        },
+    )
+    suggestions: list[SuggestionIn] = Field(
+        max_length=100, description="Every suggestion of the review (an empty list: the review has none)"
+    )
 
 
 class AspectsIn(BaseModel):
@@ -99,6 +114,9 @@ class ReviewAspectsOut(BaseModel):
     review_id: int
     aspects: list[ReviewAspectOut] = Field(description="Aspect mentions, staff ones first")
     suggestions: list[ReviewAspectOut] = Field(description="Sentences proposing a change, with their aspect")
+    sentences: list[str] = Field(
+        description="The review's sentences as the models read them (what POST .../suggestions may list)"
+    )
 
 
 def _aspect_out(row: ReviewAspect) -> ReviewAspectOut:
@@ -118,6 +136,7 @@ def review_aspects_out(review: Review) -> ReviewAspectsOut:
         review_id=review.pk,
         aspects=[_aspect_out(row) for row in aspects],
         suggestions=[_aspect_out(row) for row in suggestions],
+        sentences=aspect_services.review_sentences(review),
     )
 
 
@@ -162,4 +181,35 @@ def set_review_aspects(
             for a in body.aspects
         ],
     )
+    return review_aspects_out(review)
+
+
+@router.post(
+    "/{review_id}/suggestions",
+    response_model=ReviewAspectsOut,
+    summary="Set a review's suggestions as staff (replacing the model's); each of the review's sentences becomes a "
+    "training annotation for the suggestion detector: a suggestion when listed, not one otherwise",
+    responses=error_responses(*AUTH_ERRORS, 404, 422),
+)
+def set_review_suggestions(
+    review_id: ReviewId, body: SuggestionsIn, principal: Principal = require("reviews.label_review")
+) -> ReviewAspectsOut:
+    review = get_review_or_404(review_id)
+    sentences = aspect_services.review_sentences(review)
+    by_text = {_same_text(sentence): sentence for sentence in sentences}
+    chosen = []
+    for index, suggestion in enumerate(body.suggestions):
+        sentence = by_text.get(_same_text(suggestion.sentence))
+        if sentence is None:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "suggestions", index, "sentence"),
+                        "msg": "is not one of the review's sentences (GET /api/reviews/{id}/aspects lists them)",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        chosen.append(aspect_services.StaffSuggestion(sentence=sentence, category=suggestion.category))
+    aspect_services.review_set_staff_suggestions(review=review, suggestions=chosen, sentences=sentences)
     return review_aspects_out(review)

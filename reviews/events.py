@@ -25,6 +25,8 @@ aspect_reviews_leaving_days = Signal()
 import_finished = Signal()
 # review, aspects (reviews.aspects.StaffAspect), scheme: staff saved a review's aspect mentions.
 staff_aspects_saved = Signal()
+# review, judged (list of (sentence, is a suggestion)): staff saved a review's suggestions.
+staff_suggestions_saved = Signal()
 
 
 def days_changed(moments: Iterable[dt.datetime | None]) -> None:

@@ -240,7 +240,7 @@ class ReviewAspect(models.Model):
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="aspects")
     sentence = models.TextField(blank=True, default="")
     category = models.CharField(max_length=50)
-    polarity = models.CharField(max_length=8)
+    polarity = models.CharField(max_length=10, help_text="positive, negative, neutral, conflict; or suggestion")
     confidence = models.FloatField(default=1.0)
     is_suggestion = models.BooleanField(default=False)
     model_version = models.ForeignKey(

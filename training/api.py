@@ -35,6 +35,11 @@ class TrainingStartIn(BaseModel):
         le=100_000_000,
         description="Fail at once unless at least this many labelled or rated reviews exist",
     )
+    model: Literal["sentiment", "aspects", "suggestions"] = Field(
+        default="sentiment",
+        description="Which model to train: sentiment (default, from labelled and rated reviews), aspects (from "
+        "aspect annotations) or suggestions (from suggestion annotations)",
+    )
     kind: Literal["fast", "accurate"] | None = Field(
         default=None,
         description="Sentiment model kind: fast (TF-IDF + LR) or accurate (blended with MiniLM embeddings); "
@@ -219,9 +224,10 @@ class DeploymentIn(BaseModel):
 
 
 class RollbackIn(DeploymentIn):
-    kind: Literal["sentiment", "aspects"] = Field(
+    kind: Literal["sentiment", "aspects", "suggestions"] = Field(
         default="sentiment",
-        description="Which model to roll back: sentiment (default) or aspects; each kind has its own champions",
+        description="Which model to roll back: sentiment (default), aspects or suggestions; "
+        "each kind has its own champions",
     )
 
 

@@ -1,34 +1,40 @@
 """The aspect model over stored reviews: extraction after ingest (Celery) and re-extraction after a
 promotion. Staff corrections are authoritative: a review staff saved keeps its mentions (only its
-suggestion rows are refreshed), and staff saves become training annotations (training.receivers)."""
+suggestion rows are refreshed), a review whose suggestions staff saved keeps those, and staff saves become
+training annotations (training.receivers).
+
+A sentence the suggestion detector (training.suggestions) flags is stored as one suggestion row of its
+theme, polarity "suggestion": it is neither a positive nor a negative mention ("Please add more staff on
+Fridays." says nothing good or bad about the service yet)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import transaction
 
 from reviews import events
-from reviews.aspects import AT_COPY, review_filter_copies
+from reviews.aspects import AT_COPY, SUGGESTION_POLARITY, review_filter_copies
 from reviews.models import Review, ReviewAspect
 from training.aspects import get_aspect_model
 from training.ml.aspect_schemes import THEMES
-from training.ml.text import is_suggestion, split_sentences
+from training.ml.text import split_clauses, split_sentences
 from training.models import AspectAnnotation
 from training.registry import current_aspect_champion
+from training.suggestions import sentence_suggestions
 
 STAFF_ANNOTATION_SOURCE = "staff"
 GENERAL = "general"
-# A suggestion is about what should change, so a non-positive aspect of its sentence names it best.
-_SUGGESTION_PREFERENCE = {"negative": 0, "conflict": 1, "neutral": 2, "positive": 3}
+# Categories that say nothing specific (the SemEval-2014 catch-all included): a suggestion gets one only
+# when its sentence names nothing else.
+GENERAL_CATEGORIES = frozenset({GENERAL, "anecdotes/miscellaneous"})
 
 
-def suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> tuple[str, str, float]:
-    """The sentence's most confident non-positive aspect (negative first); without one, "general"."""
-    candidates = [a for a in aspects if a[1] != "positive"]
-    if not candidates:
-        return (GENERAL, "neutral", 1.0)
-    return min(candidates, key=lambda a: (_SUGGESTION_PREFERENCE.get(a[1], 4), -a[2]))
+def suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> str:
+    """The theme a suggestion is about: its sentence's most confident specific aspect, else "general"."""
+    specific = [a for a in aspects if a[0] not in GENERAL_CATEGORIES]
+    return max(specific, key=lambda a: a[2])[0] if specific else GENERAL
 
 
 def _predict_distinct(model, sentences: Sequence[str]) -> list[list[tuple[str, str, float]]]:
@@ -37,6 +43,50 @@ def _predict_distinct(model, sentences: Sequence[str]) -> list[list[tuple[str, s
     distinct = list(dict.fromkeys(sentences))
     by_sentence = dict(zip(distinct, model.predict(distinct), strict=True)) if distinct else {}
     return [by_sentence[s] for s in sentences]
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceReading:
+    """What one sentence says: its aspect mentions, and its theme and score when it is a suggestion."""
+
+    mentions: list[tuple[str, str, float]]
+    suggestion: tuple[str, float] | None
+
+
+def read_sentences(model, sentences: Sequence[str], predicted: Sequence | None = None) -> list[SentenceReading]:
+    """Aspects and suggestions of each sentence. A suggestion sentence is not a mention of its theme ("Please
+    add more staff" praises nothing); when it joins clauses ("Great food but the service could be faster"),
+    the clauses that are not suggestions still carry their mentions. `predicted`: the model's aspects of the
+    sentences when the caller has them already."""
+    predicted = _predict_distinct(model, sentences) if predicted is None else predicted
+    flags = sentence_suggestions(sentences)
+    mixed = {
+        sentence: clauses
+        for sentence, (is_suggestion, _) in zip(sentences, flags, strict=True)
+        if is_suggestion and len(clauses := split_clauses(sentence)) > 1
+    }
+    clauses = list(dict.fromkeys(clause for parts in mixed.values() for clause in parts))
+    clause_aspects = dict(zip(clauses, _predict_distinct(model, clauses), strict=True)) if clauses else {}
+    clause_flags = dict(zip(clauses, sentence_suggestions(clauses), strict=True)) if clauses else {}
+    readings = []
+    for sentence, aspects, (is_suggestion, score) in zip(sentences, predicted, flags, strict=True):
+        if not is_suggestion:
+            readings.append(SentenceReading(mentions=list(aspects), suggestion=None))
+            continue
+        parts = mixed.get(sentence, [])
+        asking = [clause for clause in parts if clause_flags[clause][0]]
+        mentions = [a for clause in parts if not clause_flags[clause][0] for a in clause_aspects[clause]]
+        about = [a for clause in asking for a in clause_aspects[clause]] or list(aspects)
+        readings.append(SentenceReading(mentions=mentions, suggestion=(suggestion_aspect(about), score)))
+    return readings
+
+
+def staff_suggested(review_ids: Sequence[int]) -> set[int]:
+    """The reviews whose suggestions staff have saved: they keep exactly those."""
+    rows = ReviewAspect.objects.filter(
+        review_id__in=list(review_ids), source=ReviewAspect.Source.STAFF, is_suggestion=True
+    )
+    return set(rows.values_list("review_id", flat=True))
 
 
 def staff_corrected(review_ids: Sequence[int]) -> set[int]:
@@ -48,9 +98,9 @@ def staff_corrected(review_ids: Sequence[int]) -> set[int]:
 
 
 def review_extract_aspects(review_ids: Sequence[int]) -> int:
-    """Split each review into sentences, predict aspects in one batch and replace the
-    reviews' model-made aspects. Reviews corrected by staff keep their (staff) mentions and only
-    get their suggestion rows replaced. Returns the rows stored."""
+    """Split each review into sentences, predict aspects and suggestions in one batch and replace the
+    reviews' model-made rows. Reviews corrected by staff keep their (staff) mentions and only get their
+    suggestion rows replaced; reviews whose suggestions staff saved keep those. Returns the rows stored."""
     reviews = list(Review.objects.filter(pk__in=list(review_ids)).values_list("id", "text"))
     if not reviews:
         return 0
@@ -58,7 +108,7 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
     model = get_aspect_model(THEMES)  # the product themes are what managers see
     version_id = champion.pk if champion else None
     sentences: list[tuple[int, str]] = [(pk, s) for pk, text in reviews for s in split_sentences(text)]
-    predicted = _predict_distinct(model, [s for _, s in sentences])
+    readings = read_sentences(model, [s for _, s in sentences])
     with transaction.atomic():
         # The filter columns are read under the review's row lock (PostgreSQL) or inside the write
         # transaction (SQLite serialises writers), so an edit racing this batch cannot leave stale copies.
@@ -66,22 +116,23 @@ def review_extract_aspects(review_ids: Sequence[int]) -> int:
         # Read under the same locks: a staff save of one of these reviews either committed before
         # (and is seen here) or waits for this batch (and then deletes what it stores).
         corrected = staff_corrected(list(copies))
+        suggested_by_staff = staff_suggested(list(copies))
         rows: list[ReviewAspect] = []
-        for (review_id, sentence), aspects in zip(sentences, predicted, strict=True):
+        for (review_id, sentence), reading in zip(sentences, readings, strict=True):
             if review_id not in copies:  # deleted meanwhile
                 continue
             common = dict(review_id=review_id, sentence=sentence, model_version_id=version_id, **copies[review_id])
+            if reading.suggestion and review_id not in suggested_by_staff:
+                theme, score = reading.suggestion
+                rows.append(
+                    ReviewAspect(
+                        category=theme, polarity=SUGGESTION_POLARITY, confidence=score, is_suggestion=True, **common
+                    )
+                )
             if review_id not in corrected:
                 rows.extend(
                     ReviewAspect(category=category, polarity=polarity, confidence=float(confidence), **common)
-                    for category, polarity, confidence in aspects
-                )
-            if is_suggestion(sentence):
-                category, polarity, confidence = suggestion_aspect(aspects)
-                rows.append(
-                    ReviewAspect(
-                        category=category, polarity=polarity, confidence=float(confidence), is_suggestion=True, **common
-                    )
+                    for category, polarity, confidence in reading.mentions
                 )
         ReviewAspect.objects.filter(review_id__in=[pk for pk, _ in reviews], source=ReviewAspect.Source.MODEL).delete()
         ReviewAspect.objects.bulk_create(rows, batch_size=2000)

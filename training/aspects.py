@@ -9,7 +9,6 @@ scheme, the cold-start model (seed terms, no labels) serves it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -37,6 +36,7 @@ from training.ml.aspect_schemes import (
     score_aspects,
 )
 from training.ml.aspects import AspectModel
+from training.ml.holdout import text_in_evaluation_bucket
 from training.models import AspectAnnotation, ModelVersion, TrainingJob
 from training.registry import aspect_serving_key, current_aspect_champion, load_model, sentiment_features_version
 from training.registry import serving_aspect_model_key as serving_aspect_model_key  # still imported from here
@@ -122,7 +122,7 @@ _SOURCE_OF_SCHEME = {SEMEVAL2014: "semeval2014", SEMEVAL2016: "semeval2016", THE
 _FILES = {"semeval2014", "semeval2016"}
 
 
-def _scheme_examples(
+def scheme_examples(
     annotated: list[tuple[int, aspect_data.AnnotatedSentence]], scheme: str
 ) -> list[tuple[str, list[tuple[str, str]], frozenset[str] | None]]:
     """(text, gold, the categories the gold states or None for all) of every annotation that speaks of the scheme.
@@ -146,14 +146,7 @@ def _scheme_examples(
     return out
 
 
-def _held_out(text: str) -> bool:
-    # By normalised text, so the same sentence from the 2014 and 2016 files, or a
-    # near-identical generic one, never sits on both sides.
-    key = aspect_data.group_key(text)
-    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % 100 < 20
-
-
-def _score(model, examples) -> dict:
+def score_examples(model, examples) -> dict:
     return score_aspects(model, [e[0] for e in examples], [e[1] for e in examples], [e[2] for e in examples])
 
 
@@ -164,9 +157,9 @@ def aspect_model_evaluate(version: ModelVersion) -> dict:
     annotated = _annotated_sentences()
     schemes = {}
     for scheme, model in bundle.models.items():
-        test = [e for e in _scheme_examples(annotated, scheme) if _held_out(e[0])]
+        test = [e for e in scheme_examples(annotated, scheme) if text_in_evaluation_bucket(e[0])]
         if test:
-            schemes[scheme] = _score(model, test)
+            schemes[scheme] = score_examples(model, test)
     primary = THEMES if THEMES in schemes else next(iter(schemes), None)
     if primary is None:
         raise ValueError("No held-out aspect annotations: import some with import_aspect_annotations first")
@@ -224,13 +217,13 @@ def _trainable(examples, min_samples: int) -> bool:
     return sum(1 for _, gold, _ in examples if gold) >= min_samples
 
 
-def _fit_scheme(scheme: str, train, sentiment_model, progress=None):
+def fit_scheme(scheme: str, train, sentiment_model, progress=None):
     """One scheme's model. Themes: the learned ones from annotations, speed and waiting and cleanliness (and any
     theme without labelled sentences) from the cold start's seed terms, beside them."""
     model = AspectModel(
         taxonomy=list(_TAXONOMY[scheme]),
         cold_start_categories=aspect_data.COLD_START_THEMES if scheme == THEMES else (),
-        seed_backed_categories=aspect_data.SEED_BACKED_THEMES if scheme == THEMES else (),
+        seed_backed_categories=aspect_data.SEED_BACKED_THEMES if scheme == THEMES else None,
         embeddings=settings.ASPECT_EMBEDDINGS and encoder.is_available(),
         sentiment_model=sentiment_model,
     )
@@ -252,13 +245,13 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     progress(0.02, "Collecting aspect annotations")
     annotated = _annotated_sentences()
     min_samples = int(job.parameters.get("min_samples", 50))
-    examples = {scheme: _scheme_examples(annotated, scheme) for scheme in SCHEMES}
+    examples = {scheme: scheme_examples(annotated, scheme) for scheme in SCHEMES}
     schemes = [scheme for scheme in SCHEMES if _trainable(examples[scheme], min_samples)]
     if THEMES not in schemes:
         found = sum(1 for _, gold, _ in examples[THEMES] if gold)
         raise TrainingError(f"Not enough aspect annotations: found {found} with a theme; import some first")
-    train = {scheme: [e for e in examples[scheme] if not _held_out(e[0])] for scheme in schemes}
-    test = {scheme: [e for e in examples[scheme] if _held_out(e[0])] for scheme in schemes}
+    train = {scheme: [e for e in examples[scheme] if not text_in_evaluation_bucket(e[0])] for scheme in schemes}
+    test = {scheme: [e for e in examples[scheme] if text_in_evaluation_bucket(e[0])] for scheme in schemes}
     started = time.monotonic()
     sentiment_version, sentiment_model = _sentiment_features_model()
     models = {}
@@ -266,7 +259,7 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         progress(
             _scheme_share(index, len(schemes), 0.1), f"Fitting the {scheme} model on {len(train[scheme])} sentences"
         )
-        models[scheme] = _fit_scheme(
+        models[scheme] = fit_scheme(
             scheme,
             train[scheme],
             sentiment_model,
@@ -277,10 +270,10 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     bundle = AspectModelBundle(models)
     fit_seconds = round(time.monotonic() - started, 2)
     progress(0.75, f"Scoring candidate and champion on {len(test[THEMES])} held-out sentences")
-    scheme_metrics = {scheme: _score(models[scheme], test[scheme]) for scheme in schemes if test[scheme]}
-    candidate_metrics = scheme_metrics.get(THEMES) or _score(models[THEMES], [])
+    scheme_metrics = {scheme: score_examples(models[scheme], test[scheme]) for scheme in schemes if test[scheme]}
+    candidate_metrics = scheme_metrics.get(THEMES) or score_examples(models[THEMES], [])
     champion = current_aspect_champion()
-    champion_metrics = _score(get_aspect_model(THEMES), test[THEMES])  # what serves the themes now
+    champion_metrics = score_examples(get_aspect_model(THEMES), test[THEMES])  # what serves the themes now
     delta = candidate_metrics["micro_f1"] - champion_metrics["micro_f1"]
     promote, reason = aspect_gate(candidate_metrics, champion_metrics, "champion" if champion else "cold start")
     name = f"aspects-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"

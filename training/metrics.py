@@ -13,14 +13,14 @@ from training.models import ModelVersion, TrainingJob
 
 @releases_db_connection
 def training_job_counts() -> dict[tuple[str, str], int]:
-    """Training jobs by (status, kind), kind being the model trained: sentiment or aspects."""
+    """Training jobs by (status, kind), kind being the model trained: sentiment, aspects or suggestions."""
     rows = (
         TrainingJob.objects.order_by()
         .values("status", kind=KT("parameters__model"))
         .annotate(jobs=Count("id"))
         .values_list("status", "kind", "jobs")
     )
-    counts = {(status, kind): 0 for status in TrainingJob.Status.values for kind in ("sentiment", "aspects")}
+    counts = {(status, kind): 0 for status in TrainingJob.Status.values for kind in ModelVersion.Kind.values}
     for status, kind, jobs in rows:
         key = (status, kind or "sentiment")
         counts[key] = counts.get(key, 0) + jobs

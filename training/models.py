@@ -10,6 +10,7 @@ class ModelVersion(models.Model):
     class Kind(models.TextChoices):
         SENTIMENT = "sentiment", "Sentiment"
         ASPECTS = "aspects", "Aspects"
+        SUGGESTIONS = "suggestions", "Suggestions"
 
     class Stage(models.TextChoices):
         CANDIDATE = "candidate", "Candidate"
@@ -230,6 +231,29 @@ class AspectAnnotation(models.Model):
 
     def __str__(self) -> str:
         return self.text[:60]
+
+
+class SuggestionAnnotation(models.Model):
+    """A sentence and whether it is a suggestion (SemEval-2019 Task 9 files or staff corrections)."""
+
+    text = models.TextField()
+    is_suggestion = models.BooleanField()
+    source = models.CharField(max_length=50, help_text="e.g. semeval2019, staff")
+    external_id = models.CharField(max_length=200, help_text="Where the sentence comes from within its source")
+    review = models.ForeignKey(
+        "reviews.Review", null=True, blank=True, on_delete=models.CASCADE, related_name="suggestion_annotations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="suggestion_annotation_unique_per_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{'suggestion' if self.is_suggestion else 'not a suggestion'}: {self.text[:60]}"
 
 
 # --- Model monitoring and alerts (tables from when they lived in the analytics app) ---------------

@@ -97,10 +97,13 @@ def aspect_serving_key(champion: ModelVersion | None, sentiment: ModelVersion | 
 
 
 def serving_aspect_model_key() -> str:
-    """Names the aspect model training.aspects.get_aspect_model serves now: the champion, or the cold start and
-    the sentiment champion it reads clause polarity from."""
+    """Names what extraction (training.aspect_extraction) serves now: the aspect champion, or the cold start and the
+    sentiment champion it reads clause polarity from; and the suggestion champion, or the rule. Stored aspect rows
+    follow this key: a change of any part re-extracts them."""
     champion = current_aspect_champion()
-    return aspect_serving_key(champion, None if champion else sentiment_features_version())
+    suggestions = current_champion(ModelVersion.Kind.SUGGESTIONS)
+    aspects = aspect_serving_key(champion, None if champion else sentiment_features_version())
+    return f"{aspects}|suggestions:{suggestions.name if suggestions else 'rule'}"
 
 
 def _champion() -> ModelVersion:

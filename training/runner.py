@@ -1,4 +1,4 @@
-"""Running a queued training job to a final state (a sentiment or an aspect model)."""
+"""Running a queued training job to a final state (a sentiment, aspect or suggestion model)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from training.aspects import aspects_train
 from training.jobs import JobCancelled, JobHeartbeat, JobProgress, TrainingError, training_job_transition
 from training.models import TrainingJob
 from training.sentiment_training import sentiment_train
+from training.suggestions import suggestions_train
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ def training_job_run(*, job_id: int, echo: Callable[[float, str], None] | None =
     try:
         if job.parameters.get("model") == "aspects":
             metrics = aspects_train(job, progress)
+        elif job.parameters.get("model") == "suggestions":
+            metrics = suggestions_train(job, progress)
         else:
             metrics = sentiment_train(job, progress)
     except JobCancelled:

@@ -17,10 +17,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 from django.utils import timezone
 
+from reviews.aspects import SUGGESTION_POLARITY
 from reviews.models import ReviewAspect
-from training.aspect_extraction import suggestion_aspect
+from training.aspect_extraction import read_sentences
 from training.ml.datasets import load_semeval_sentences, load_yelp, load_zomato
-from training.ml.text import is_suggestion, split_sentences
+from training.ml.text import split_sentences
 
 SOURCES = ["google", "yelp", "tripadvisor", "zomato", "website"]
 SOURCE_WEIGHTS = [0.35, 0.25, 0.15, 0.15, 0.10]
@@ -99,11 +100,11 @@ class AspectRows:
             results = [a for chunk in self.pool.map(aspect_worker, chunks) for a in chunk]
         else:
             results = [a for chunk in chunks for a in self.model.predict(chunk)]
-        for sentence, aspects in zip(sentences, results, strict=True):
-            rows = [(c, p, float(conf), False) for c, p, conf in aspects]
-            if is_suggestion(sentence):
-                c, p, conf = suggestion_aspect(aspects)
-                rows.append((c, p, float(conf), True))
+        for sentence, reading in zip(sentences, read_sentences(self.model, sentences, results), strict=True):
+            rows = [(c, p, float(conf), False) for c, p, conf in reading.mentions]
+            if reading.suggestion:
+                theme, score = reading.suggestion
+                rows.insert(0, (theme, SUGGESTION_POLARITY, score, True))
             self.cache[sentence] = rows
         self.predicted += len(sentences)
         self.seconds += time.perf_counter() - started

@@ -124,6 +124,18 @@ def log_model_version(
     return run.info.run_id, str(registered.version)
 
 
+def log_run(*, name: str, kind: str, params: dict[str, Any], metrics: dict[str, Any], model_file: Path) -> str:
+    """One MLflow run for a model that is tracked but not registered there (aspects, suggestions: the
+    registered model MLFLOW_MODEL_NAME holds sentiment models only). Returns the run id."""
+    mlflow = _mlflow()
+    with mlflow.start_run(experiment_id=_experiment_id(), run_name=name) as run:
+        mlflow.set_tags({"model_version": name, "kind": kind})
+        mlflow.log_params({key: str(value)[:500] for key, value in params.items()})
+        mlflow.log_metrics({key.replace("/", "_"): value for key, value in _flat_metrics(metrics).items()})
+        mlflow.log_artifact(str(model_file), artifact_path="model")
+    return run.info.run_id
+
+
 def set_alias(alias: str, mlflow_version: str) -> None:
     if not mlflow_version:
         return

@@ -81,13 +81,15 @@ def version_summary(
     previous_name: str = "",
     baseline: bool = False,
     aspects: bool = False,
+    suggestions: bool = False,
 ) -> str:
     """What a manager needs to know about a model version, in one sentence.
 
     accuracy: the share of held-out reviews it got right (for an aspect model: the share of topics whose
-    sentiment it got right). previous_accuracy: the model deployed before it, scored on the same held-out
-    reviews (None when it was not). previous_name: that model, or "" when there was none. The difference is
-    taken between the rounded percentages, so the sentence agrees with the numbers it shows."""
+    sentiment it got right; for a suggestion detector: its F1 at finding suggestions). previous_accuracy: the
+    model deployed before it, scored on the same held-out reviews (None when it was not). previous_name: that
+    model, or "" when there was none. The difference is taken between the rounded percentages, so the sentence
+    agrees with the numbers it shows."""
     if baseline:
         text = (
             "The built-in baseline: a fixed list of positive and negative words, not trained on your reviews; "
@@ -100,6 +102,8 @@ def version_summary(
         return "Not scored on held-out reviews, so there is no accuracy to report."
     if aspects:
         head = f"Gets the sentiment right for {_percent(accuracy)}% of the topics in held-out sentences"
+    elif suggestions:
+        head = f"Finds suggestions in held-out sentences with an F1 of {_percent(accuracy)}%"
     else:
         head = f"Correct on {_percent(accuracy)}% of held-out reviews"
     if not previous_name:
@@ -114,8 +118,11 @@ def version_summary(
     return f"{head}; {direction} than the previous model ({previous_name}) by {abs(points)} {unit}."
 
 
+_MEASURE = {ModelVersion.Kind.ASPECTS: "polarity_accuracy", ModelVersion.Kind.SUGGESTIONS: "f1"}
+
+
 def _accuracy(metrics: dict | None, kind: str) -> float | None:
-    value = (metrics or {}).get("polarity_accuracy" if kind == ModelVersion.Kind.ASPECTS else "accuracy")
+    value = (metrics or {}).get(_MEASURE.get(kind, "accuracy"))
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -157,7 +164,10 @@ def version_summaries(versions: list[ModelVersion], gates: dict[int, GateDecisio
             if gate.champion_id:
                 previous_name = gate.champion.name
             else:
-                previous_name = "the built-in aspect rules" if aspects else "the built-in model"
+                previous_name = {
+                    ModelVersion.Kind.ASPECTS: "the built-in aspect rules",
+                    ModelVersion.Kind.SUGGESTIONS: "the built-in suggestion rule",
+                }.get(version.kind, "the built-in model")
             previous_accuracy = _accuracy(gate.champion_metrics, version.kind)
         else:
             earlier = [
@@ -169,7 +179,11 @@ def version_summaries(versions: list[ModelVersion], gates: dict[int, GateDecisio
             ]
             previous_name, previous_accuracy = (earlier[-1].name if earlier else ""), None
         summaries[version.pk] = version_summary(
-            accuracy=accuracy, previous_accuracy=previous_accuracy, previous_name=previous_name, aspects=aspects
+            accuracy=accuracy,
+            previous_accuracy=previous_accuracy,
+            previous_name=previous_name,
+            aspects=aspects,
+            suggestions=version.kind == ModelVersion.Kind.SUGGESTIONS,
         )
     return summaries
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from project.env import env_bool, env_float, env_int, env_str
-from project.settings.base import BASE_DIR, VAR_DIR
+from project.settings.base import BASE_DIR, RUNNING_TESTS, VAR_DIR
 
 # --- Labels and training ------------------------------------------------------------------------------
 # Weak labels from star ratings (used by training): <= NEGATIVE_MAX is negative,
@@ -94,6 +94,10 @@ MLFLOW_EXPERIMENT = env_str("MLFLOW_EXPERIMENT", "review-sentiment")
 #: Registered model name; aliases `champion` and `challenger` follow the database.
 MLFLOW_MODEL_NAME = env_str("MLFLOW_MODEL_NAME", "review-sentiment")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+#: Deploy the trained suggestion and aspect models that ship in training/pretrained/ (built by
+#: `manage.py build_default_models`) at migrate, for each kind with no champion yet.
+#: default: on (off while the tests run: they start from the rule and the cold start unless they ask)
+DEPLOY_SHIPPED_MODELS = env_bool("DEPLOY_SHIPPED_MODELS", not RUNNING_TESTS)
 #: Folder of the shared data sets.
 #: default: `../shared/data` beside the repository
 SHARED_DATA_DIR = Path(env_str("SHARED_DATA_DIR", str(BASE_DIR.parent / "shared" / "data")))

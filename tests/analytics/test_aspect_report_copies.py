@@ -42,7 +42,7 @@ def assert_copies_match(review_ids=None):
 
 def test_extraction_copies_the_review_filter_columns(transactional_db):
     review = Review.objects.create(
-        text="Great food but service could be faster!",
+        text="Great food but service could be faster! Please add more staff.",
         source="google",
         business="Roma",
         rating=Decimal("4"),

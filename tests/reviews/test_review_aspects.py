@@ -21,8 +21,11 @@ def aspects_of(review_id: int, **filters) -> set[tuple[str, str]]:
     return {(row.category, row.polarity) for row in rows}
 
 
+TEXT = "Great food but service could be faster! Please add more staff on Fridays."
+
+
 def test_extraction_on_ingest_stores_aspects_and_suggestion(api, manager_headers):
-    [result] = ingest(api, manager_headers, [{"text": "Great food but service could be faster!"}])
+    [result] = ingest(api, manager_headers, [{"text": TEXT}])
     review_id = result["id"]
     # Cold start (no trained aspect model) serves.
     assert aspects_of(review_id, is_suggestion=False) == {
@@ -32,10 +35,10 @@ def test_extraction_on_ingest_stores_aspects_and_suggestion(api, manager_headers
     }
     rows = ReviewAspect.objects.filter(review_id=review_id)
     assert all(row.source == "model" and row.model_version_id is None for row in rows)
-    # The suggestion is stored with the non-positive aspect it talks about.
+    # The suggestion is its own type, stored with the theme it talks about: not a positive service mention.
     suggestion = rows.get(is_suggestion=True)
-    assert (suggestion.category, suggestion.polarity) == ("service and staff", "negative")
-    assert suggestion.sentence == "Great food but service could be faster!"
+    assert (suggestion.category, suggestion.polarity) == ("service and staff", "suggestion")
+    assert suggestion.sentence == "Please add more staff on Fridays."
 
 
 def test_single_create_also_extracts(api, manager_headers):
@@ -47,14 +50,15 @@ def test_single_create_also_extracts(api, manager_headers):
 def test_suggestion_without_aspect_is_general(transactional_db):
     from training.aspect_extraction import review_extract_aspects
 
-    # The cold-start model reads this as a positive miscellaneous remark: no non-positive aspect.
+    # Opening hours name no theme (general); parking is a location theme. Neither is a mention.
     review = Review.objects.create(text="Please open on Sundays. I wish they had parking.")
     review_extract_aspects([review.pk])
     suggestions = ReviewAspect.objects.filter(review=review, is_suggestion=True).order_by("id")
     assert [(s.sentence, s.category, s.polarity) for s in suggestions] == [
-        ("Please open on Sundays.", "general", "neutral"),
-        ("I wish they had parking.", "location and parking", "negative"),
+        ("Please open on Sundays.", "general", "suggestion"),
+        ("I wish they had parking.", "location and parking", "suggestion"),
     ]
+    assert not ReviewAspect.objects.filter(review=review, is_suggestion=False).exists()
 
 
 def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(transactional_db):
@@ -62,7 +66,7 @@ def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(trans
     from training.aspect_extraction import review_extract_aspects
     from training.tasks import reextract_all_aspects
 
-    review = Review.objects.create(text="Great food but service could be faster!")
+    review = Review.objects.create(text=TEXT)
     review_extract_aspects([review.pk])
     assert aspects_of(review.pk, source="model", is_suggestion=False) == {
         ("food quality", "positive"),
@@ -76,7 +80,7 @@ def test_staff_aspects_replace_the_model_mentions_and_survive_reextraction(trans
     assert aspects_of(review.pk, source="staff") == {("price and value", "negative")}
     # Re-extraction leaves a corrected review's mentions to staff; its suggestion row is the model's.
     assert aspects_of(review.pk, source="model", is_suggestion=False) == set()
-    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service and staff", "negative")}
+    assert aspects_of(review.pk, source="model", is_suggestion=True) == {("service and staff", "suggestion")}
     assert ReviewAspect.objects.filter(review=review).count() == 2
 
 
@@ -84,7 +88,7 @@ def test_staff_saving_no_aspects_keeps_the_model_mentions_away(transactional_db)
     from reviews.aspects import review_set_staff_aspects
     from training.aspect_extraction import review_extract_aspects
 
-    review = Review.objects.create(text="Great food but service could be faster!")
+    review = Review.objects.create(text=TEXT)
     review_extract_aspects([review.pk])
     review_set_staff_aspects(review=review, aspects=[])
     review_extract_aspects([review.pk])
@@ -95,7 +99,7 @@ def test_staff_saving_no_aspects_keeps_the_model_mentions_away(transactional_db)
 def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_headers, labeller_headers):
     from training.models import AspectAnnotation
 
-    [result] = ingest(api, manager_headers, [{"text": "Great food but service could be faster!"}])
+    [result] = ingest(api, manager_headers, [{"text": TEXT}])
     review_id = result["id"]
     body = {
         "aspects": [
@@ -319,14 +323,14 @@ def test_reextraction_walks_every_review_in_batches(transactional_db, monkeypatc
 def test_promotion_hook_enqueues_reextraction_after_commit(transactional_db, monkeypatch):
     from django.db import transaction
 
-    from training import aspects, tasks
+    from training import tasks, versions
 
     calls = []
     monkeypatch.setattr(tasks.reextract_all_aspects, "apply_async", lambda args, kwargs: calls.append(args))
     with transaction.atomic():
-        aspects.reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
+        versions.reextract_all_aspects()  # in the promotion's transaction: an outbox row, published on commit
         assert calls == []
-    assert calls == [[0, "cold-start+vader"]]
+    assert calls == [[0, "cold-start+vader|suggestions:rule"]]
 
 
 def test_a_reextraction_pass_for_a_model_that_no_longer_serves_stops(transactional_db, monkeypatch):

@@ -18,6 +18,7 @@ from training.models import AspectAnnotation
 pytestmark = pytest.mark.django_db
 
 TEXT = "Great food but the waiter could be friendlier!"
+SUGGESTION = "Please add more staff on Fridays."
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 ESCAPED = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"
 
@@ -37,7 +38,7 @@ def labeller() -> Client:
 def review():
     """A review as ingest leaves it: model aspects (food quality, positive) and (service and staff, negative), and
     a suggestion."""
-    review = ReviewFactory(text=TEXT, business="Blue Fin", author="Maria")
+    review = ReviewFactory(text=f"{TEXT} {SUGGESTION}", business="Blue Fin", author="Maria")
     review_extract_aspects([review.pk])
     return review
 
@@ -73,7 +74,7 @@ def test_the_review_page_shows_stored_aspects_and_suggestions(labeller, review):
     section = content[content.index('id="aspects"') : content.index("Label history")]
     assert "food quality" in section and "service and staff" in section
     assert "model cold-start" in section
-    assert '<ul id="review-suggestions">' in section and TEXT in section
+    assert '<ul id="review-suggestions">' in section and SUGGESTION in section
 
 
 def test_the_editor_starts_from_the_model_aspects_of_the_review(labeller, review):

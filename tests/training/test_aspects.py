@@ -174,14 +174,16 @@ def test_the_aspect_gate_wants_one_measure_better_and_the_other_no_worse(candida
 
 def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     source = tmp_path / "in.jsonl"
-    source.write_text(json.dumps({"text": "Great food but the service could be faster!"}) + "\n")
+    source.write_text(
+        json.dumps({"text": "Great food but the service could be faster! Please hire more staff."}) + "\n"
+    )
 
     run("predict_file", str(source), "--text-col", "text", "--aspects", "--out", str(tmp_path / "out.jsonl"))
 
     row = json.loads((tmp_path / "out.jsonl").read_text())
     assert row["label"] in {"positive", "neutral", "negative"}
     assert {a["category"] for a in row["aspects"]} >= {"food quality", "service and staff"}
-    assert row["suggestions"][0]["sentence"] == "Great food but the service could be faster!"
+    assert row["suggestions"] == [{"sentence": "Please hire more staff.", "aspect": "service and staff"}]
 
 
 def test_the_aspect_fit_reports_progress_that_never_goes_back():
@@ -292,7 +294,7 @@ def test_an_aspect_version_saved_before_schemes_still_serves_the_semeval2014_sch
 
 
 def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_scheme():
-    from training.aspects import _scheme_examples
+    from training.aspects import scheme_examples
     from training.ml.aspect_data import AnnotatedSentence
 
     rude14 = AnnotatedSentence("The staff was rude.", [("service", "negative")], source="semeval2014")
@@ -300,9 +302,9 @@ def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_s
     pasta14 = AnnotatedSentence("Great pasta.", [("food", "positive")], source="semeval2014")
     annotated = [(1, rude14), (2, rude16), (3, pasta14)]
 
-    themes = _scheme_examples(annotated, "themes")
-    semeval2014 = _scheme_examples(annotated, "semeval2014")
-    semeval2016 = _scheme_examples(annotated, "semeval2016")
+    themes = scheme_examples(annotated, "themes")
+    semeval2014 = scheme_examples(annotated, "semeval2014")
+    semeval2016 = scheme_examples(annotated, "semeval2016")
 
     assert [(text, gold) for text, gold, _ in themes] == [
         ("The staff was rude.", [("service and staff", "negative")]),

@@ -20,13 +20,16 @@ from reviews.imports.reading import (
     read_rows,
 )
 from reviews.schemas import is_blank_text
+from training.aspect_extraction import read_sentences
 from training.aspects import get_aspect_model
 from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES, merge_review_aspects
-from training.ml.text import is_suggestion, split_sentences
+from training.ml.text import split_sentences
 from training.serving import predict_texts
+from training.suggestions import sentence_suggestions
 
 BATCH_SIZE = 2000
 PREDICTION_FIELDS = ["label", "confidence", "score_positive", "score_neutral", "score_negative"]
+SUGGESTION_FIELDS = ["is_suggestion", "suggestion_score"]
 OUT_SUFFIXES = {".csv", *TAB_SUFFIXES, *JSONL_SUFFIXES}
 
 
@@ -50,9 +53,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--aspects", action="store_true", help="Add aspects (category, polarity, sentence) and suggestions"
         )
+        parser.add_argument(
+            "--suggestions",
+            action="store_true",
+            help="Add is_suggestion (1 when any sentence of the row is a suggestion) and suggestion_score "
+            "(the highest sentence score, 0..1) to whatever else is written",
+        )
 
     def handle(self, *args, input: str, text_col: str, out: str, batch_size: int, **options) -> None:
         aspect_scheme, with_aspects = options.get("aspect_scheme"), options.get("aspects")
+        with_suggestions = bool(options.get("suggestions"))
         if aspect_scheme and with_aspects:
             raise CommandError("--aspects and --aspect-scheme are two output formats; choose one")
         source = Path(input)
@@ -77,6 +87,8 @@ class Command(BaseCommand):
             fields = ["aspects"]
         elif with_aspects:
             fields = PREDICTION_FIELDS + ["aspects", "suggestions"]
+        if with_suggestions:
+            fields = fields + SUGGESTION_FIELDS
         # An input column named like one of ours (a test set's gold "label") is kept as input_<name>.
         renamed = {column: _free_name(f"input_{column}", columns) for column in columns if column in fields}
         kept = [renamed.get(column, column) for column in columns]
@@ -97,11 +109,13 @@ class Command(BaseCommand):
                 valid = [i for i, text in enumerate(texts) if text]
                 results = predict_texts([texts[i] for i in valid]).results if valid and not aspect_scheme else []
                 by_row = dict(zip(valid, results, strict=False))
+                sentences = _row_sentences(texts, valid) if (aspect_scheme or with_aspects or with_suggestions) else []
                 aspects_by_row = (
-                    _aspects(texts, valid, detailed=bool(with_aspects), scheme=aspect_scheme or THEMES)
+                    _aspects(sentences, detailed=bool(with_aspects), scheme=aspect_scheme or THEMES)
                     if (aspect_scheme or with_aspects)
                     else {}
                 )
+                suggestions_by_row = _row_suggestions(sentences) if with_suggestions else {}
                 for i, row in enumerate(batch):
                     if writer:
                         output = {renamed.get(column, column): row.get(column) for column in columns}
@@ -125,6 +139,9 @@ class Command(BaseCommand):
                         )
                         if with_aspects:
                             output.update(aspects_by_row.get(i, {"aspects": [], "suggestions": []}))
+                    if with_suggestions:
+                        flag, score = suggestions_by_row.get(i, (None, None))
+                        output.update({"is_suggestion": flag, "suggestion_score": score})
                     if writer:
                         writer.writerow(
                             {
@@ -165,41 +182,38 @@ def _text_of(row: dict, text_col: str) -> str:
     return "" if is_blank_text(text) else text
 
 
-def _aspects(texts: list[str], valid: list[int], *, detailed: bool, scheme: str) -> dict[int, dict]:
-    """Aspects per row in the scheme's categories: merged over the row's sentences (--aspect-scheme), or per
-    sentence with the suggestions (--aspects, the product themes)."""
-    model = get_aspect_model(scheme)
-    sentences: list[tuple[int, str]] = []
-    for i in valid:
-        parts = split_sentences(texts[i]) or [texts[i]]
-        sentences.extend((i, sentence) for sentence in parts)
-    predictions = model.predict([sentence for _, sentence in sentences]) if sentences else []
-    per_row: dict[int, list] = {}
-    for (i, sentence), aspects in zip(sentences, predictions, strict=True):
-        per_row.setdefault(i, []).append((sentence, aspects))
-    out: dict[int, dict] = {}
-    for i, items in per_row.items():
-        if not detailed:
-            out[i] = {"aspects": merge_review_aspects(aspects for _, aspects in items)}
-            continue
-        out[i] = {
-            "aspects": [
-                {"category": category, "polarity": polarity, "sentence": sentence}
-                for sentence, aspects in items
-                for category, polarity, _ in aspects
-            ],
-            "suggestions": [
-                {"sentence": sentence, "aspect": _suggestion_aspect(aspects)}
-                for sentence, aspects in items
-                if is_suggestion(sentence)
-            ],
-        }
+def _row_sentences(texts: list[str], valid: list[int]) -> list[tuple[int, str]]:
+    """(row, sentence) for every sentence of every valid row; a row without sentence breaks is one sentence."""
+    return [(i, sentence) for i in valid for sentence in (split_sentences(texts[i]) or [texts[i]])]
+
+
+def _row_suggestions(sentences: list[tuple[int, str]]) -> dict[int, tuple]:
+    """(is_suggestion 1/0, suggestion_score) per row: a row is a suggestion when any of its sentences is, and its
+    score is its highest sentence score."""
+    out: dict[int, tuple[int, float]] = {}
+    for (i, _), (flag, score) in zip(sentences, sentence_suggestions([s for _, s in sentences]), strict=True):
+        best_flag, best_score = out.get(i, (0, 0.0))
+        out[i] = (max(best_flag, int(flag)), max(best_score, round(score, 4)))
     return out
 
 
-def _suggestion_aspect(aspects: list[tuple[str, str, float]]) -> str | None:
-    # A suggestion is about what should change: prefer the aspect that is not praised.
-    for category, polarity, _ in aspects:
-        if polarity != "positive":
-            return category
-    return aspects[0][0] if aspects else None
+def _aspects(sentences: list[tuple[int, str]], *, detailed: bool, scheme: str) -> dict[int, dict]:
+    """Aspects per row in the scheme's categories: merged over the row's sentences (--aspect-scheme), or per
+    sentence with the suggestions (--aspects, the product themes: a suggestion is listed with its theme, not as
+    a mention; training.aspect_extraction)."""
+    model = get_aspect_model(scheme)
+    texts = [sentence for _, sentence in sentences]
+    per_row: dict[int, list] = {}
+    if not detailed:
+        for (i, _), aspects in zip(sentences, model.predict(texts) if texts else [], strict=True):
+            per_row.setdefault(i, []).append(aspects)
+        return {i: {"aspects": merge_review_aspects(items)} for i, items in per_row.items()}
+    for (i, sentence), reading in zip(sentences, read_sentences(model, texts), strict=True):
+        row = per_row.setdefault(i, {"aspects": [], "suggestions": []})
+        row["aspects"].extend(
+            {"category": category, "polarity": polarity, "sentence": sentence}
+            for category, polarity, _ in reading.mentions
+        )
+        if reading.suggestion:
+            row["suggestions"].append({"sentence": sentence, "aspect": reading.suggestion[0]})
+    return per_row

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from training.jobs import DEFAULT_MIN_SAMPLES, JobAlreadyActive, training_job_create, training_job_enqueue
-from training.models import AspectAnnotation, TrainingJob
+from training.models import AspectAnnotation, SuggestionAnnotation, TrainingJob
 from training.runner import training_job_run
 
 
@@ -17,9 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("--wait", action="store_true", help="Run in this process and wait for the result")
         parser.add_argument(
             "--model",
-            choices=["sentiment", "aspects"],
+            choices=["sentiment", "aspects", "suggestions"],
             default=None,
-            help="Which model to train (default: sentiment, then aspects when annotations exist)",
+            help="Which model to train (default: sentiment, then aspects and suggestions when their annotations exist)",
         )
         parser.add_argument(
             "--kind",
@@ -34,7 +34,9 @@ class Command(BaseCommand):
         if min_samples < 1:
             raise CommandError("--min-samples must be at least 1")
         if model is None:
-            models = ["sentiment"] + (["aspects"] if AspectAnnotation.objects.exists() else [])
+            models = ["sentiment"]
+            models += ["aspects"] if AspectAnnotation.objects.exists() else []
+            models += ["suggestions"] if SuggestionAnnotation.objects.exists() else []
         else:
             models = [model]
         if not wait:
@@ -71,7 +73,7 @@ class Command(BaseCommand):
             raise CommandError(f"Training job {job.pk} {job.status}: {job.error}")
         candidate = job.metrics.get("candidate", {})
         champion = job.metrics.get("champion_metrics", {})
-        measure = "micro_f1" if model == "aspects" else "macro_f1"
+        measure = {"aspects": "micro_f1", "suggestions": "f1"}.get(model, "macro_f1")
         self.stderr.write(
             f"{model}: evaluation set: {job.metrics['evaluation_set']['note']}\n"
             f"{model}: candidate {measure} {candidate.get(measure)} vs champion {champion.get(measure)}"

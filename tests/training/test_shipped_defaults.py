@@ -1,0 +1,92 @@
+"""The trained defaults that ship in training/pretrained/: built by one command, deployed at migrate."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from training.defaults import PRETRAINED_DIR, model_version_ensure_defaults, shipped_manifest
+from training.models import Deployment, ModelVersion
+from training.suggestions import get_suggestion_model
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shipped(settings):
+    settings.DEPLOY_SHIPPED_MODELS = True
+
+
+def test_the_repository_ships_a_small_default_of_each_kind_with_its_model_card():
+    manifest = shipped_manifest()
+    assert set(manifest) == {"aspects", "suggestions"}
+    total = sum((PRETRAINED_DIR / entry["file"]).stat().st_size for entry in manifest.values())
+    assert total <= 30 * 1024 * 1024
+    card = (PRETRAINED_DIR / "MODEL_CARD.md").read_text()
+    assert "non-commercial" in card and "build_default_models" in card
+    assert f"{manifest['suggestions']['metrics']['trial']['f1']:.3f}" in card
+
+
+def test_a_fresh_install_deploys_the_shipped_suggestion_detector_instead_of_the_rule(shipped):
+    [version] = [v for v in model_version_ensure_defaults() if v.kind == "suggestions"]
+
+    assert version.stage == "champion" and version.parameters["shipped"] is True
+    assert Deployment.objects.get(model_version=version).action == "initial"
+    model = get_suggestion_model()
+    assert model.algorithm == shipped_manifest()["suggestions"]["algorithm"]
+    assert list(model.predict(["Please add more staff on Fridays.", "We had the fish."])) == [1, 0]
+
+
+def test_registering_the_defaults_again_changes_nothing_and_never_replaces_a_champion(shipped):
+    first = model_version_ensure_defaults()
+    ModelVersion.objects.filter(pk__in=[v.pk for v in first]).update(stage="archived")
+    trained = ModelVersion.objects.create(name="suggestions-mine", kind="suggestions", algorithm="x", stage="champion")
+
+    again = model_version_ensure_defaults()
+
+    assert {v.pk for v in again} == {v.pk for v in first}
+    assert ModelVersion.objects.get(kind="suggestions", stage="champion") == trained
+
+
+def test_nothing_is_deployed_when_the_setting_is_off(settings):
+    settings.DEPLOY_SHIPPED_MODELS = False
+
+    assert model_version_ensure_defaults() == []
+    assert not ModelVersion.objects.filter(name__startswith="default-").exists()
+
+
+@pytest.mark.skipif(not settings.SHARED_DATA_DIR.exists(), reason="shared data not present")
+def test_one_command_rebuilds_the_suggestion_default_and_its_card(tmp_path):
+    call_command("build_default_models", "--only", "suggestions", "--out", str(tmp_path), stdout=StringIO(),
+                 stderr=StringIO())  # fmt: skip
+
+    manifest = json.loads((tmp_path / "defaults.json").read_text())
+    trial = manifest["suggestions"]["metrics"]["trial"]
+    assert trial["n"] == 592 and trial["f1"] >= 0.79
+    assert trial["f1"] > manifest["suggestions"]["baselines"]["keyword_rule"]["trial"]["f1"]
+    assert (tmp_path / "suggestions.joblib").stat().st_size < 30 * 1024 * 1024
+    assert "SemEval-2019 trial set" in (tmp_path / "MODEL_CARD.md").read_text()
+
+
+def test_building_without_the_public_files_says_what_is_missing(tmp_path):
+    with pytest.raises(CommandError, match="No data folder"):
+        call_command("build_default_models", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path))
+    (tmp_path / "data").mkdir()
+    with pytest.raises(CommandError, match="a public file is missing"):
+        call_command("build_default_models", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path))
+
+
+def test_a_fresh_install_serves_the_shipped_aspect_models_for_every_scheme(shipped):
+    from training.aspects import get_aspect_model
+
+    [version] = [v for v in model_version_ensure_defaults() if v.kind == "aspects"]
+
+    assert version.stage == "champion"
+    themes = get_aspect_model("themes").predict(["The waiter was rude and we waited an hour."])[0]
+    assert {("service and staff", "negative")} <= {(c, p) for c, p, _ in themes}
+    [e_a] = get_aspect_model("semeval2016").predict(["The sushi was fresh and delicious."])
+    assert [(c, p) for c, p, _ in e_a] == [("FOOD#QUALITY", "positive")]
