@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -41,6 +41,7 @@ from training.models import AspectAnnotation, ModelVersion, TrainingJob
 from training.registry import aspect_serving_key, current_aspect_champion, load_model, sentiment_features_version
 from training.registry import serving_aspect_model_key as serving_aspect_model_key  # still imported from here
 from training.versions import model_version_register
+from training.versions import reextract_all_aspects as reextract_all_aspects  # still imported from here
 
 logger = logging.getLogger(__name__)
 GATE_MIN_DELTA = 0.005
@@ -207,6 +208,11 @@ def _fit_progress(stage: str, fraction: float) -> float:
     return start + (end - start) * min(max(fraction, 0.0), 1.0)
 
 
+def _scheme_share(index: int, count: int, overall: float) -> float:
+    """The index-th of count schemes fits in its own part of the job's 10-70 %, so the bar never goes back."""
+    return 0.1 + 0.6 * (index + (overall - 0.1) / 0.6) / count
+
+
 def _trainable(examples, min_samples: int) -> bool:
     return sum(1 for _, gold, _ in examples if gold) >= min_samples
 
@@ -217,6 +223,7 @@ def fit_scheme(scheme: str, train, sentiment_model, progress=None):
     model = AspectModel(
         taxonomy=list(_TAXONOMY[scheme]),
         cold_start_categories=aspect_data.COLD_START_THEMES if scheme == THEMES else (),
+        seed_backed_categories=aspect_data.SEED_BACKED_THEMES if scheme == THEMES else None,
         embeddings=settings.ASPECT_EMBEDDINGS and encoder.is_available(),
         sentiment_model=sentiment_model,
     )
@@ -248,14 +255,16 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     started = time.monotonic()
     sentiment_version, sentiment_model = _sentiment_features_model()
     models = {}
-    for scheme in schemes:
-        progress(0.1, f"Fitting the {scheme} aspect model on {len(train[scheme])} sentences")
+    for index, scheme in enumerate(schemes):
+        progress(
+            _scheme_share(index, len(schemes), 0.1), f"Fitting the {scheme} model on {len(train[scheme])} sentences"
+        )
         models[scheme] = fit_scheme(
             scheme,
             train[scheme],
             sentiment_model,
-            progress=lambda stage, fraction, scheme=scheme: progress(
-                _fit_progress(stage, fraction), f"Aspect model ({scheme}): {stage}"
+            progress=lambda stage, fraction, scheme=scheme, index=index: progress(
+                _scheme_share(index, len(schemes), _fit_progress(stage, fraction)), f"Aspect model ({scheme}): {stage}"
             ),
         )
     bundle = AspectModelBundle(models)
@@ -360,32 +369,13 @@ def get_aspect_model(scheme: str = THEMES):
     sentiment = None if champion else sentiment_features_version()
     key = aspect_serving_key(champion, sentiment)
     with _lock:
-        if _cache.get("key") != key:
+        if _cache.get("key") != key:  # loaded before the cache changes: a failed load leaves the old one
+            bundle = as_bundle(load_aspect_model(champion)) if champion else None
+            sentiment_model = _fast_sentiment_model(sentiment) if sentiment else None
             _cache.clear()
-            _cache["key"] = key
-            _cache["bundle"] = as_bundle(load_aspect_model(champion)) if champion else None
-            _cache["sentiment"] = _fast_sentiment_model(sentiment) if sentiment else None
-            _cache["models"] = {}
+            _cache.update(key=key, bundle=bundle, sentiment=sentiment_model, models={})
         models = _cache["models"]
         if scheme not in models:
             trained = _cache["bundle"].model_for(scheme) if _cache["bundle"] is not None else None
             models[scheme] = trained or ColdStartAspectModel(scheme=scheme, sentiment_model=_cache["sentiment"])
         return models[scheme]
-
-
-def merge_review_aspects(per_sentence: Iterable[list[tuple[str, str, float]]]) -> list[dict]:
-    """One entry per category for a whole review; different polarities on one category are a conflict."""
-    merged: dict[str, set[str]] = {}
-    for aspects in per_sentence:
-        for category, polarity, _ in aspects:
-            merged.setdefault(category, set()).add(polarity)
-    result = []
-    for category, polarities in merged.items():
-        if len(polarities) == 1:
-            polarity = polarities.pop()
-        elif polarities & {"positive"} and polarities & {"negative"}:
-            polarity = "conflict"
-        else:
-            polarity = sorted(polarities - {"neutral"})[0] if polarities - {"neutral"} else "neutral"
-        result.append({"category": category, "polarity": polarity})
-    return result

@@ -250,13 +250,13 @@ def test_a_labeller_corrects_an_aspect_on_the_review_page(page):
     from reviews.models import ReviewAspect
 
     orm(UserFactory, username="lea", role=LABELLER)
-    review = orm(ReviewFactory, text="Great food but service could be faster!")
+    review = orm(ReviewFactory, text="Great food but the waiter could be friendlier!")
     orm(seed_aspects)
     log_in(page, "lea")
 
     page.goto(f"/explore/{review.pk}/")
     page.select_option("#id_aspects-1-polarity", "conflict")
-    page.select_option("#id_aspects-2-category", "price")
+    page.select_option("#id_aspects-2-category", "price and value")
     page.select_option("#id_aspects-2-polarity", "negative")
     page.click("#aspect-editor button[type=submit]")
     page.wait_for_selector(".flash.success")
@@ -266,7 +266,7 @@ def test_a_labeller_corrects_an_aspect_on_the_review_page(page):
             ReviewAspect.objects.filter(review_id=review.pk, source="staff").values_list("category", "polarity")
         )
     )
-    assert staff == [("food", "positive"), ("price", "negative"), ("service", "conflict")]
+    assert staff == [("food quality", "positive"), ("price and value", "negative"), ("service and staff", "conflict")]
     # The staff rows replace the model's two mentions.
     assert page.locator("#stored-aspects tbody tr").count() == 3
     model_mentions = ReviewAspect.objects.filter(review_id=review.pk, source="model", is_suggestion=False)

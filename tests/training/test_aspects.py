@@ -316,3 +316,13 @@ def test_a_sentence_both_files_annotate_counts_once_by_the_finer_gold_for_each_s
         ("Great pasta.", [("food", "positive")], None),
     ]
     assert semeval2016 == [("The staff was rude.", [("SERVICE#GENERAL", "negative")], None)]
+
+
+def test_the_job_bar_never_goes_back_as_the_next_scheme_starts():
+    from training.aspects import _fit_progress, _scheme_share
+
+    stages = [("detection-thresholds", 0.0), ("detection-thresholds", 1.0), ("detection", 1.0), ("polarity", 1.0)]
+    bar = [_scheme_share(i, 3, _fit_progress(stage, fraction)) for i in range(3) for stage, fraction in stages]
+
+    assert bar == sorted(bar)
+    assert bar[0] == pytest.approx(0.1) and bar[-1] == pytest.approx(0.7)

@@ -364,7 +364,8 @@ def test_semeval2014_gold_counts_for_the_themes_only_where_its_category_names_on
     ("sentence", "theme", "polarity"),
     [
         ("The servers are rude.", "service and staff", "negative"),
-        ("We waited an hour for our food.", "speed and waiting", None),
+        ("We waited an hour for our food.", "speed and waiting", "negative"),  # no word VADER scores
+        ("The food came out in no time.", "speed and waiting", "positive"),
         ("Sticky tables and a dirty bathroom.", "cleanliness", "negative"),
         ("There is no parking.", "location and parking", None),
         ("The wine list is excellent.", "drinks", "positive"),
@@ -393,6 +394,7 @@ def test_a_trained_themes_model_adds_speed_and_cleanliness_beside_the_learned_th
     found = model.predict(["The waiter was rude and took forever.", "The bathroom was dirty."])
 
     assert {"service and staff", "speed and waiting"} <= {c for c, _, _ in found[0]}
+    assert {c: p for c, p, _ in found[0]}["speed and waiting"] == "negative"
     assert {c: p for c, p, _ in found[1]}.get("cleanliness") == "negative"
 
 
@@ -434,3 +436,20 @@ def test_vader_scores_are_the_analyzers_and_a_repeat_is_not_scored_again():
     expected = aspect_features.vader().polarity_scores(text)
     assert first == again == (expected["compound"], expected["pos"], expected["neg"], expected["neu"])
     assert aspect_features.vader_scores.cache_info().hits == 1
+
+
+def test_a_seed_backed_theme_is_found_by_its_seed_terms_where_the_annotation_never_named_them():
+    located = [("Great location near the subway.", [("location and parking", "positive")])] * 6
+    other = [(t, [("food quality", p)]) for t, a in TINY for c, p in a if c == "food"]
+    sentences = [t for t, _ in located + other]
+    aspects = [a for _, a in located + other]
+
+    backed = AspectModel(
+        taxonomy=["food quality", "location and parking"],
+        seed_backed_categories={"location and parking": ("parking",)},
+        folds=2,
+    ).fit(sentences, aspects)
+
+    found = backed.predict(["There is no parking.", "Great location near the subway."])
+    assert "location and parking" in {c for c, _, _ in found[0]}
+    assert [c for c, _, _ in found[1]] == ["location and parking"]  # learned and seeded: reported once

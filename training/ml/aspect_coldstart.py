@@ -45,6 +45,19 @@ _SUGGESTION = re.compile(
     r"|too (?:slow|long|loud|noisy|expensive|pricey|small|salty|sweet|greasy|bland|dark|crowded|cold))\b",
     re.IGNORECASE,
 )
+# Waiting is a complaint or praise in words VADER does not score ("we waited an hour", "out in no time"): a neutral
+# reading of a speed-and-waiting mention takes the side its cue words name (cue_polarity).
+SPEED = "speed and waiting"
+_SLOW = re.compile(
+    r"\b(?:waited|still waiting|(?:an?|\d+|\w+teen|twenty|thirty|forty|fifty) (?:hours?|minutes?|mins?)|forever"
+    r"|took (?:ages|long|so long|a long time)|long (?:time|wait)|slow(?:ly|est)?|never (?:came|arrived)"
+    r"|delay(?:ed|s)?|not (?:very |so |that )?(?:quick|fast|prompt))\b",
+    re.IGNORECASE,
+)
+_FAST = re.compile(
+    r"\b(?<!not )(?<!not very )(?:quick(?:ly)?|fast|prompt(?:ly)?|right away|in no time|speedy|no wait)\b", re.I
+)
+_PRAISE_WITH_NO = re.compile(r"\b(?:in no time|no wait)\b", re.IGNORECASE)
 _STOP = set(
     "a an the and or but if of to in on at for with from by as is are was were be been being it its this that these "
     "those i we you he she they me us him her them my our your his their there here what which who whom when where why "
@@ -215,6 +228,7 @@ class ColdStartAspectModel:
             for cat in self.categories:
                 if cat in found:
                     pol, conf = self._polarity(text, found[cat])
+                    pol = cue_polarity(text, cat, pol)
                     row.append((cat, pol, round(max(w for _, _, w in found[cat]) * conf, 4)))
             if not row and self.scheme in _FALLBACK:
                 fallback, always = _FALLBACK[self.scheme]
@@ -228,11 +242,25 @@ class ColdStartAspectModel:
         out = []
         for text, cat in zip(sentences, categories):
             spans = self._matches(str(text)).get(cat)
-            out.append(self._polarity(str(text), spans) if spans else self._clause_polarity(str(text)))
+            pol, conf = self._polarity(str(text), spans) if spans else self._clause_polarity(str(text))
+            out.append((cue_polarity(str(text), cat, pol), conf))
         return out
 
     def _clause_polarity(self, clause: str) -> tuple[str, float]:
         return _clause_polarity(clause, getattr(self, "sentiment_model", None))  # older pickles have none
+
+
+def cue_polarity(text: str, category: str, polarity: str) -> str:
+    """A speed-and-waiting polarity is negative when the text names only slow service, and a neutral one positive
+    when it names only quick service ("in no time" also when read negative); other categories keep theirs."""
+    if category != SPEED:
+        return polarity
+    slow, fast = bool(_SLOW.search(text)), bool(_FAST.search(text))
+    if slow and not fast:
+        return "negative"  # "took forever but the pasta was great": the wait is no better for the pasta
+    if polarity == "negative" and fast and _PRAISE_WITH_NO.search(text):
+        return "positive"  # VADER reads the "no" of "in no time" as a complaint
+    return "positive" if fast and not slow and polarity == "neutral" else polarity
 
 
 def _clause_polarity(clause: str, sentiment_model=None) -> tuple[str, float]:

@@ -13,7 +13,7 @@ A bundle holds the schemes that had annotations when it was trained; a scheme it
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 THEMES = "themes"
 SEMEVAL2014 = "semeval2014"
@@ -90,3 +90,21 @@ def score_aspects(
         "recall": round(recall, 4),
         "polarity_accuracy": round(polarity_accuracy, 4),
     }
+
+
+def merge_review_aspects(per_sentence: Iterable[list[tuple[str, str, float]]]) -> list[dict]:
+    """One entry per category for a whole review; different polarities on one category are a conflict."""
+    merged: dict[str, set[str]] = {}
+    for aspects in per_sentence:
+        for category, polarity, _ in aspects:
+            merged.setdefault(category, set()).add(polarity)
+    result = []
+    for category, polarities in merged.items():
+        if len(polarities) == 1:
+            polarity = polarities.pop()
+        elif polarities & {"positive"} and polarities & {"negative"}:
+            polarity = "conflict"
+        else:
+            polarity = sorted(polarities - {"neutral"})[0] if polarities - {"neutral"} else "neutral"
+        result.append({"category": category, "polarity": polarity})
+    return result

@@ -152,6 +152,9 @@ SEED_TERMS: dict[str, tuple[str, ...]] = {
         "queue",
         "never came",
         "still waiting",
+        "in no time",
+        "right away",
+        "no wait",
     ),
     "price and value": (
         "price",

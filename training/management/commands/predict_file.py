@@ -21,8 +21,8 @@ from reviews.imports.reading import (
 )
 from reviews.schemas import is_blank_text
 from training.aspect_extraction import read_sentences
-from training.aspects import get_aspect_model, merge_review_aspects
-from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES
+from training.aspects import get_aspect_model
+from training.ml.aspect_schemes import SEMEVAL2014, SEMEVAL2016, THEMES, merge_review_aspects
 from training.ml.text import split_sentences
 from training.serving import predict_texts
 from training.suggestions import sentence_suggestions
