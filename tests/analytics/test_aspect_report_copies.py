@@ -42,7 +42,7 @@ def assert_copies_match(review_ids=None):
 
 def test_extraction_copies_the_review_filter_columns(transactional_db):
     review = Review.objects.create(
-        text="Great food but service could be faster! Please add more staff.",
+        text="Great food but the service was slow and rude! Please add more staff.",
         source="google",
         business="Roma",
         rating=Decimal("4"),
@@ -98,7 +98,7 @@ def varied_reviews(n: int = 120, seed: int = 5) -> None:
     rng = random.Random(seed)
     now = timezone.now()
     texts = [
-        "Great food but service could be faster!",
+        "Great food but the service was slow and rude!",
         "The waiter was rude.",
         "Prices are too high, please lower them.",
         "Lovely ambience and friendly staff.",

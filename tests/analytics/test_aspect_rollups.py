@@ -179,7 +179,7 @@ def test_changes_show_at_once_and_a_refresh_folds_them_in(zone):
     review_set_staff_aspects(
         review=old[0], aspects=[StaffAspect("price", "negative"), StaffAspect("service", "positive")]
     )
-    Review.objects.filter(pk=old[1].pk).update(text="Great food but service could be faster!")
+    Review.objects.filter(pk=old[1].pk).update(text="Great food but the service was slow and rude!")
     review_extract_aspects([old[1].pk])
     Review.objects.filter(pk=old[2].pk).update(
         review_date=now - dt.timedelta(days=61, hours=3), business="Milano", rating=Decimal("1")
@@ -196,7 +196,7 @@ def test_changes_show_at_once_and_a_refresh_folds_them_in(zone):
 
 def test_staff_rows_replace_the_model_rows_in_the_report():
     review = Review.objects.create(
-        text="Great food but service could be faster!", review_date=timezone.now() - dt.timedelta(days=20)
+        text="Great food but the service was slow and rude!", review_date=timezone.now() - dt.timedelta(days=20)
     )
     review_extract_aspects([review.pk])
     aspect_rollups.aspect_rollup_rebuild_all()

@@ -71,7 +71,7 @@ def test_every_page_needs_a_login(path):
 
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_renders_with_the_navigation_bar(staff, path):
-    scored(rating=5, business="Blue Fin", text="Great food but the service could be faster. Please add more staff.")
+    scored(rating=5, business="Blue Fin", text="Great food but the service was slow and rude. Please add more staff.")
 
     response = staff.get(path)
 

@@ -21,7 +21,7 @@ def aspects_of(review_id: int, **filters) -> set[tuple[str, str]]:
     return {(row.category, row.polarity) for row in rows}
 
 
-TEXT = "Great food but service could be faster! Please add more staff on Fridays."
+TEXT = "Great food but the service was slow and rude! Please add more staff on Fridays."
 
 
 def test_extraction_on_ingest_stores_aspects_and_suggestion(api, manager_headers):
@@ -115,7 +115,7 @@ def test_post_aspects_replaces_staff_aspects_and_stores_annotation(api, manager_
         f"/api/reviews/{review_id}/aspects",
         json={
             "aspects": [
-                {"category": "service and staff", "polarity": "conflict", "sentence": "Service could be faster!"}
+                {"category": "service and staff", "polarity": "conflict", "sentence": "The service was slow and rude!"}
             ]
         },
         headers=labeller_headers,

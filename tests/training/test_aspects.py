@@ -175,7 +175,7 @@ def test_the_aspect_gate_wants_one_measure_better_and_the_other_no_worse(candida
 def test_predict_file_with_aspects_adds_aspects_and_suggestions(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(
-        json.dumps({"text": "Great food but the service could be faster! Please hire more staff."}) + "\n"
+        json.dumps({"text": "Great food but the service was slow and rude! Please hire more staff."}) + "\n"
     )
 
     run("predict_file", str(source), "--text-col", "text", "--aspects", "--out", str(tmp_path / "out.jsonl"))
