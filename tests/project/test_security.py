@@ -59,6 +59,7 @@ API_RULES = {
     ("DELETE", "/api/reviews/{review_id}/label"): LABELLER,
     ("GET", "/api/reviews/{review_id}/aspects"): LABELLER,
     ("POST", "/api/reviews/{review_id}/aspects"): LABELLER,
+    ("POST", "/api/reviews/{review_id}/suggestions"): LABELLER,
     ("POST", "/api/training/start"): MANAGER,
     ("GET", "/api/training/status/{job_id}"): LABELLER,
     ("POST", "/api/training/{job_id}/cancel"): MANAGER,

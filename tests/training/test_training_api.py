@@ -261,7 +261,7 @@ class TestModelsAndReadiness:
         assert response.status_code == 422
         [error] = response.json()["errors"]
         assert error["field"] == "body.kind"
-        assert "'sentiment' or 'aspects'" in error["message"]
+        assert "'sentiment', 'aspects' or 'suggestions'" in error["message"]
 
     def test_readiness_counts_new_data_since_the_last_training(self, api, manager_headers, settings):
         settings.RETRAIN_MIN_NEW_RATED = 3
