@@ -57,9 +57,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--yelp-rows", type=int, default=4000)
     parser.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
+    parser.add_argument("--reuse", help="The folder of an earlier run: take the pictures again without importing")
     args = parser.parse_args()
     data_dir = Path(os.environ.get("SHARED_DATA_DIR", ROOT.parent / "shared" / "data"))
-    folder = Path(tempfile.mkdtemp(prefix="insights-screens-"))
+    folder = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="insights-screens-"))
     env = {
         key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
     }
@@ -71,18 +72,8 @@ def main() -> None:
         DJANGO_SUPERUSER_EMAIL="manager@example.com",
     )
     timings = {"migrate": manage(env, "migrate", "-v0")}
-    manage(env, "createsuperuser", "--noinput")
-    yelp = yelp_sample(data_dir, args.yelp_rows, folder)
-    timings["import yelp"] = manage(
-        env, "import_reviews", str(yelp), "--text-col", "text", "--rating-col", "stars", "--id-col", "review_id",
-        "--date-col", "date", "--business-col", "business_id", "--source", "yelp",
-    )  # fmt: skip
-    zomato = data_dir / "zomato_restaurant_reviews_train" / "zomato_train.csv"
-    timings["import zomato"] = manage(
-        env, "import_reviews", str(zomato), "--text-col", "Review", "--rating-col", "Rating", "--date-col", "Time",
-        "--business-col", "Restaurant", "--source", "zomato",
-    )  # fmt: skip
-    timings["rollups"] = manage(env, "rebuild_rollups")
+    if not args.reuse:
+        _load(env, data_dir, folder, args.yelp_rows, timings)
     port = free_port()
     server = subprocess.Popen(
         [PYTHON, "-m", "uvicorn", "project.asgi:application", "--port", str(port), "--log-level", "warning"],
@@ -96,6 +87,22 @@ def main() -> None:
         server.wait(timeout=30)
     for step, seconds in timings.items():
         print(f"{step:>24}: {seconds:7.1f} s")
+
+
+def _load(env: dict, data_dir: Path, folder: Path, yelp_rows: int, timings: dict) -> None:
+    """A manager account, the Yelp sample and the Zomato file imported, the rollups built."""
+    manage(env, "createsuperuser", "--noinput")
+    yelp = yelp_sample(data_dir, yelp_rows, folder)
+    timings["import yelp"] = manage(
+        env, "import_reviews", str(yelp), "--text-col", "text", "--rating-col", "stars", "--id-col", "review_id",
+        "--date-col", "date", "--business-col", "business_id", "--source", "yelp",
+    )  # fmt: skip
+    zomato = data_dir / "zomato_restaurant_reviews_train" / "zomato_train.csv"
+    timings["import zomato"] = manage(
+        env, "import_reviews", str(zomato), "--text-col", "Review", "--rating-col", "Rating", "--date-col", "Time",
+        "--business-col", "Restaurant", "--source", "zomato",
+    )  # fmt: skip
+    timings["rollups"] = manage(env, "rebuild_rollups")
 
 
 def _screens(base: str, out: Path, timings: dict) -> None:

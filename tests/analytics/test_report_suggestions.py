@@ -104,3 +104,14 @@ def test_without_the_encoder_tf_idf_groups_shared_wordings(monkeypatch):
         ("Add more vegan options to the menu.", 3),
         ("Please print the prices outside the door.", 1),
     ]
+
+
+def test_a_sentence_the_detector_is_unsure_of_is_counted_but_not_listed():
+    suggest("service and staff", "They should hire more staff on weekends.", confidence=0.95)
+    suggest("service and staff", "They are quick to refill our drinks.", confidence=0.55)
+
+    report = aspect_report(filters=last_30_days())
+
+    [service] = report["suggestions"]
+    assert service["count"] == 2
+    assert [g["text"] for g in service["groups"]] == ["They should hire more staff on weekends."]
