@@ -8,20 +8,9 @@ mood is not something a manager can fix) and whose suggestions it shows under "g
 
 from __future__ import annotations
 
-GENERAL = "general"
-THEMES = (
-    "food quality",
-    "menu and options",
-    "drinks",
-    "service and staff",
-    "speed and waiting",
-    "price and value",
-    "ambience and noise",
-    "cleanliness",
-    "location and parking",
-    GENERAL,
-)
-GENERAL_CATEGORIES = frozenset({GENERAL, "anecdotes/miscellaneous"})
+from training.ml.aspect_data import GENERAL as GENERAL
+from training.ml.aspect_data import GENERAL_CATEGORIES as GENERAL_CATEGORIES
+from training.ml.aspect_data import THEMES as THEMES
 
 
 def is_general(category: str) -> bool:

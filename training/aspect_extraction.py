@@ -18,6 +18,7 @@ from reviews import events
 from reviews.aspects import AT_COPY, SUGGESTION_POLARITY, review_filter_copies
 from reviews.models import Review, ReviewAspect
 from training.aspects import get_aspect_model
+from training.ml.aspect_data import GENERAL, GENERAL_CATEGORIES
 from training.ml.aspect_schemes import THEMES
 from training.ml.text import split_clauses, split_sentences
 from training.models import AspectAnnotation
@@ -25,10 +26,6 @@ from training.registry import current_aspect_champion
 from training.suggestions import sentence_suggestions
 
 STAFF_ANNOTATION_SOURCE = "staff"
-GENERAL = "general"
-# Categories that say nothing specific (the SemEval-2014 catch-all included): a suggestion gets one only
-# when its sentence names nothing else.
-GENERAL_CATEGORIES = frozenset({GENERAL, "anecdotes/miscellaneous"})
 
 
 def suggestion_aspect(aspects: Sequence[tuple[str, str, float]]) -> str:

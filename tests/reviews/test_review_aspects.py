@@ -286,10 +286,10 @@ def test_quotes_are_confident_distinct_and_newest_first(api, labeller_headers):
 
 
 def test_suggestions_grouped_by_aspect_and_near_duplicate_text(api, labeller_headers):
-    make_mentions("service", "negative", 2, 2, suggestion=True, sentence="Service could be faster!")
-    make_mentions("service", "negative", 3, 1, suggestion=True, sentence="The service could be FASTER.")
-    make_mentions("service", "negative", 3, 1, suggestion=True, sentence="Should hire more waiters")
-    make_mentions("general", "neutral", 3, 1, suggestion=True, sentence="Please open on Sundays.")
+    make_mentions("service", "negative", 2, 2, suggestion=True, confidence=0.9, sentence="Service could be faster!")
+    make_mentions("service", "negative", 3, 1, suggestion=True, confidence=0.9, sentence="The service could be FASTER.")
+    make_mentions("service", "negative", 3, 1, suggestion=True, confidence=0.9, sentence="Should hire more waiters")
+    make_mentions("general", "neutral", 3, 1, suggestion=True, confidence=0.9, sentence="Please open on Sundays.")
     body = report(api, labeller_headers)
     assert body["aspects"] == []  # suggestions are not aspect mentions
     service, general = body["suggestions"]

@@ -49,6 +49,8 @@ THEMES = (
     "general",
 )
 GENERAL = "general"
+# Categories that say nothing specific: "general", and SemEval-2014's catch-all on rows stored before the themes.
+GENERAL_CATEGORIES = frozenset({GENERAL, MISC})
 COLD_START_THEMES = ("speed and waiting", "cleanliness")
 # Learned, and also found by these terms: SemEval's LOCATION#GENERAL is the neighbourhood, never parking (all the
 # location seeds here cost 0.14 F1 on the 2016 test: "area", "spot" name other things as often).
