@@ -23,7 +23,7 @@ from training.ml.aspect_schemes import THEMES
 from training.ml.text import split_clauses, split_sentences
 from training.models import AspectAnnotation
 from training.registry import current_aspect_champion
-from training.suggestions import sentence_suggestions
+from training.suggestions import get_suggestion_model, sentence_suggestions
 
 STAFF_ANNOTATION_SOURCE = "staff"
 
@@ -56,7 +56,8 @@ def read_sentences(model, sentences: Sequence[str], predicted: Sequence | None =
     the clauses that are not suggestions still carry their mentions. `predicted`: the model's aspects of the
     sentences when the caller has them already."""
     predicted = _predict_distinct(model, sentences) if predicted is None else predicted
-    flags = sentence_suggestions(sentences)
+    detector = get_suggestion_model()  # once for the sentences and their clauses
+    flags = sentence_suggestions(sentences, detector)
     mixed = {
         sentence: clauses
         for sentence, (is_suggestion, _) in zip(sentences, flags, strict=True)
@@ -64,7 +65,7 @@ def read_sentences(model, sentences: Sequence[str], predicted: Sequence | None =
     }
     clauses = list(dict.fromkeys(clause for parts in mixed.values() for clause in parts))
     clause_aspects = dict(zip(clauses, _predict_distinct(model, clauses), strict=True)) if clauses else {}
-    clause_flags = dict(zip(clauses, sentence_suggestions(clauses), strict=True)) if clauses else {}
+    clause_flags = dict(zip(clauses, sentence_suggestions(clauses, detector), strict=True)) if clauses else {}
     readings = []
     for sentence, aspects, (is_suggestion, score) in zip(sentences, predicted, flags, strict=True):
         if not is_suggestion:

@@ -283,9 +283,10 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
     train_sizes = {scheme: len(rows) for scheme, rows in train.items()}
     run_id = tracking.safely(
         "log the aspect training run",
-        _log_run,
-        name,
-        {
+        tracking.log_run,
+        name=name,
+        kind="aspects",
+        params={
             "algorithm": bundle.algorithm,
             "schemes": ",".join(schemes),
             **{f"train_size_{scheme}": size for scheme, size in train_sizes.items()},
@@ -293,12 +294,12 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
             "fit_seconds": fit_seconds,
             "sentiment_features": sentiment_version or "",
         },
-        {
+        metrics={
             **candidate_metrics,
             "champion_micro_f1": champion_metrics["micro_f1"],
             **{f"{scheme}_{k}": v for scheme, m in scheme_metrics.items() for k, v in m.items()},
         },
-        scratch / "model.joblib",
+        model_file=scratch / "model.joblib",
     )
     storage.save(scratch / "model.joblib", f"{name}.joblib")
     model_version_register(
@@ -341,18 +342,6 @@ def aspects_train(job: TrainingJob, progress: Callable[[float, str], None]) -> d
         "fit_seconds": fit_seconds,
         "mlflow_run_id": run_id or "",
     }
-
-
-def _log_run(name: str, params: dict, metrics: dict, model_file: Path) -> str:
-    from training.tracking import _experiment_id, _mlflow
-
-    mlflow = _mlflow()
-    with mlflow.start_run(experiment_id=_experiment_id(), run_name=name) as run:
-        mlflow.set_tags({"model_version": name, "kind": "aspects"})
-        mlflow.log_params({key: str(value) for key, value in params.items()})
-        mlflow.log_metrics({key: float(value) for key, value in metrics.items()})
-        mlflow.log_artifact(str(model_file), artifact_path="model")
-    return run.info.run_id
 
 
 def load_aspect_model(version: ModelVersion):
