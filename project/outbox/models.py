@@ -7,8 +7,9 @@ class OutboxMessage(models.Model):
     """A Celery task to publish, written in the transaction of the change that needs it.
 
     Pending while `sent_at` is empty. The after-commit publish or the relay (project/outbox/services.py) sends it;
-    a relay pass claims rows with a short lease (`claimed_until`, `claim`) so two relays never send the
-    same row at once. Every read of the relay and of the pruning goes through an index: `outbox_pending` (the
+    a relay pass holds its rows (on PostgreSQL by row locks in the transaction that marks and publishes them,
+    elsewhere by a short lease: `claimed_until`, `claim`) so two relays never send the same row at once.
+    Every read of the relay and of the pruning goes through an index: `outbox_pending` (the
     pending rows, by id, the order of the claim) and `outbox_sent` (the sent rows, by sent_at).
     A row can still be sent twice (published, then the database went away before it was marked): every
     task sent through the outbox tolerates a duplicate.

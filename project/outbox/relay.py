@@ -8,8 +8,8 @@ are written, they already publish to the broker, and they run whenever the produ
 up. So each one runs this thread: a pass at start-up (rows left by a crash or an outage
 before a restart), a pass every OUTBOX_RELAY_SECONDS, and a pass at once when one of its
 own publishes succeeds after a failure (the broker is back). Several web processes relay
-the same table safely: a pass claims rows with a lease (services._claim), and holds no lock
-that a write or another relay would wait on. The beat task stays as the fallback for rows
+the same table safely: a pass holds its rows (services._relay_batch_locked) so that another
+relay skips them instead of waiting, and no write waits on it. The beat task stays as the fallback for rows
 written where no web process runs.
 
 The thread's database connection comes from the process's pool and goes back after
