@@ -23,6 +23,7 @@ from training.jobs import (
     training_job_enqueue,
     training_job_request_cancel,
 )
+from training.learning_curve import sentiment_learning_curve
 from training.ml import lexicon
 from training.models import Deployment, EvaluationReport, GateDecision, ModelVersion, TrainingJob
 from training.retraining import retraining_need
@@ -235,6 +236,7 @@ def models_page(request: HttpRequest) -> HttpResponse:
         {
             "rows": rows,
             "series": _macro_f1_series(versions),
+            "learning_curve": sentiment_learning_curve(),
             "reports": _evaluation_reports(),
             "deployments": Deployment.objects.select_related("model_version", "previous", "user").order_by("-id")[:20],
             "rollbacks": rollbacks,
