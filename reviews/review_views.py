@@ -20,7 +20,7 @@ from reviews.aspects import (
     review_set_staff_suggestions,
 )
 from reviews.models import LabelEvent, Review
-from reviews.selectors import review_aspects, review_get
+from reviews.selectors import mixed_verdicts, review_aspects, review_get
 from reviews.views import LABEL_CHOICES
 from training.ml.holdout import in_evaluation_bucket
 
@@ -53,6 +53,7 @@ def _render_review(request: HttpRequest, review: Review, *, formset=None, status
             "evaluation": in_evaluation_bucket(review.pk),
             "back": request.GET.get("back", ""),
             "aspects": aspects,
+            "mixed": mixed_verdicts([review.pk]).get(review.pk),
             "suggestions": suggestions,
             "has_staff_aspects": any(row.source == "staff" for row in aspects),
             "aspect_formset": formset if can_edit else None,

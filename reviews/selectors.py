@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import F, QuerySet
 
@@ -84,3 +85,47 @@ def business_choices(*, limit: int = 500) -> list[tuple[str, str]]:
 def review_sources(limit: int = 100) -> list[str]:
     """The sources reviews came from, for the pages' filter menus."""
     return list(Review.objects.order_by("source").values_list("source", flat=True).distinct()[:limit])
+
+
+# A review is mixed when its stored aspects praise one thing and fault another ("great food, terrible service").
+# Such reviews are most of the neutral class: the label alone hides what a manager or labeller needs to see.
+_PRAISE, _FAULT = ("positive", "conflict"), ("negative", "conflict")
+
+
+@dataclass(frozen=True)
+class MixedVerdict:
+    positive: tuple[str, ...]  # themes praised, in order of first mention
+    negative: tuple[str, ...]  # themes faulted
+
+    def describe(self) -> str:
+        return f"positive about {_joined(self.positive)}; negative about {_joined(self.negative)}"
+
+
+def _joined(themes: tuple[str, ...]) -> str:
+    named = ["the place overall" if theme == "general" else theme for theme in themes]
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+
+
+def mixed_verdicts(review_ids: Iterable[int]) -> dict[int, MixedVerdict]:
+    """The reviews among `review_ids` whose stored aspects carry both polarities, with the themes of each side
+    (a `conflict` mention counts on both). One query."""
+    ids = list(review_ids)
+    if not ids:
+        return {}
+    sides: dict[int, tuple[dict[str, None], dict[str, None]]] = {}
+    rows = (
+        ReviewAspect.objects.filter(review_id__in=ids, polarity__in={*_PRAISE, *_FAULT})
+        .order_by("review_id", "id")
+        .values_list("review_id", "category", "polarity")
+    )
+    for review_id, category, polarity in rows:
+        praised, faulted = sides.setdefault(review_id, ({}, {}))
+        if polarity in _PRAISE:
+            praised[category] = None
+        if polarity in _FAULT:
+            faulted[category] = None
+    return {
+        review_id: MixedVerdict(tuple(praised), tuple(faulted))
+        for review_id, (praised, faulted) in sides.items()
+        if praised and faulted
+    }

@@ -36,6 +36,7 @@ from reviews.selectors import (
     ORDERINGS,
     business_choices,
     business_names,
+    mixed_verdicts,
     review_list,
     review_sources,
 )
@@ -47,11 +48,13 @@ BULK_LIMIT = 10_000
 
 def _with_business_names(page) -> None:
     """Give each review of a page its business's display name (business_label; the id where none is
-    known), with one query for the page."""
+    known) and its mixed verdict (`mixed`, None unless its aspects both praise and fault), one query each."""
     page.object_list = list(page.object_list)
     names = business_names(review.business for review in page.object_list)
+    mixed = mixed_verdicts(review.pk for review in page.object_list)
     for review in page.object_list:
         review.business_label = names.get(review.business, review.business)
+        review.mixed = mixed.get(review.pk)
 
 
 def review_filters(data, problems: list[str] | None = None) -> ReviewFilters:
