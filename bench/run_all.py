@@ -166,6 +166,17 @@ def rows_generic(data: dict, _log: str) -> list[dict]:
     ]
 
 
+def rows_mixed_reviews(data: dict, _log: str) -> list[dict]:
+    """bench/mixed_reviews.py: the stacker with aspect polarities beside the default model, per split."""
+    out = []
+    for split, systems in data["splits"].items():
+        default, ours = systems["default model"], systems["stacker + aspect polarities"]
+        for metric in ("macro_f1", "neutral_f1"):
+            ratio = ours[metric] / default[metric] if default[metric] else None
+            out.append(row(f"{split} {metric} (+ aspect polarities vs default)", ours[metric], default[metric], ratio))
+    return out
+
+
 def rows_labelling(_data: dict, log: str) -> list[dict]:
     import re
 
@@ -274,6 +285,13 @@ class Benchmark:
 BENCHMARKS = [
     Benchmark("quality", ["bench/quality.py"], "quality.json", rows_quality, about="sentiment quality and speed"),
     Benchmark("aspects", ["bench/aspects.py"], "aspects.json", rows_aspects, about="aspect categories"),
+    Benchmark(
+        "mixed_reviews",
+        ["bench/mixed_reviews.py"],
+        "mixed_reviews.json",
+        rows_mixed_reviews,
+        about="aspect polarities as features of the review-level model (neutral class)",
+    ),
     Benchmark(
         "api", ["bench/api.py"], "api.json", rows_generic, [need_wrk, need_postgres_redis], about="HTTP load with wrk"
     ),
