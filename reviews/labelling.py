@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from reviews.filters import ReviewFilters, scoped
 from reviews.models import LabelEvent, LabelVote, Review, Sentiment
-from reviews.selectors import business_names
+from reviews.selectors import MixedVerdict, business_names, mixed_verdicts
 from reviews.serving import explain_texts, labels_needed
 from training.ml.holdout import in_evaluation_bucket
 
@@ -149,6 +149,7 @@ class QueueItem:
     second_vote: bool
     highlights: list[tuple[str, float]] = field(default_factory=list)
     business_name: str = ""  # the business's display name (its id where none is known)
+    mixed: MixedVerdict | None = None  # its aspects praise one theme and fault another (never shown blind)
 
     def as_json(self) -> dict:
         review = self.review
@@ -168,6 +169,9 @@ class QueueItem:
             "confidence": None if self.blind else review.predicted_confidence,
             "scores": {} if self.blind else {label: round(float(scores.get(label, 0.0)), 4) for label in LABELS},
             "highlights": [] if self.blind else [{"term": term, "weight": weight} for term, weight in self.highlights],
+            "mixed": None
+            if self.blind or self.mixed is None
+            else {"positive": list(self.mixed.positive), "negative": list(self.mixed.negative)},
         }
 
 
@@ -189,6 +193,10 @@ def queue_items(reviews: Sequence[Review], *, user_id: int) -> list[QueueItem]:
     if explain:
         for item, terms in zip(explain, explain_texts([item.review.text for item in explain])):
             item.highlights = terms
+        # The aspects are model output too: a blind item (evaluation set, second opinion) does not get them.
+        mixed = mixed_verdicts(item.review.pk for item in explain)
+        for item in explain:
+            item.mixed = mixed.get(item.review.pk)
     names = business_names(item.review.business for item in items if item.review.business)
     for item in items:
         item.business_name = names.get(item.review.business, item.review.business)

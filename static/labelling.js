@@ -125,6 +125,20 @@
       bar.setAttribute("aria-label", Math.round((item.confidence || 0) * 100) + "% confident");
       el.suggestion.appendChild(confidence);
     }
+    if (!item.blind && item.mixed) {
+      // Its aspects praise one theme and fault another: often what a neutral label means.
+      const mixed = document.createElement("div");
+      mixed.className = "mixed-sides small";
+      mixed.appendChild(tag("mixed", "mixed"));
+      const praised = document.createElement("span");
+      praised.className = "pos";
+      praised.textContent = " + " + item.mixed.positive.join(", ");
+      const faulted = document.createElement("span");
+      faulted.className = "neg";
+      faulted.textContent = " − " + item.mixed.negative.join(", ");
+      mixed.append(praised, faulted);
+      el.suggestion.appendChild(mixed);
+    }
   }
 
   const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -286,6 +286,24 @@ def test_reviews_in_the_evaluation_bucket_are_shown_blind(labeller):
         assert items[pk]["suggestion"] == "positive" and items[pk]["confidence"] == 0.5
 
 
+def test_a_mixed_review_shows_both_sides_on_its_card_unless_it_is_blind(labeller):
+    from reviews.models import ReviewAspect
+
+    reviews = [scored(0.3, 0.5, 0.2, text=f"Great food, rude staff {i}") for i in range(30)]
+    for review in reviews:
+        ReviewAspect.objects.create(review=review, category="food quality", polarity="positive")
+        ReviewAspect.objects.create(review=review, category="service and staff", polarity="negative")
+
+    items = {item.review.pk: item.as_json() for item in labelling.queue_items(reviews, user_id=labeller.pk)}
+
+    assert any(in_evaluation_bucket(pk) for pk in items) and not all(in_evaluation_bucket(pk) for pk in items)
+    for pk, item in items.items():
+        expected = (
+            None if in_evaluation_bucket(pk) else {"positive": ["food quality"], "negative": ["service and staff"]}
+        )
+        assert item["mixed"] == expected
+
+
 def test_double_labelling_sends_a_review_to_a_second_labeller_blind(settings):
     settings.LABELLING_DOUBLE_SHARE = 1.0
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
