@@ -301,6 +301,13 @@ class ReviewAspect(models.Model):
                 include=["review_source", "review_business", "review_rating"],
                 name="aspect_quotes",
             ),
+            # The same for one business (its report, its weekly digest, its peers): in the index above a business
+            # is a filter, and a small one's mentions of a rare theme sit among thousands of other businesses'.
+            models.Index(
+                fields=["review_business", "category", "is_suggestion", "-confidence", "-review_effective_at", "-id"],
+                include=["review_source", "review_rating"],
+                name="aspect_quotes_business",
+            ),
         ]
 
     def __str__(self) -> str:
