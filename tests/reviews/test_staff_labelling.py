@@ -46,6 +46,7 @@ def labeller():
 @pytest.fixture
 def no_random_share(settings):
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 0
     settings.LABELLING_DOUBLE_SHARE = 0.0
 
 
@@ -289,6 +290,7 @@ def test_reviews_in_the_evaluation_bucket_are_shown_blind(labeller):
 def test_double_labelling_sends_a_review_to_a_second_labeller_blind(settings):
     settings.LABELLING_DOUBLE_SHARE = 1.0
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 0
     review = scored(0.5, 0.3, 0.2)
     first, second = UserFactory(role=LABELLER, username="ana"), UserFactory(role=LABELLER, username="ben")
     assert votes.review_vote(review_id=review.pk, label="positive", user_id=first.pk) == "saved"
@@ -363,6 +365,7 @@ def test_progress_counts_today_me_total_and_what_retraining_needs(labeller, sett
 def test_concurrent_labellers_lose_nothing_and_never_double_label(settings):
     settings.LABELLING_DOUBLE_SHARE = 0.0
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 0
     reviews = [scored(0.5, 0.3, 0.2) for _ in range(24)]
     users = [UserFactory(role=LABELLER) for _ in range(4)]
     seen: dict[int, list[int]] = {user.pk: [] for user in users}
