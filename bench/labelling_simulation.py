@@ -105,7 +105,9 @@ def main() -> None:
         for strategy in ("random", "uncertainty"):
             runs = np.array(curves[(name, strategy)])
             means[strategy] = runs.mean(axis=0)
-            cells = "".join(f"{m:>8.3f} ({lo:.3f}-{hi:.3f})" for m, lo, hi in zip(means[strategy], runs.min(0), runs.max(0)))
+            cells = "".join(
+                f"{m:>8.3f} ({lo:.3f}-{hi:.3f})" for m, lo, hi in zip(means[strategy], runs.min(0), runs.max(0))
+            )
             print(f"  {strategy:12s} {cells}")
         target = float(means["random"][-1])
         needed = _labels_to_match(labels, list(means["uncertainty"]), target)

@@ -114,7 +114,8 @@ def _uncertain_ids(reviews: QuerySet[Review], limit: int, rng: random.Random) ->
     )
     if not shortlist:
         return []
-    probabilities = np.array([[float((scores or {}).get(label, 0.0)) for label in LABELS] for _, _, scores in shortlist])
+    scores = [row[2] or {} for row in shortlist]
+    probabilities = np.array([[float(row.get(label, 0.0)) for label in LABELS] for row in scores])
     order = selection.select_for_labelling(
         probabilities,
         len(shortlist),

@@ -4,9 +4,10 @@ A fresh install serves the VADER lexicon (training/ml/lexicon.py, ~0.48 macro-F1
 hundred human labels alone train a TF-IDF regression that is worse than that (0.27 at 100 labels, 0.54 at
 600). With the lexicon's three class log-probabilities as three more columns, the regression starts from the
 lexicon's opinion and learns how far to trust it: 0.51 at 100 labels, 0.55 at 300, 0.57 at 600 (Yelp, mean of
-3 seeds, random labels). From ~1,500 examples the plain TF-IDF model is as good on Yelp and about 5x faster to
-serve (VADER costs ~1 ms a review), so `fit` trains the plain model from PRIOR_MAX_EXAMPLES on (measured in
-bench/labelling_simulation.py; see docs/benchmarks.md).
+3 seeds, random labels, columns at scale 1-3; the shipped 0.5: bench/labelling_simulation.py). From ~1,500
+examples the plain TF-IDF model is as good on Yelp (0.61 against 0.61 at 1,500 star labels, 0.655 against 0.642
+at 3,000) and about 5x faster to serve (VADER costs ~1 ms a review), so `fit` trains the plain model from
+PRIOR_MAX_EXAMPLES on.
 
 `fit` is what sentiment training calls for the "fast" kind, and the labelling simulation too (one code path).
 """
@@ -26,7 +27,10 @@ from training.ml.lexicon import LexiconSentimentModel
 ALGORITHM = text_classifier.ALGORITHM
 PRIOR_ALGORITHM = "tfidf-logreg+vader"
 PRIOR_MAX_EXAMPLES = 1500
-PRIOR_SCALE = 2.0  # the columns' size next to an L2-normalised TF-IDF row (1 and 3 measured the same)
+# The columns' size next to an L2-normalised TF-IDF row. On Yelp 1 to 3 measured the same; the larger, the more
+# the regression leans on the lexicon where it is blind: at 2, "we found cold food" stayed neutral after 187
+# rated reviews had taught "cold food" negative (tests/training/test_aspects.py); at 0.5 the words win there.
+PRIOR_SCALE = 0.5
 
 
 def lexicon_compounds(texts: Sequence[str]) -> np.ndarray:
