@@ -30,7 +30,7 @@ def test_it_does_not_return_near_duplicates_when_other_uncertain_reviews_exist()
     # The six copies are the most uncertain of all, the others only a little less.
     rows = probabilities(*([[0.40, 0.39, 0.21]] * 6), [0.45, 0.35, 0.2], [0.46, 0.34, 0.2], [0.47, 0.33, 0.2])
 
-    picked = select_for_labelling(rows, 4, features=text_features(texts), class_balance=False)
+    picked = select_for_labelling(rows, 4, features=text_features(texts), shortlist_factor=4, class_balance=False)
 
     copies = [i for i in picked if i < 6]
     assert len(copies) == 1
@@ -43,7 +43,7 @@ def test_it_shares_the_picks_among_the_predicted_classes():
     negative = [[0.1, 0.3, 0.6]] * 3
     rows = probabilities(*positive, *neutral, *negative)
 
-    picked = select_for_labelling(rows, 6)
+    picked = select_for_labelling(rows, 6, shortlist_factor=4)
 
     predicted = rows[picked].argmax(axis=1)
     assert sorted(np.bincount(predicted, minlength=3).tolist()) == [2, 2, 2]
