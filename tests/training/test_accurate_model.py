@@ -13,7 +13,7 @@ from django.test import override_settings
 from reviews.services import review_bulk_create
 from tests.training.test_lifecycle import rated_corpus
 from training import jobs, runner
-from training.ml import accurate, encoder, text_classifier
+from training.ml import accurate, encoder, lexicon_prior
 from training.models import ModelVersion, TrainingJob
 from training.registry import forget_deployed_model, get_deployed_model
 
@@ -127,7 +127,8 @@ class TestTheAccurateKindInTheLifecycle:
 
         job = runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 30}).pk)
 
-        assert ModelVersion.objects.get(name=job.metrics["model_version"]).algorithm == text_classifier.ALGORITHM
+        # 120 examples: the fast model with the lexicon's prior (training.ml.lexicon_prior.PRIOR_MAX_EXAMPLES)
+        assert ModelVersion.objects.get(name=job.metrics["model_version"]).algorithm == lexicon_prior.PRIOR_ALGORITHM
 
     def test_an_unknown_kind_fails_the_job_with_a_message(self):
         review_bulk_create(items=rated_corpus(60))

@@ -222,7 +222,7 @@ def predict_proba_together(models: Sequence[object], texts: Sequence[str]) -> li
     results: list[np.ndarray | None] = [None] * len(models)
     shared: dict[str, sp.csr_matrix] = {}
     for position, model in enumerate(models):
-        if not isinstance(model, HashedTfidfSentimentModel) or len(texts) <= LEAN_BATCH_MAX:
+        if type(model) is not HashedTfidfSentimentModel or len(texts) <= LEAN_BATCH_MAX:  # subclasses add columns
             results[position] = np.asarray(model.predict_proba(texts))
             continue
         key = repr(sorted(model.hasher.get_params().items()))
