@@ -177,6 +177,31 @@ def rows_mixed_reviews(data: dict, _log: str) -> list[dict]:
     return out
 
 
+def rows_labelling_simulation(_data: dict, log: str) -> list[dict]:
+    """bench/labelling_simulation.py: the labels the uncertainty queue needs for random's full-budget macro-F1."""
+    import re
+
+    out = []
+    for split, needed, budget, target, never_below in re.findall(
+        r"-> (\w+) evaluation.*?uncertainty needs (\S+) labels for random's (\d+)-label macro-F1 ([\d.]+); "
+        r"at or above random at every step: (\w+)",
+        log,
+        flags=re.S,
+    ):
+        ok = needed != "None" and int(needed) <= int(budget) // 2
+        out.append(
+            row(
+                f"labels for random's {budget}-label macro-F1 {target} (Yelp pool -> {split})",
+                needed,
+                budget,
+                int(needed) / int(budget) if needed != "None" else None,
+                f"<= {int(budget) // 2}; never below random: {never_below}",
+                pass_fail(ok and never_below == "True"),
+            )
+        )
+    return out
+
+
 def rows_labelling(_data: dict, log: str) -> list[dict]:
     import re
 
@@ -314,6 +339,13 @@ BENCHMARKS = [
     ),
     Benchmark(
         "labelling", ["bench/labelling.py"], None, rows_labelling, [need_chromium], about="labelling in Chromium"
+    ),
+    Benchmark(
+        "labelling_simulation",
+        ["bench/labelling_simulation.py"],
+        None,
+        rows_labelling_simulation,
+        about="simulate_labelling: uncertainty queue against random labelling, 5 seeds",
     ),
     Benchmark(
         "dashboard",
