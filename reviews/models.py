@@ -219,18 +219,15 @@ class ReviewAspectQuerySet(models.QuerySet):
 class ReviewAspect(models.Model):
     """One aspect mention (or suggestion) in one sentence of a review.
 
-    Model-made rows (source "model") are replaced whenever the review is re-extracted;
-    staff-made rows (source "staff") are only replaced by staff, and replace the model's
-    mentions: a review staff corrected has no model mentions, and extraction keeps it that
-    way (reviews.aspects). A suggestion row (is_suggestion) carries the aspect the suggestion
-    talks about, or "general".
+    Model-made rows (source "model") are replaced whenever the review is re-extracted; staff-made rows (source
+    "staff") are only replaced by staff, and replace the model's mentions: a review staff corrected has no model
+    mentions, and extraction keeps it that way (reviews.aspects). A suggestion row (is_suggestion) carries the
+    aspect the suggestion talks about, or "general".
 
-    review_effective_at, review_source, review_business and review_rating copy the review's
-    filter columns, so the constructive-feedback report aggregates this table alone from
-    covering indexes instead of joining a million reviews (bench/aspects_scale.py). They are
-    set whenever a row is written (fill_review_copies) and rewritten by
-    reviews.aspects.review_aspects_sync_filters whenever a review's source, business,
-    rating or review_date changes.
+    review_effective_at, review_source, review_business and review_rating copy the review's filter columns, so the
+    constructive-feedback report aggregates this table alone from covering indexes instead of joining a million
+    reviews (bench/aspects_scale.py). They are set whenever a row is written (fill_review_copies) and rewritten by
+    reviews.aspects.review_aspects_sync_filters whenever a review's source, business, rating or review_date changes.
     """
 
     class Source(models.TextChoices):
@@ -269,9 +266,8 @@ class ReviewAspect(models.Model):
         indexes = [
             models.Index(fields=["review", "source"]),
             models.Index(fields=["category", "polarity"]),
-            # Covering indexes of the report (analytics/aspect_report.py, bench/aspects_scale.py): each scope
-            # (all, source, business; rating is filtered inside the index) reads its period as an index-only
-            # range scan instead of joining the reviews.
+            # Covering indexes of the report (analytics/aspect_report.py): each scope (all, source, business; rating
+            # is filtered inside the index) reads its period as an index-only range scan, joining no reviews.
             models.Index(
                 fields=["is_suggestion", "review_effective_at"],
                 include=["category", "polarity", "review_source", "review_business", "review_rating", "review_id"],
@@ -294,15 +290,13 @@ class ReviewAspect(models.Model):
                 condition=models.Q(is_suggestion=True),
                 name="aspect_suggestion_sample",
             ),
-            # Quotes: the most confident mentions of a category, read in order until enough are found (with a
-            # rating filter: their ids from the index alone first, the filter columns being included).
+            # Quotes: a category's most confident mentions in order (a rating filter reads the ids here first).
             models.Index(
                 fields=["category", "is_suggestion", "-confidence", "-review_effective_at", "-id"],
                 include=["review_source", "review_business", "review_rating"],
                 name="aspect_quotes",
             ),
-            # The same for one business (its report, its weekly digest, its peers): in the index above a business
-            # is a filter, and a small one's mentions of a rare theme sit among thousands of other businesses'.
+            # The same for one business: above, its mentions of a rare theme sit among every other business's.
             models.Index(
                 fields=["review_business", "category", "is_suggestion", "-confidence", "-review_effective_at", "-id"],
                 include=["review_source", "review_rating"],
