@@ -105,6 +105,22 @@ def _load(env: dict, data_dir: Path, folder: Path, yelp_rows: int, timings: dict
     timings["rollups"] = manage(env, "rebuild_rollups")
 
 
+def logged_in_page(playwright, base: str):
+    """Chromium (the system's), and a page logged in as the manager through Django's form."""
+    browser = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+    )
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", "manager")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_load_state("networkidle")
+    return browser, page
+
+
 def _screens(base: str, out: Path, timings: dict) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -116,17 +132,7 @@ def _screens(base: str, out: Path, timings: dict) -> None:
             time.sleep(0.5)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/accounts/login/")
-        page.fill("input[name=username]", "manager")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit], input[type=submit]")
-        page.wait_for_load_state("networkidle")
+        browser, page = logged_in_page(playwright, base)
         for source in ("yelp", "zomato"):
             started = time.monotonic()
             page.goto(f"{base}/insights/?period=all&source={source}")

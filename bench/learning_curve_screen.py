@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.insights_screens import PASSWORD, free_port, manage  # noqa: E402
+from bench.insights_screens import PASSWORD, free_port, logged_in_page, manage  # noqa: E402
 
 LABEL_OF_STARS = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
 
@@ -128,17 +128,7 @@ def _screen(base: str, port: int, out: Path) -> int:
             time.sleep(0.5)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/accounts/login/")
-        page.fill("input[name=username]", "manager")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit], input[type=submit]")
-        page.wait_for_load_state("networkidle")
+        browser, page = logged_in_page(playwright, base)
         page.goto(f"{base}/models/")
         page.wait_for_load_state("networkidle")
         page.wait_for_selector("#chart-learning .main-svg")

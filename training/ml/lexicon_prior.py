@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 
 from training.ml import text_classifier
-from training.ml.labels import LABEL_INDEX, LABELS
+from training.ml.labels import LABELS
 from training.ml.lexicon import LexiconSentimentModel
 
 ALGORITHM = text_classifier.ALGORITHM
@@ -103,13 +103,7 @@ def fit(
     model (text_classifier.fit) from there on. compounds: lexicon_compounds(texts) if already computed."""
     if len(texts) >= PRIOR_MAX_EXAMPLES:
         return text_classifier.fit(texts, labels, weights, progress)
-    if len(texts) != len(labels):
-        raise ValueError("texts and labels differ in length")
-    if len(set(labels)) < 2:
-        raise ValueError("need at least two classes to train")
-    unknown = set(labels) - set(LABEL_INDEX)
-    if unknown:
-        raise ValueError(f"unknown labels {sorted(unknown)}")
+    text_classifier.check_training_labels(texts, labels)
     if progress is not None:
         progress(0.0, f"Hashing word 1-2-grams and scoring the lexicon on {len(texts)} texts")
     texts = [str(text) for text in texts]

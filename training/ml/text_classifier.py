@@ -260,6 +260,17 @@ def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
     return counts
 
 
+def check_training_labels(texts: Sequence[str], labels: Sequence[str]) -> None:
+    """What every sentiment fit needs: one known label per text, at least two classes."""
+    if len(texts) != len(labels):
+        raise ValueError("texts and labels differ in length")
+    if len(set(labels)) < 2:
+        raise ValueError("need at least two classes to train")
+    unknown = set(labels) - set(LABEL_INDEX)
+    if unknown:
+        raise ValueError(f"unknown labels {sorted(unknown)}")
+
+
 def fit(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -284,13 +295,7 @@ def fit(
             progress(fraction, message)
 
     n = len(texts)
-    if n != len(labels):
-        raise ValueError("texts and labels differ in length")
-    if len(set(labels)) < 2:
-        raise ValueError("need at least two classes to train")
-    unknown = set(labels) - set(LABEL_INDEX)
-    if unknown:
-        raise ValueError(f"unknown labels {sorted(unknown)}")
+    check_training_labels(texts, labels)
     if min_df is None:
         min_df = 2 if n >= 200 else 1
     hasher = make_hasher(n_features)
