@@ -106,7 +106,13 @@ def _load(env: dict, data_dir: Path, folder: Path, yelp_rows: int, timings: dict
 
 
 def logged_in_page(playwright, base: str):
-    """Chromium (the system's), and a page logged in as the manager through Django's form."""
+    """Chromium (the system's), and a page logged in as the manager through Django's form, once the server answers."""
+    for _ in range(120):
+        try:
+            socket.create_connection((base.split("//")[1].split(":")[0], int(base.rsplit(":", 1)[1])), 1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
     browser = playwright.chromium.launch(
         executable_path="/usr/bin/chromium",
         headless=True,
@@ -124,12 +130,6 @@ def logged_in_page(playwright, base: str):
 def _screens(base: str, out: Path, timings: dict) -> None:
     from playwright.sync_api import sync_playwright
 
-    for _ in range(120):
-        try:
-            socket.create_connection((base.split("//")[1].split(":")[0], int(base.rsplit(":", 1)[1])), 1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser, page = logged_in_page(playwright, base)

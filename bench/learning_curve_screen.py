@@ -18,11 +18,9 @@ import csv
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,21 +109,15 @@ def main() -> int:
         env=env,
     )
     try:
-        return _screen(f"http://127.0.0.1:{port}", port, Path(args.out))
+        return _screen(f"http://127.0.0.1:{port}", Path(args.out))
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def _screen(base: str, port: int, out: Path) -> int:
+def _screen(base: str, out: Path) -> int:
     from playwright.sync_api import sync_playwright
 
-    for _ in range(120):
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser, page = logged_in_page(playwright, base)
