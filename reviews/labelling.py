@@ -208,7 +208,7 @@ class QueueItem:
             "highlights": [] if self.blind else [{"term": term, "weight": weight} for term, weight in self.highlights],
             "mixed": None
             if self.blind or self.mixed is None
-            else {"positive": list(self.mixed.positive), "negative": list(self.mixed.negative)},
+            else {"positive": self.mixed.praised, "negative": self.mixed.faulted},
         }
 
 

@@ -97,12 +97,24 @@ class MixedVerdict:
     positive: tuple[str, ...]  # themes praised, in order of first mention
     negative: tuple[str, ...]  # themes faulted
 
+    @property
+    def praised(self) -> list[str]:
+        """The praised themes as a manager reads them ("general" is the place overall)."""
+        return _named(self.positive)
+
+    @property
+    def faulted(self) -> list[str]:
+        return _named(self.negative)
+
     def describe(self) -> str:
-        return f"positive about {_joined(self.positive)}; negative about {_joined(self.negative)}"
+        return f"positive about {_joined(self.praised)}; negative about {_joined(self.faulted)}"
 
 
-def _joined(themes: tuple[str, ...]) -> str:
-    named = ["the place overall" if theme == "general" else theme for theme in themes]
+def _named(themes: tuple[str, ...]) -> list[str]:
+    return ["the place overall" if theme == "general" else theme for theme in themes]
+
+
+def _joined(named: list[str]) -> str:
     return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 

@@ -50,6 +50,7 @@ def test_a_conflicting_mention_counts_on_both_sides_and_general_reads_as_the_pla
 
     assert verdict == MixedVerdict(("general", "food quality"), ("food quality",))
     assert verdict.describe() == "positive about the place overall and food quality; negative about food quality"
+    assert verdict.praised == ["the place overall", "food quality"] and verdict.faulted == ["food quality"]
 
 
 def test_the_reviews_list_and_the_review_page_show_the_mixed_verdict():
