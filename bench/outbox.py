@@ -19,8 +19,8 @@ size; their dead tuples stay, as without vacuum.
   index, a compare-and-set UPDATE, then the claimed rows read back `WHERE claim = ...` (no index on claim: a scan
   of the whole table) and released the same way; pruning by id order, 5,000 rows a batch, no index on sent_at.
   Timed on the 0001 schema (the `outbox_sent` index dropped for it).
-- after: the committed `outbox_relay` (one transaction: UPDATE ... SET sent_at WHERE id IN (SELECT ... FOR UPDATE
-  SKIP LOCKED) RETURNING, publish, commit without waiting for the WAL flush; up to 1,000 rows a statement, so 500
+- after: the committed `outbox_relay` (one transaction: UPDATE ... SET sent_at WHERE ctid = ANY(ARRAY(SELECT ... FOR UPDATE
+  SKIP LOCKED)) RETURNING, publish, commit without waiting for the WAL flush; up to 1,000 rows a statement, so 500
   pending rows are one statement) on the table's fillfactor 50 (outbox 0003), and `outbox_prune` (1,000 rows a
   batch through `outbox_sent`). The before phase runs on fillfactor 100, as that code did.
 
@@ -233,9 +233,9 @@ def claim_plans() -> dict:
     old_readback = plan(f"SELECT id, task, args, kwargs FROM {TABLE} WHERE claim = %s ORDER BY id", [uuid.uuid4()])
     new_claim = plan(
         f"""UPDATE {TABLE} SET sent_at = %s, attempts = attempts + 1, last_error = '', claim = NULL,
-            claimed_until = NULL WHERE id IN (
-            SELECT id FROM {TABLE} WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s)
-            AND created_at <= %s ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED) RETURNING id, task, args, kwargs""",
+            claimed_until = NULL WHERE ctid = ANY(ARRAY(
+            SELECT ctid FROM {TABLE} WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < %s)
+            AND created_at <= %s ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED)) RETURNING id, task, args, kwargs""",
         [now, now, now],
     )
     return {"before: read back WHERE claim = ...": old_readback, "after: the claim": new_claim}
