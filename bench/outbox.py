@@ -19,10 +19,10 @@ size; their dead tuples stay, as without vacuum.
   index, a compare-and-set UPDATE, then the claimed rows read back `WHERE claim = ...` (no index on claim: a scan
   of the whole table) and released the same way; pruning by id order, 5,000 rows a batch, no index on sent_at.
   Timed on the 0001 schema (the `outbox_sent` index dropped for it).
-- after: the committed `outbox_relay` (one transaction: UPDATE ... SET sent_at WHERE ctid = ANY(ARRAY(SELECT ... FOR UPDATE
-  SKIP LOCKED)) RETURNING, publish, commit without waiting for the WAL flush; up to 1,000 rows a statement, so 500
-  pending rows are one statement) on the table's fillfactor 50 (outbox 0003), and `outbox_prune` (1,000 rows a
-  batch through `outbox_sent`). The before phase runs on fillfactor 100, as that code did.
+- after: the committed `outbox_relay` (one transaction: UPDATE ... SET sent_at WHERE ctid = ANY(ARRAY(SELECT ...
+  FOR UPDATE SKIP LOCKED)) RETURNING, publish, commit without waiting for the WAL flush; up to 1,000 rows a
+  statement, so 500 pending rows are one statement) on the table's fillfactor 50 (outbox 0003), and `outbox_prune`
+  (1,000 rows a batch through `outbox_sent`). The before phase runs on fillfactor 100, as that code did.
 
 Prune: a pass with nothing to delete (what the minute's beat task does nearly always) and a pass deleting 5,000
 rows sent 25 hours ago (ids below every other row's, as in production), each over --prune-passes passes.
