@@ -335,7 +335,7 @@ BENCHMARKS = [
         rows_generic,
         [need_postgres],
         outbox_env,
-        about="outbox relay and prune pass at 10,000 and 1,000,000 sent rows, before/after",
+        about="outbox relay and prune pass at 10,000 and 1,000,000 sent tasks, before/after",
     ),
     Benchmark(
         "labelling", ["bench/labelling.py"], None, rows_labelling, [need_chromium], about="labelling in Chromium"

@@ -4,35 +4,53 @@ from django.db import models
 
 
 class OutboxMessage(models.Model):
-    """A Celery task to publish, written in the transaction of the change that needs it.
+    """A Celery task to publish, written in the transaction of the change that needs it. Every row is pending:
+    publishing it deletes it and records a SentTask in the same transaction.
 
-    Pending while `sent_at` is empty. The after-commit publish or the relay (project/outbox/services.py) sends it;
-    a relay pass holds its rows (on PostgreSQL by row locks in the transaction that marks and publishes them,
-    elsewhere by a short lease: `claimed_until`, `claim`) so two relays never send the same row at once.
-    Every read of the relay and of the pruning goes through an index: `outbox_pending` (the
-    pending rows, by id, the order of the claim) and `outbox_sent` (the sent rows, by sent_at).
-    A row can still be sent twice (published, then the database went away before it was marked): every
-    task sent through the outbox tolerates a duplicate.
+    The after-commit publish or the relay (project/outbox/services.py) sends it; a relay pass holds its rows (on
+    PostgreSQL by row locks in the transaction that deletes and publishes them, elsewhere by a short lease:
+    `claimed_until`, `claim`) so two relays never send the same row at once. The relay takes the oldest rows
+    through the primary key; sent rows never stay here, so a pass costs the same however many tasks were
+    sent. A row can still be sent twice (published, then the database went away before it was deleted):
+    every task sent through the outbox tolerates a duplicate.
     """
 
     task = models.CharField(max_length=200, help_text="Registered Celery task name")
     args = models.JSONField(default=list, blank=True)
     kwargs = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="Publish attempts")
+    attempts = models.PositiveIntegerField(default=0, help_text="Publish attempts that failed")
     last_error = models.TextField(blank=True, default="")
     claimed_until = models.DateTimeField(null=True, blank=True)
     claim = models.UUIDField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
-        indexes = [
-            # The relay's claim: pending rows, oldest (lowest id) first.
-            models.Index(fields=["id"], condition=models.Q(sent_at__isnull=True), name="outbox_pending"),
-            # outbox_prune: sent rows by when they were sent.
-            models.Index(fields=["sent_at"], condition=models.Q(sent_at__isnull=False), name="outbox_sent"),
-        ]
+        verbose_name = "pending task"
 
     def __str__(self) -> str:
-        return f"{self.task}{tuple(self.args)} ({'sent' if self.sent_at else 'pending'})"
+        return f"{self.task}{tuple(self.args)} (pending)"
+
+
+class SentTask(models.Model):
+    """A task the outbox published to the broker, kept OUTBOX_KEEP_SENT_HOURS for inspection, then pruned (by
+    `sent_at`, through its index). One row per publish: the relay merges consecutive rows of a batching task
+    (batches.COALESCED_TASKS) into one task, and `message_ids` lists them all.
+
+    The arguments are kept as the JSON text that was published, and the outbox rows as id ranges: parsing a merged
+    task's 500 ids into jsonb, twice, cost the relay pass as much as deleting its 500 rows (bench/outbox.py)."""
+
+    sent_at = models.DateTimeField()
+    task = models.CharField(max_length=200)
+    args = models.TextField(help_text="As published, JSON (a merged task: the union of its rows' lists)")
+    kwargs = models.TextField(default="{}", help_text="As published, JSON")
+    message_ids = models.TextField(help_text="The outbox rows it sent, as id ranges: '101-600, 702'")
+    messages = models.PositiveIntegerField(default=1, help_text="How many outbox rows it sent")
+    attempts = models.PositiveIntegerField(default=1, help_text="Publish attempts, this one included")
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["sent_at"], name="outbox_sent_at")]
+
+    def __str__(self) -> str:
+        return f"{self.task}({self.args[:60]}) (sent {self.sent_at:%Y-%m-%d %H:%M:%S})"

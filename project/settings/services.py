@@ -193,5 +193,5 @@ OUTBOX_RELAY_SECONDS = env_float("OUTBOX_RELAY_SECONDS", 0 if RUNNING_TESTS else
 OUTBOX_RELAY_MIN_AGE_SECONDS = env_float("OUTBOX_RELAY_MIN_AGE_SECONDS", 2.0)
 #: After a failed publish, a web process stops trying the broker for this long.
 OUTBOX_BROKER_RETRY_SECONDS = env_float("OUTBOX_BROKER_RETRY_SECONDS", 5.0)
-#: Sent outbox rows are deleted after this long (hours).
+#: The record of sent tasks (admin: *Sent tasks*) is deleted after this long (hours).
 OUTBOX_KEEP_SENT_HOURS = env_float("OUTBOX_KEEP_SENT_HOURS", 24.0)

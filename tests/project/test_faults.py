@@ -260,10 +260,7 @@ class Stack:
         return key
 
     def pending_outbox(self) -> list[tuple[str, list]]:
-        return [
-            tuple(row)
-            for row in self.postgres.query("SELECT task, args FROM outbox_outboxmessage WHERE sent_at IS NULL")
-        ]
+        return [tuple(row) for row in self.postgres.query("SELECT task, args FROM outbox_outboxmessage")]
 
     def aspect_count(self, review_ids: list[int]) -> int:
         rows = self.postgres.query(

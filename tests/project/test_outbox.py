@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
@@ -14,8 +15,9 @@ from redis.exceptions import ConnectionError as RedisDown
 
 from project import cache as safe_cache
 from project.celery import app as celery_app
-from project.outbox import services
-from project.outbox.models import OutboxMessage
+from project.outbox import batches, services
+from project.outbox.batches import id_ranges
+from project.outbox.models import OutboxMessage, SentTask
 from project.outbox.services import outbox_enqueue, outbox_prune, outbox_relay
 from reviews.models import Review
 
@@ -52,17 +54,36 @@ def broker(monkeypatch) -> FakeBroker:
 
 
 def pending() -> list[OutboxMessage]:
-    return list(OutboxMessage.objects.filter(sent_at__isnull=True))
+    return list(OutboxMessage.objects.all())
+
+
+def sent_records() -> list[tuple[str, list, list[int], int]]:
+    """(task, args, outbox row ids, attempts) of each recorded publish, oldest first."""
+    records = []
+    for sent in SentTask.objects.order_by("id"):
+        ids = [
+            message_id
+            for part in sent.message_ids.split(", ")
+            for first, _, last in [part.partition("-")]
+            for message_id in range(int(first), int(last or first) + 1)
+        ]
+        assert sent.messages == len(ids) and json.loads(sent.kwargs) == {}
+        records.append((sent.task, json.loads(sent.args), ids, sent.attempts))
+    return records
+
+
+def sent_long_ago(hours: float, *tasks: SentTask) -> None:
+    SentTask.objects.filter(pk__in=[t.pk for t in tasks]).update(sent_at=timezone.now() - dt.timedelta(hours=hours))
 
 
 class TestTheOutbox:
-    def test_it_publishes_after_commit_and_marks_the_row_sent(self, transactional_db, broker):
+    def test_it_publishes_after_commit_and_moves_the_row_to_the_sent_tasks(self, transactional_db, broker):
         with transaction.atomic():
             message = outbox_enqueue("reviews.extract_aspects", args=[[1, 2]])
             assert broker.published == []  # nothing leaves before the commit
         assert broker.published == [("reviews.extract_aspects", [[1, 2]])]
-        message.refresh_from_db()
-        assert message.sent_at is not None and message.attempts == 1
+        assert pending() == []
+        assert sent_records() == [("reviews.extract_aspects", [[1, 2]], [message.pk], 1)]
 
     def test_a_rolled_back_write_leaves_no_row_and_sends_nothing(self, transactional_db, broker):
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -94,6 +115,8 @@ class TestTheOutbox:
         # Both rows of this mergeable task went as one task for both reviews.
         assert broker.published == [("reviews.extract_aspects", [[1, 2]])]
         assert pending() == []
+        # One publish for both rows, the third attempt for the first (its own publish and the relay's probe failed).
+        assert sent_records() == [("reviews.extract_aspects", [[1, 2]], [first.pk, second.pk], 3)]
         assert not services.broker.is_open
 
     def test_a_row_left_to_the_relay_is_not_published_at_commit(self, transactional_db, broker):
@@ -108,7 +131,7 @@ class TestTheOutbox:
     def test_the_relay_merges_runs_of_mergeable_rows_in_order_and_keeps_other_tasks_apart(
         self, transactional_db, broker, monkeypatch
     ):
-        monkeypatch.setattr(services, "COALESCE_MAX_IDS", 3)
+        monkeypatch.setattr(batches, "COALESCE_MAX_IDS", 3)
         for ids in ([1], [2, 3]):
             outbox_enqueue("reviews.extract_aspects", args=[ids], publish_after_commit=False)
         outbox_enqueue("training.run_training_job", args=[42], publish_after_commit=False)
@@ -150,10 +173,17 @@ class TestTheOutbox:
         result = outbox_relay(min_age_seconds=0)
 
         assert (result.sent, result.failed) == (1, 2)
-        first, refused, untried = (OutboxMessage.objects.get(pk=row.pk) for row in rows)
-        assert first.sent_at is not None and first.attempts == 1
-        assert refused.sent_at is None and refused.attempts == 1 and "broker gone" in refused.last_error
-        assert untried.sent_at is None and untried.attempts == 0 and untried.last_error == ""
+        assert sent_records() == [("training.run_training_job", [0], [rows[0].pk], 1)]
+        refused, untried = pending()
+        assert (refused.pk, untried.pk) == (rows[1].pk, rows[2].pk)
+        assert refused.attempts == 1 and "broker gone" in refused.last_error
+        assert untried.attempts == 0 and untried.last_error == ""
+        # Back as they were: their creation time (the relay's order and min age) and arguments.
+        assert [(row.created_at, row.args) for row in (refused, untried)] == [
+            (row.created_at, row.args) for row in rows[1:]
+        ]
+        monkeypatch.setattr(services, "_send", broker.send)
+        assert outbox_relay(min_age_seconds=0).sent == 2 and pending() == []
 
     def test_a_relay_that_dies_part_way_leaves_every_row_of_its_batch_pending(
         self, transactional_db, broker, monkeypatch
@@ -170,8 +200,9 @@ class TestTheOutbox:
         with pytest.raises(SystemExit):
             outbox_relay(min_age_seconds=0)
 
-        # Row 0 was published, but its mark went with the pass: it is sent again (at least once).
+        # Row 0 was published, but its deletion went with the pass: it is sent again (at least once).
         assert sorted(row.args[0] for row in pending()) == [0, 1, 2]
+        assert sent_records() == []
         monkeypatch.setattr(services, "_send", broker.send)
         assert outbox_relay(min_age_seconds=0).sent == 3
 
@@ -199,28 +230,27 @@ class TestTheOutbox:
         assert nested == [0]
         assert len(broker.published) == 1
 
-    def test_the_relay_task_prunes_rows_sent_long_ago(self, transactional_db, broker):
-        old = outbox_enqueue("reviews.extract_aspects", args=[[1]])
-        recent = outbox_enqueue("reviews.extract_aspects", args=[[2]])
-        OutboxMessage.objects.filter(pk=old.pk).update(sent_at=timezone.now() - dt.timedelta(hours=25))
+    def test_the_relay_task_prunes_tasks_sent_long_ago_and_never_a_pending_one(self, transactional_db, broker):
+        outbox_enqueue("reviews.extract_aspects", args=[[1]])
+        outbox_enqueue("reviews.extract_aspects", args=[[2]])
+        old, recent = SentTask.objects.order_by("id")
+        sent_long_ago(25, old)
         broker.down = True
         unsent = outbox_enqueue("reviews.extract_aspects", args=[[3]])
         OutboxMessage.objects.filter(pk=unsent.pk).update(created_at=timezone.now() - dt.timedelta(days=3))
 
         assert outbox_prune(keep_hours=24) == 1
-        assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, unsent.pk}
+        assert list(SentTask.objects.values_list("pk", flat=True)) == [recent.pk]
+        assert pending() == [unsent]
 
-    def test_pruning_deletes_in_batches_only_rows_sent_before_the_cutoff(self, transactional_db, broker):
-        long_ago = timezone.now() - dt.timedelta(hours=30)
-        old = [outbox_enqueue("reviews.extract_aspects", args=[[i]]).pk for i in range(5)]
-        OutboxMessage.objects.filter(pk__in=old).update(sent_at=long_ago)
-        recent = outbox_enqueue("reviews.extract_aspects", args=[[9]]).pk
-        broker.down = True
-        unsent = outbox_enqueue("reviews.extract_aspects", args=[[10]]).pk
-        OutboxMessage.objects.filter(pk=unsent).update(created_at=long_ago)
+    def test_pruning_deletes_in_batches_only_tasks_sent_before_the_cutoff(self, transactional_db, broker):
+        for i in range(6):
+            outbox_enqueue("reviews.extract_aspects", args=[[i]])
+        *old, recent = SentTask.objects.order_by("id")
+        sent_long_ago(30, *old)
 
         assert outbox_prune(keep_hours=24, batch_size=2) == 5  # batches of 2, 2, 1
-        assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent, unsent}
+        assert list(SentTask.objects.values_list("pk", flat=True)) == [recent.pk]
         assert outbox_prune(keep_hours=24, batch_size=2) == 0
 
     def test_a_relay_pass_claims_and_marks_its_rows_in_a_fixed_number_of_statements(
@@ -229,13 +259,18 @@ class TestTheOutbox:
         for i in range(20):
             outbox_enqueue("training.run_training_job", args=[i], publish_after_commit=False)
         # PostgreSQL: one transaction (BEGIN and COMMIT count as statements here) whose settings and one
-        # UPDATE ... RETURNING, sent together, take the rows and mark them sent. Elsewhere the claim is a
-        # compare-and-set (the ids, the UPDATE, the rows it got), then an UPDATE marks them sent.
-        with django_assert_num_queries(3 if on_postgres else 4):
+        # DELETE ... RETURNING, sent together, take the rows, then one INSERT records the 20 publishes.
+        # Elsewhere the claim is a compare-and-set (the ids, the UPDATE, the rows it got), then a transaction
+        # deletes them and records the publishes.
+        with django_assert_num_queries(4 if on_postgres else 7):
             assert outbox_relay(min_age_seconds=0, batch_size=50).sent == 20
-        assert len(broker.published) == 20 and pending() == []
+        assert len(broker.published) == 20 and pending() == [] and len(sent_records()) == 20
         with django_assert_num_queries(3 if on_postgres else 1):
             assert outbox_relay(min_age_seconds=0).sent == 0
+
+    def test_a_sent_task_lists_its_outbox_rows_as_id_ranges(self):
+        assert id_ranges([7, 3, 4, 5, 9, 10]) == "3-5, 7, 9-10"
+        assert id_ranges([42]) == "42"
 
     def test_writes_and_another_relay_never_wait_on_a_relay_pass_in_progress(
         self, transactional_db, broker, monkeypatch
@@ -289,8 +324,8 @@ class TestTheOutbox:
             message = outbox_enqueue("reviews.extract_aspects", args=[[review.pk]])
             assert not review.aspects.exists()
         assert review.aspects.exists()
-        message.refresh_from_db()
-        assert message.sent_at is not None
+        assert pending() == []
+        assert sent_records() == [("reviews.extract_aspects", [[review.pk]], [message.pk], 1)]
 
 
 class TestReviewCreationWithTheBrokerDown:
