@@ -50,14 +50,19 @@ class SentenceReading:
     suggestion: tuple[str, float] | None
 
 
-def read_sentences(model, sentences: Sequence[str], predicted: Sequence | None = None) -> list[SentenceReading]:
+def read_sentences(
+    model,
+    sentences: Sequence[str],
+    predicted: Sequence | None = None,
+    flags: Sequence[tuple[bool, float]] | None = None,
+) -> list[SentenceReading]:
     """Aspects and suggestions of each sentence. A suggestion sentence is not a mention of its theme ("Please
     add more staff" praises nothing); when it joins clauses ("Great food but the service could be faster"),
-    the clauses that are not suggestions still carry their mentions. `predicted`: the model's aspects of the
-    sentences when the caller has them already."""
+    the clauses that are not suggestions still carry their mentions. `predicted` and `flags`: the model's
+    aspects and the detector's sentence_suggestions of the sentences, when the caller has them already."""
     predicted = _predict_distinct(model, sentences) if predicted is None else predicted
     detector = get_suggestion_model()  # once for the sentences and their clauses
-    flags = sentence_suggestions(sentences, detector)
+    flags = sentence_suggestions(sentences, detector) if flags is None else flags
     mixed = {
         sentence: clauses
         for sentence, (is_suggestion, _) in zip(sentences, flags, strict=True)

@@ -152,3 +152,16 @@ def test_the_int8_graph_is_built_once_and_read_back_by_later_processes(tmp_path,
 
     assert len(list(tmp_path.glob("minilm-int8-*.onnx"))) == 1
     np.testing.assert_allclose(again, first)
+
+
+def test_leaving_skip_layer_normalisation_unfused_changes_no_embedding(tmp_path):
+    import onnxruntime as ort
+
+    graph = encoder.quantized_model_bytes(tmp_path)
+    fused = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    ids = np.array([[101, 1996, 9703, 2001, 3147, 1012, 102]], dtype=np.int64)  # [CLS] the soup was cold . [SEP]
+    inputs = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+    unfused = encoder.SentenceEncoder(quantized=True, model_cache_dir=tmp_path, cache_size=0)._session
+
+    np.testing.assert_allclose(unfused.run(None, inputs)[0], fused.run(None, inputs)[0], atol=1e-5)

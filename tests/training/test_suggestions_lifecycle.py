@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from training.ml.holdout import text_in_evaluation_bucket
 from training.models import GateDecision, ModelVersion, SuggestionAnnotation, TrainingJob
-from training.suggestions import suggestion_examples
+from training.suggestions import get_suggestion_model, suggestion_examples
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -153,6 +153,24 @@ def test_predict_file_adds_row_level_suggestion_columns_to_any_output(tmp_path):
     scheme = list(csv.DictReader((tmp_path / "scheme.csv").open()))
     assert list(scheme[0]) == ["id", "text", "aspects", "is_suggestion", "suggestion_score"]
     assert [row["is_suggestion"] for row in scheme] == ["1", "0", ""]
+
+
+def test_predict_file_reads_each_sentence_once_for_the_suggestion_columns_and_the_aspects_list(tmp_path, monkeypatch):
+    source = tmp_path / "in.csv"
+    source.write_text('text\n"Lovely pasta. Please add more staff on Fridays."\nThe soup was cold.\n')
+    model = get_suggestion_model()
+    scores, read = model.predict_proba, []
+
+    def counted(texts):
+        read.extend(texts)
+        return scores(texts)
+
+    monkeypatch.setattr(model, "predict_proba", counted)
+
+    run("predict_file", str(source), "--text-col", "text", "--aspects", "--suggestions",
+        "--out", str(tmp_path / "out.csv"))  # fmt: skip
+
+    assert sorted(read) == ["Lovely pasta.", "Please add more staff on Fridays.", "The soup was cold."]
 
 
 def test_predict_file_lists_a_suggestion_once_as_a_suggestion_not_as_a_mention(tmp_path):

@@ -15,8 +15,9 @@ micro-F1 on the themes. The int8 graph quantises activations with one scale per 
 vector would depend on the sentences batched with it (cosine down to 0.97 against it alone): it encodes one
 sentence per run, which keeps every embedding (and prediction) independent of its neighbours. Runs that
 small waste a second intra-op thread (a hand-off per operator), so each run gets one thread and as many
-runs go in parallel as there are cores: ~1.9x the float encoder's sentences per CPU second. The int8 graph
-is built once and kept on disk (VAR_DIR/encoder), so later processes skip the ~5-8 s of quantising.
+runs go in parallel as there are cores: ~1.8x the float encoder's sentences per second (923 against 517 on
+2 cores, bench/extraction.py). The int8 graph is built once and kept on disk (VAR_DIR/encoder), so later
+processes skip the ~5-8 s of quantising.
 
 No Django imports: this module is used by training and serving alike.
 """
@@ -88,6 +89,11 @@ def quantize_onnx_model(model) -> bytes:
     finally:
         logging.disable(previously_disabled)
 
+
+# onnxruntime fuses each residual Add + LayerNormalization into SkipLayerNormalization, which on one
+# sentence (~20 tokens x 384) costs more than the two ops it replaces: unfused, the int8 encoder runs
+# ~20 % more sentences per second (bench/extraction.py), identical embeddings; the float one is unchanged.
+UNFUSED_FOR_SPEED = ["SkipLayerNormFusion"]
 
 QUANTIZED_FORMAT = 1  # bump when the int8 recipe changes, so cached graphs are rebuilt
 
@@ -286,7 +292,9 @@ class SentenceEncoder:
             graph = quantized_model_bytes(self.model_cache_dir)
         else:
             graph = build_onnx_model(model_dir()).SerializeToString()
-        return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            graph, options, providers=["CPUExecutionProvider"], disabled_optimizers=UNFUSED_FOR_SPEED
+        )
 
     @property
     def _single_runs(self) -> bool:

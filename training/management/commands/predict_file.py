@@ -110,12 +110,14 @@ class Command(BaseCommand):
                 results = predict_texts([texts[i] for i in valid]).results if valid and not aspect_scheme else []
                 by_row = dict(zip(valid, results, strict=False))
                 sentences = _row_sentences(texts, valid) if (aspect_scheme or with_aspects or with_suggestions) else []
+                # --aspects lists each sentence's suggestion too: the detector reads every sentence once for both.
+                flags = sentence_suggestions([s for _, s in sentences]) if with_suggestions or with_aspects else None
                 aspects_by_row = (
-                    _aspects(sentences, detailed=bool(with_aspects), scheme=aspect_scheme or THEMES)
+                    _aspects(sentences, detailed=bool(with_aspects), scheme=aspect_scheme or THEMES, flags=flags)
                     if (aspect_scheme or with_aspects)
                     else {}
                 )
-                suggestions_by_row = _row_suggestions(sentences) if with_suggestions else {}
+                suggestions_by_row = _row_suggestions(sentences, flags) if with_suggestions else {}
                 for i, row in enumerate(batch):
                     if writer:
                         output = {renamed.get(column, column): row.get(column) for column in columns}
@@ -187,17 +189,19 @@ def _row_sentences(texts: list[str], valid: list[int]) -> list[tuple[int, str]]:
     return [(i, sentence) for i in valid for sentence in (split_sentences(texts[i]) or [texts[i]])]
 
 
-def _row_suggestions(sentences: list[tuple[int, str]]) -> dict[int, tuple]:
-    """(is_suggestion 1/0, suggestion_score) per row: a row is a suggestion when any of its sentences is, and its
-    score is its highest sentence score."""
+def _row_suggestions(sentences: list[tuple[int, str]], flags: list[tuple[bool, float]]) -> dict[int, tuple]:
+    """(is_suggestion 1/0, suggestion_score) per row from its sentences' flags: a row is a suggestion when any
+    of its sentences is, and its score is its highest sentence score."""
     out: dict[int, tuple[int, float]] = {}
-    for (i, _), (flag, score) in zip(sentences, sentence_suggestions([s for _, s in sentences]), strict=True):
+    for (i, _), (flag, score) in zip(sentences, flags, strict=True):
         best_flag, best_score = out.get(i, (0, 0.0))
         out[i] = (max(best_flag, int(flag)), max(best_score, round(score, 4)))
     return out
 
 
-def _aspects(sentences: list[tuple[int, str]], *, detailed: bool, scheme: str) -> dict[int, dict]:
+def _aspects(
+    sentences: list[tuple[int, str]], *, detailed: bool, scheme: str, flags: list[tuple[bool, float]] | None
+) -> dict[int, dict]:
     """Aspects per row in the scheme's categories: merged over the row's sentences (--aspect-scheme), or per
     sentence with the suggestions (--aspects, the product themes: a suggestion is listed with its theme, not as
     a mention; training.aspect_extraction)."""
@@ -208,7 +212,7 @@ def _aspects(sentences: list[tuple[int, str]], *, detailed: bool, scheme: str) -
         for (i, _), aspects in zip(sentences, model.predict(texts) if texts else [], strict=True):
             per_row.setdefault(i, []).append(aspects)
         return {i: {"aspects": merge_review_aspects(items)} for i, items in per_row.items()}
-    for (i, sentence), reading in zip(sentences, read_sentences(model, texts), strict=True):
+    for (i, sentence), reading in zip(sentences, read_sentences(model, texts, flags=flags), strict=True):
         row = per_row.setdefault(i, {"aspects": [], "suggestions": []})
         row["aspects"].extend(
             {"category": category, "polarity": polarity, "sentence": sentence}
