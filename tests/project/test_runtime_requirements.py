@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "requirements.txt"
 DEVELOPMENT = ROOT / "requirements-dev.txt"
 NODEPS = ROOT / "requirements-nodeps.txt"
+BUILD = ROOT / "requirements-build.txt"
 # Test, lint and benchmark tools: never in the production image.
 DEV_ONLY = {
     "pytest", "pytest-django", "factory-boy", "ruff", "import-linter", "grimp", "schemathesis", "moto", "flask",
@@ -74,7 +75,7 @@ def test_the_runtime_requirements_hold_no_development_tool():
     assert not any(line.startswith("-") for line in requirement_lines(RUNTIME)), "it must not include another file"
 
 
-@pytest.mark.parametrize("path", [RUNTIME, DEVELOPMENT, NODEPS], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", [RUNTIME, DEVELOPMENT, NODEPS, BUILD], ids=lambda path: path.name)
 def test_every_requirement_is_pinned_once(path):
     names = pinned_names(path)
 
@@ -90,6 +91,15 @@ def test_the_development_set_is_the_runtime_set_plus_the_tools():
     assert [line for line in lines if line.startswith("-")] == ["-r requirements.txt"]
     assert runtime & development == set(), "pinned in both files"
     assert DEV_ONLY <= development
+
+
+def test_pytorch_is_only_in_the_optional_build_set_that_nothing_installs_by_itself():
+    installers = "\n".join((ROOT / name).read_text() for name in ("Makefile", "Dockerfile", ".ci/run"))
+
+    assert "torch" in pinned_names(BUILD) and requirement_lines(BUILD)[0] == "-r requirements.txt"
+    for path in (RUNTIME, DEVELOPMENT, NODEPS):
+        assert "torch" not in pinned_names(path), path.name
+    assert "requirements-build" not in installers
 
 
 def test_make_run_and_the_image_install_the_runtime_set_and_make_test_the_development_set():
