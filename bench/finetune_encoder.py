@@ -51,10 +51,9 @@ from torch import nn  # noqa: E402
 
 from training.ml import encoder  # noqa: E402
 from training.ml.datasets import default_data_dir, load_yelp, load_zomato, split  # noqa: E402
-from training.ml.labels import LABELS  # noqa: E402
+from training.ml.labels import LABEL_INDEX, LABELS  # noqa: E402
 
 HEAD_SCALE = 20.0
-LABEL_INDEX = {label: i for i, label in enumerate(LABELS)}
 
 
 class MiniLM(nn.Module):
@@ -161,7 +160,7 @@ def embed(model: MiniLM, tokens: list[list[int]], batch: int = 64) -> np.ndarray
     return out
 
 
-def macro_f1(truth: list[int], predicted) -> dict:
+def f1_scores(truth: list[int], predicted) -> dict:
     """Macro-F1 over the three classes, and the neutral class's own F1 (the hard one)."""
     per_class = f1_score(truth, predicted, average=None, labels=[0, 1, 2])
     return {"macro_f1": round(float(per_class.mean()), 4), "neutral_f1": round(float(per_class[1]), 4)}
@@ -211,7 +210,7 @@ def main(argv=None) -> int:
     baseline = LogisticRegression(max_iter=2000, class_weight="balanced", C=4.0)
     baseline.fit(vectorizer.fit_transform([e.text for e in train]), train_labels)
     results["tfidf"] = {
-        name: macro_f1(truth, baseline.predict(vectorizer.transform([e.text for e in examples])))
+        name: f1_scores(truth, baseline.predict(vectorizer.transform([e.text for e in examples])))
         for name, examples, truth in (
             ("yelp", yelp_test, tests["yelp"][1]),
             ("zomato", zomato_test, tests["zomato"][1]),
@@ -224,7 +223,7 @@ def main(argv=None) -> int:
     frozen_train = embed(model, train_tokens)
     frozen_head = LogisticRegression(max_iter=3000, class_weight="balanced", C=10.0).fit(frozen_train, train_labels)
     results["frozen_minilm_lr"] = {
-        name: macro_f1(truth, frozen_head.predict(embed(model, tokens))) for name, (tokens, truth) in tests.items()
+        name: f1_scores(truth, frozen_head.predict(embed(model, tokens))) for name, (tokens, truth) in tests.items()
     }
     print(f"frozen MiniLM + LR head: {results['frozen_minilm_lr']}", flush=True)
 
@@ -274,7 +273,8 @@ def main(argv=None) -> int:
         scores = {}
         for name, (tokens, truth) in tests.items():
             vectors = torch.from_numpy(embed(model, tokens))
-            scores[name] = macro_f1(truth, head(vectors * HEAD_SCALE).argmax(-1).numpy())
+            with torch.no_grad():
+                scores[name] = f1_scores(truth, head(vectors * HEAD_SCALE).argmax(-1).numpy())
         minutes = round((time.perf_counter() - epoch_started) / 60, 1)
         results["epochs"].append({"epoch": epoch, "minutes": minutes, "head": scores})
         print(f"epoch {epoch} ({minutes} min): fine-tuned head {scores}", flush=True)
@@ -313,7 +313,7 @@ def main(argv=None) -> int:
         began = time.perf_counter()
         vectors = int8_embed(tokens)
         product[name] = {
-            **macro_f1(truth, refit.predict(vectors)),
+            **f1_scores(truth, refit.predict(vectors)),
             "reviews_per_s_one_thread": round(len(tokens) / (time.perf_counter() - began), 1),
         }
     results["int8_onnx_lr_refit"] = product

@@ -47,7 +47,7 @@ COALESCED_TASKS: dict[str, Callable[[list[list]], list]] = {
 COALESCE_MAX_IDS = 1000
 
 
-def coalesced(rows: list[tuple]) -> Iterable[tuple[list[int], str, list, dict]]:
+def coalesced(rows: list[tuple]) -> Iterable[Send]:
     """(message ids, task, args, kwargs) to send, in row order; runs of mergeable rows become one."""
     group: list[tuple] = []
 

@@ -228,6 +228,13 @@ _RELAY_SETTINGS = (
 )
 
 
+def _execute_with_relay_settings(cursor, statement: str, params: dict) -> None:
+    """`statement` after the _RELAY_SETTINGS, in one round trip; the cursor is left at the statement's result."""
+    cursor.execute("; ".join([*_RELAY_SETTINGS, statement]), params)
+    for _setting in _RELAY_SETTINGS:
+        cursor.nextset()
+
+
 def _relay_batch_locked(alias: str, *, min_age: float, batch_size: int) -> _Batch:
     """PostgreSQL: one transaction deletes up to `batch_size` pending rows, oldest first (a DELETE of the rows a
     `FOR UPDATE SKIP LOCKED` subquery picks through the primary key, RETURNING what to send), publishes them,
@@ -263,9 +270,7 @@ def _relay_batch_locked(alias: str, *, min_age: float, batch_size: int) -> _Batc
     taken: list[tuple] = []
     try:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
-            cursor.execute("; ".join([*_RELAY_SETTINGS, claim]), params)
-            for _setting in _RELAY_SETTINGS:
-                cursor.nextset()  # to the claim's result
+            _execute_with_relay_settings(cursor, claim, params)
             taken = cursor.fetchall()
             if not taken:
                 return _Batch(0, 0, None)
@@ -334,7 +339,7 @@ def _relay_batch_leased(alias: str, *, min_age: float, batch_size: int) -> _Batc
         left = [row[0] for row in rows if row[0] not in done]
         if left:
             OutboxMessage.objects.using(alias).filter(pk__in=left, claim=claim).update(claim=None, claimed_until=None)
-    return _Batch(len(rows), sum(len(message_ids) for message_ids, *_ in sent), failure)
+    return _Batch(len(rows), _count(sent), failure)
 
 
 def _claim(claim: uuid.UUID, *, min_age: float, batch_size: int) -> list[tuple[int, str, list, dict]]:
@@ -373,19 +378,13 @@ def outbox_prune(*, keep_hours: float | None = None, batch_size: int = PRUNE_BAT
         if connection.vendor == "postgresql":
             table = connection.ops.quote_name(SentTask._meta.db_table)
             with transaction.atomic(using=alias), connection.cursor() as cursor:
-                cursor.execute(
-                    "; ".join(
-                        [
-                            *_RELAY_SETTINGS,
-                            f"""DELETE FROM {table} WHERE ctid = ANY(ARRAY(
-                                SELECT ctid FROM {table} WHERE sent_at < %(cutoff)s ORDER BY sent_at LIMIT %(n)s
-                                FOR UPDATE SKIP LOCKED))""",
-                        ]
-                    ),
+                _execute_with_relay_settings(
+                    cursor,
+                    f"""DELETE FROM {table} WHERE ctid = ANY(ARRAY(
+                        SELECT ctid FROM {table} WHERE sent_at < %(cutoff)s ORDER BY sent_at LIMIT %(n)s
+                        FOR UPDATE SKIP LOCKED))""",
                     {"cutoff": cutoff, "n": batch_size},
                 )
-                for _setting in _RELAY_SETTINGS:
-                    cursor.nextset()
                 count = cursor.rowcount
         else:
             batch = SentTask.objects.filter(sent_at__lt=cutoff).order_by("sent_at").values("pk")[:batch_size]
