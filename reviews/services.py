@@ -19,7 +19,7 @@ from reviews.aspects import review_aspects_forget
 from reviews.businesses import business_names_record
 from reviews.models import LabelEvent, LabelVote, Prediction, Review
 from reviews.schemas import ReviewIn
-from reviews.serving import BatchPrediction, predict_texts
+from reviews.serving import BatchPrediction, predict_on_arrival
 from reviews.sql import REVIEW_COLUMNS, insert_reviews_statement
 from training.ml.language import detect_language
 from training.ml.predictor import LabelScores
@@ -76,7 +76,7 @@ def review_create(*, data: ReviewIn) -> CreateResult:
     """
     if data.business_name:
         business_names_record(items=[data])
-    batch = predict_texts([data.text])
+    batch = predict_on_arrival([data.text])
     review = _review_from_input(data)
     _apply_prediction(review, batch.results[0], batch.model_version_id, timezone.now())
     try:
@@ -117,7 +117,7 @@ def review_create_many(*, items: Sequence[ReviewIn]) -> list[CreateResult | Exce
     except DatabaseError:
         discard_dead_pooled_connections()
         return [_create_outcome(item) for item in items]
-    batch = predict_texts([item.text for item in items])
+    batch = predict_on_arrival([item.text for item in items])
     now = timezone.now()
     reviews = []
     for item, prediction in zip(items, batch.results):
@@ -204,7 +204,7 @@ def review_bulk_create(*, items: Sequence[ReviewIn]) -> list[CreateResult]:
                 seen_keys[key] = index
             to_create.append((index, item))
     if to_create:
-        batch = predict_texts([item.text for _, item in to_create])
+        batch = predict_on_arrival([item.text for _, item in to_create])
         now = timezone.now()
         reviews = []
         for (_, item), prediction in zip(to_create, batch.results):

@@ -28,6 +28,10 @@ class ModelServing(Protocol):
     def predict(self, texts: Sequence[str]) -> BatchPrediction:
         """Score the texts with the deployed sentiment model, in input order."""
 
+    def predict_on_arrival(self, texts: Sequence[str]) -> BatchPrediction:
+        """The ingest prediction of new reviews: the deployed model's fast part where it has one (the accurate
+        kind re-scores them in Celery once stored), else the same as predict."""
+
     def explain(self, texts: Sequence[str], top_k: int) -> list[list[tuple[str, float]]]:
         """The terms that pushed each text's predicted label most."""
 
@@ -51,6 +55,10 @@ def serving() -> ModelServing:
 
 def predict_texts(texts: Sequence[str]) -> BatchPrediction:
     return serving().predict(list(texts))
+
+
+def predict_on_arrival(texts: Sequence[str]) -> BatchPrediction:
+    return serving().predict_on_arrival(list(texts))
 
 
 def explain_texts(texts: Sequence[str], top_k: int = 8) -> list[list[tuple[str, float]]]:

@@ -19,6 +19,13 @@ def _fresh_model_cache():
 
 
 @pytest.fixture(autouse=True)
+def _fast_sentiment_kind(settings):
+    # Training tests build the fast kind: the accurate kind's encoding adds seconds to each; its own tests
+    # (tests/training/test_finetuned_model.py) choose it.
+    settings.SENTIMENT_MODEL_KIND = "fast"
+
+
+@pytest.fixture(autouse=True)
 def _celery_runs_inline():
     """In-process tests run tasks eagerly; the end-to-end tests use a real worker."""
     previous = celery_app.conf.task_always_eager

@@ -42,8 +42,8 @@ class TrainingStartIn(BaseModel):
     )
     kind: Literal["fast", "accurate"] | None = Field(
         default=None,
-        description="Sentiment model kind: fast (TF-IDF + LR) or accurate (blended with MiniLM embeddings); "
-        "default: the SENTIMENT_MODEL_KIND setting",
+        description="Sentiment model kind: accurate (the shipped fine-tuned encoder, its head refit on your reviews, "
+        "blended with the fast model) or fast (TF-IDF + LR); default: the SENTIMENT_MODEL_KIND setting",
     )
 
 

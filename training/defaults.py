@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import joblib
@@ -25,9 +26,11 @@ from django.utils import timezone
 from reviews.models import Review
 from training import aspects as aspect_training
 from training import storage
-from training.ml import aspect_data
+from training.ml import aspect_data, finetuned, lexicon_prior, review_encoder
 from training.ml.aspect_schemes import SCHEMES, AspectModelBundle
+from training.ml.datasets import load_yelp, load_zomato, split
 from training.ml.holdout import text_in_evaluation_bucket
+from training.ml.metrics import evaluate
 from training.ml.suggestion_data import read_semeval2019_csv, review_domain_sentences
 from training.ml.suggestions import SuggestionModel, SuggestionRule
 from training.models import Deployment, ModelVersion
@@ -176,4 +179,63 @@ def build_default_aspects(data_dir: Path, folder: Path = PRETRAINED_DIR) -> dict
             "SemEval-2016 Task 5 restaurants SB1 training file (non-commercial)",
         ],
         "metrics": {"held_out_bucket": metrics},
+    }
+
+
+def _sentiment_scores(probabilities, labels) -> dict:
+    result = evaluate(probabilities, labels)
+    return {"n": result["n"], "macro_f1": result["macro_f1"], "neutral_f1": result["per_class"]["neutral"]["f1"]}
+
+
+def build_default_sentiment_encoder(data_dir: Path, folder: Path = PRETRAINED_DIR, *, weights_dir: Path) -> dict:
+    """Ship the fine-tuned review encoder (bench/finetune_encoder.py wrote its weights and head to weights_dir) as
+    the accurate kind's int8 graph and head, and measure it on the held-out 20 % of the shared Yelp and Zomato
+    files (training.ml.datasets.split, the split the fine-tune left out) beside the fast kind trained on the
+    other 80 %, and their blend as the accurate kind predicts before any refit."""
+    if not (weights_dir / "model.safetensors").is_file() or not (weights_dir / "head.json").is_file():
+        raise FileNotFoundError(2, "No fine-tuned weights (model.safetensors, head.json)", str(weights_dir))
+    head_data = json.loads((weights_dir / "head.json").read_text())
+    splits = {"yelp": split(load_yelp(data_dir)), "zomato": split(load_zomato(data_dir))}
+    train = [example for train_part, _ in splits.values() for example in train_part]
+    if head_data.get("train_reviews") != len(train):
+        raise ValueError(f"The fine-tune trained on {head_data.get('train_reviews')} reviews, not these {len(train)}")
+    # What the encoder learned from, so a customer's refit leaves those reviews out (finetuned.fit).
+    head_data["trained_on"] = sorted({finetuned.text_key(example.text) for example in train})
+    folder.mkdir(parents=True, exist_ok=True)
+    graph_path = folder / finetuned.GRAPH_FILE
+    graph_path.write_bytes(review_encoder.build_shipped_graph(weights_dir))
+    (folder / finetuned.HEAD_FILE).write_text(json.dumps(head_data))
+    review_encoder.graph_digest.cache_clear()
+    finetuned.trained_on.cache_clear()
+
+    head = finetuned.LinearHead.read(folder / finetuned.HEAD_FILE)
+    reviews_encoder = review_encoder.review_encoder(graph_path)
+    fast = lexicon_prior.fit([e.text for e in train], [e.label for e in train])
+    metrics: dict = {"finetuned_head": {}, "accurate_blend": {}}
+    baselines: dict = {"fast_kind": {}}
+    seconds, reviews = 0.0, 0
+    for name, (_, test) in splits.items():
+        texts, labels = [e.text for e in test], [e.label for e in test]
+        reviews_encoder.clear_cache()
+        started = time.perf_counter()
+        head_probabilities = head.predict_proba(reviews_encoder.encode(texts))
+        seconds, reviews = seconds + time.perf_counter() - started, reviews + len(texts)
+        fast_probabilities = fast.predict_proba(texts)
+        blend = finetuned.FinetunedSentimentModel.blend(head_probabilities, fast_probabilities)
+        metrics["finetuned_head"][name] = _sentiment_scores(head_probabilities, labels)
+        metrics["accurate_blend"][name] = _sentiment_scores(blend, labels)
+        baselines["fast_kind"][name] = _sentiment_scores(fast_probabilities, labels)
+    return {
+        "file": graph_path.name,
+        "head_file": finetuned.HEAD_FILE,
+        "algorithm": finetuned.ALGORITHM,
+        "parameters": {key: head_data.get(key) for key in ("max_tokens", "epochs", "seed", "train_reviews", "scale")},
+        "data": [
+            "Yelp Dataset Challenge reviews, 80 % of 7,986 (no licence stated by the copy used; Yelp's dataset terms "
+            "apply: **non-commercial**)",
+            "Zomato Hyderabad restaurant reviews (Kaggle), 80 % of 7,739 (no licence stated: treat as "
+            "**research only**)",
+        ],
+        "metrics": {**metrics, "encode_reviews_per_s": round(reviews / max(seconds, 1e-9), 1)},
+        "baselines": baselines,
     }

@@ -3,9 +3,11 @@
 Replays the product's labelling loop on a pool of reviews whose gold labels stay hidden until "labelled":
 start from what a fresh install serves (the lexicon baseline), show the next `step` reviews the strategy's
 queue would show (training.ml.selection, the live queue's own selection), reveal their gold labels as human
-labels, retrain with the product's fast sentiment trainer (training.ml.lexicon_prior.fit, every label at
-settings.HUMAN_LABEL_WEIGHT as in production), score the retrained model itself on the evaluation set, repeat
-until the budget is spent.
+labels, retrain with the product's sentiment trainer of the kind training builds (SENTIMENT_MODEL_KIND, or
+`kind`; every label at settings.HUMAN_LABEL_WEIGHT as in production), score the retrained model itself on the
+evaluation set, repeat until the budget is spent. The fast kind is training.ml.lexicon_prior.fit; the accurate
+kind is the same plus the shipped fine-tuned head refit on the labelled reviews the encoder never saw
+(training.ml.finetuned: the reviews are encoded once, as each retraining would encode them).
 
 It runs in memory: it reads Django settings and writes nothing (no database row, no MLflow run, no stored
 model). Every revealed label trains (no evaluation bucket: the evaluation set is the second file).
@@ -23,11 +25,12 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from training.ml import lexicon_prior, selection
+from training.ml import finetuned, lexicon_prior, selection
 from training.ml.labels import LABEL_INDEX, LABELS
 from training.ml.metrics import evaluate
 
 STRATEGIES = ("uncertainty", "random")
+KINDS = ("fast", "accurate")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -130,6 +133,36 @@ def _fit(texts: list[str], labels: list[str], compounds: np.ndarray):
     return lexicon_prior.fit(texts, labels, weights, compounds=compounds)
 
 
+class _AccurateKind:
+    """The accurate kind's training (training.ml.finetuned.fit) over the pool, whose reviews are encoded once."""
+
+    def __init__(self, pool: LabelledTexts, evaluation: LabelledTexts) -> None:
+        encoder = finetuned.shipped_encoder()
+        self.pool_vectors = encoder.encode(pool.texts)
+        self.eval_vectors = encoder.encode(evaluation.texts)
+
+    def fit(self, labelled: list[int], texts: list[str], labels: list[str], compounds: np.ndarray):
+        """None while the labels hold a single class (training refuses)."""
+        if len(set(labels)) < 2:
+            return None
+        weights = np.full(len(labels), float(settings.HUMAN_LABEL_WEIGHT))
+        rows_in_pool = np.asarray(labelled)
+
+        def fit_fast(rows: np.ndarray):
+            return lexicon_prior.fit(
+                [texts[i] for i in rows], [labels[i] for i in rows], weights[rows], compounds=compounds[rows]
+            )
+
+        return finetuned.fit(
+            texts, labels, weights, embed=lambda rows: self.pool_vectors[rows_in_pool[rows]], fit_fast=fit_fast
+        )
+
+    @staticmethod
+    def predict(model, vectors: np.ndarray, texts: list[str], compounds: np.ndarray) -> np.ndarray:
+        fast = model.base.predict_proba(texts, compounds)
+        return model.blend(model.head.predict_proba(vectors), fast, model.tfidf_weight)
+
+
 def labelling_simulate(
     pool: LabelledTexts,
     evaluation: LabelledTexts,
@@ -138,10 +171,17 @@ def labelling_simulate(
     budget: int,
     step: int,
     seed: int = 0,
+    kind: str | None = None,
     report: Callable[[StepReport], None] | None = None,
 ) -> SimulationResult:
     """Label `budget` reviews of the pool `step` at a time in the strategy's order; macro-F1 after each step."""
     check_plan(pool, strategy=strategy, budget=budget, step=step)
+    kind = kind or settings.SENTIMENT_MODEL_KIND
+    if kind not in KINDS:
+        raise SimulationError(f"Unknown model kind {kind!r}; use one of {', '.join(KINDS)}")
+    if kind == "accurate" and not finetuned.is_available():
+        raise SimulationError("The accurate kind needs the shipped fine-tuned encoder (training/pretrained/)")
+    accurate = _AccurateKind(pool, evaluation) if kind == "accurate" else None
     started = time.monotonic()
     rng = np.random.default_rng(seed)
     policy = queue_policy()
@@ -175,13 +215,20 @@ def labelling_simulate(
         is_labelled[picked] = True
         texts = [pool.texts[i] for i in labelled]
         labels = [pool.labels[i] for i in labelled]
-        model = _fit(texts, labels, pool_compounds[labelled]) or model
+        if accurate is None:
+            model = _fit(texts, labels, pool_compounds[labelled]) or model
+        else:
+            model = accurate.fit(labelled, texts, labels, pool_compounds[labelled]) or model
         if model is None:
             eval_probabilities = lexicon_prior.lexicon_probabilities(eval_compounds)
-        else:
+        elif accurate is None:
             eval_probabilities = model.predict_proba(evaluation.texts, eval_compounds)
             if strategy == "uncertainty":
                 probabilities = model.predict_proba(pool.texts, pool_compounds)
+        else:
+            eval_probabilities = accurate.predict(model, accurate.eval_vectors, evaluation.texts, eval_compounds)
+            if strategy == "uncertainty":
+                probabilities = accurate.predict(model, accurate.pool_vectors, pool.texts, pool_compounds)
         macro_f1 = round(float(evaluate(eval_probabilities, eval_truth)["macro_f1"]), 4)
         result.labels.append(len(labelled))
         result.macro_f1.append(macro_f1)

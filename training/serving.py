@@ -33,13 +33,29 @@ def uses_prediction_cache(model) -> bool:
     )
 
 
-def _cache_key(version_id: int, text: str) -> str:
-    return f"pred:{version_id}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
+def _cache_key(version_name: str, text: str) -> str:
+    # By the version's name (a timestamp and a random suffix), not its id: ids start again in a new database
+    # while Redis keeps an older one's entries (a reinstall, a restored backup, test runs).
+    return f"pred:{version_name}:{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
 
 
 def predict_texts(texts: Sequence[str]) -> BatchPrediction:
     """Predict with the deployed model (see predict_with)."""
     return predict_with(get_deployed_model(), texts)
+
+
+@counts_predictions
+def predict_on_arrival(texts: Sequence[str]) -> BatchPrediction:
+    """The ingest prediction: a two-stage model (the accurate kind, training.ml.finetuned) answers with its fast
+    part at once, in the deployed version's name, and re-scores the stored reviews in Celery
+    (training.rescoring.review_rescore_ingested); any other model predicts as predict_texts does."""
+    deployed = get_deployed_model()
+    fast = getattr(deployed.model, "ingest_model", None)
+    if fast is None:
+        return predict_with.__wrapped__(deployed, texts)
+    texts = list(texts)
+    results = scores_from_probabilities(fast.predict_proba(texts)) if texts else []
+    return BatchPrediction(deployed.version_id, deployed.name, results)
 
 
 @counts_predictions  # Prometheus: every text scored here (predict endpoint, ingestion, feedback clauses)
@@ -55,7 +71,7 @@ def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPredicti
     if not uses_prediction_cache(deployed.model):
         results = scores_from_probabilities(deployed.model.predict_proba(texts))
         return BatchPrediction(deployed.version_id, deployed.name, results)
-    keys = [_cache_key(deployed.version_id, text) for text in texts]
+    keys = [_cache_key(deployed.name, text) for text in texts]
     cached = cache_get_many(keys)  # {} while the cache is down (project/cache.py)
     missing = [i for i, key in enumerate(keys) if key not in cached]
     rows = np.zeros((len(texts), len(LABELS)))
@@ -103,6 +119,9 @@ class TrainingServing:
 
     def predict(self, texts: Sequence[str]) -> BatchPrediction:
         return predict_texts(texts)
+
+    def predict_on_arrival(self, texts: Sequence[str]) -> BatchPrediction:
+        return predict_on_arrival(texts)
 
     def explain(self, texts: Sequence[str], top_k: int) -> list[list[tuple[str, float]]]:
         return explain_texts(texts, top_k)

@@ -13,7 +13,7 @@ from training.automation import current_slot, scheduled_run_claim
 from training.jobs import training_job_sweep_stuck
 from training.models import Alert
 from training.monitoring import monitoring_run
-from training.rescoring import review_rescore_batch
+from training.rescoring import review_rescore_batch, review_rescore_ingested
 from training.runner import training_job_run
 from training.versions import model_version_sync_aliases
 
@@ -97,9 +97,12 @@ ASPECT_BATCH_SIZE = 500
     time_limit=600,
 )
 def extract_aspects(review_ids: list[int]) -> int:
-    """Aspects and suggestions of imported reviews (large imports are split into batches)."""
+    """What follows a review's arrival, for a batch of new reviews (large imports are split into batches): the
+    accurate kind's full prediction after its fast ingest one (a no-op for the fast kind), then aspects and
+    suggestions."""
     stored = 0
     for start in range(0, len(review_ids), ASPECT_BATCH_SIZE):
+        review_rescore_ingested(review_ids[start : start + ASPECT_BATCH_SIZE])
         stored += review_extract_aspects(review_ids[start : start + ASPECT_BATCH_SIZE])
     return stored
 

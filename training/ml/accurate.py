@@ -1,4 +1,6 @@
-"""The optional "accurate" sentiment model: the default TF-IDF model blended with MiniLM embeddings.
+"""The accurate kind before the fine-tuned encoder (training/ml/finetuned.py): the TF-IDF model blended with a head
+on the bundled MiniLM's embeddings. Training no longer builds it; versions trained with it still load and serve, and
+bench/quality.py keeps it as a comparison row.
 
 Bag-of-words models read short texts badly ("not bad at all", "could have been better"): few
 words, each seen in other contexts. A pretrained sentence encoder knows such phrases. This model
@@ -18,9 +20,7 @@ and last sentence of longer reviews carrying the review's label (weak, but the e
 generalises from it). At most ``max_head_examples`` such texts are encoded, so training time
 stays bounded at a million reviews.
 
-It is several times slower than the default (measured in bench/quality.py) and so is trained and
-deployed only when configured (SENTIMENT_MODEL_KIND=accurate or ``train --kind accurate``);
-it goes through the same gate as every candidate. No Django imports.
+No Django imports.
 """
 
 from __future__ import annotations

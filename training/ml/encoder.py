@@ -65,12 +65,12 @@ def linear_layer_nodes(model) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type == "MatMul" and n.name.endswith(".mm")]
 
 
-def quantize_onnx_model(model) -> bytes:
+def quantize_onnx_model(model, float_layers: tuple[str, ...] = FLOAT_LAYERS) -> bytes:
     """An int8 copy of ``model`` (serialised): weights quantised per output channel, activations per batch;
-    the layers in FLOAT_LAYERS stay float32."""
+    the layers in float_layers stay float32."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantized_nodes = [name for name in linear_layer_nodes(model) if not name.startswith(FLOAT_LAYERS)]
+    quantized_nodes = [name for name in linear_layer_nodes(model) if not name.startswith(float_layers or ("-",))]
     # quantize_dynamic logs a line per tensor on the root logger: keep them out of the service's logs.
     previously_disabled = logging.root.manager.disable
     logging.disable(logging.WARNING)
@@ -250,8 +250,13 @@ class SentenceEncoder:
         cache_size: int = 20_000,
         quantized: bool = False,
         model_cache_dir: Path | None = None,
+        graph_file: Path | None = None,
     ):
         self.max_tokens = max_tokens
+        # graph_file: a prebuilt int8 graph of the same architecture and vocabulary (the fine-tuned review
+        # encoder of training/ml/finetuned.py) instead of the bundled model's.
+        self.graph_file = graph_file
+        quantized = quantized or graph_file is not None
         self.quantized = quantized
         self.model_cache_dir = model_cache_dir  # where the int8 graph is kept; None: default_cache_dir()
         # One sentence per run for int8 (see the module docstring); the float graph batches exactly.
@@ -288,7 +293,9 @@ class SentenceEncoder:
         # No busy-waiting between runs: the encoder shares its cores with web workers and Celery.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.quantized:
+        if self.graph_file is not None:
+            graph = Path(self.graph_file).read_bytes()
+        elif self.quantized:
             graph = quantized_model_bytes(self.model_cache_dir)
         else:
             graph = build_onnx_model(model_dir()).SerializeToString()

@@ -12,12 +12,15 @@ from training.defaults import (
     MANIFEST,
     PRETRAINED_DIR,
     build_default_aspects,
+    build_default_sentiment_encoder,
     build_default_suggestions,
     shipped_manifest,
 )
 from training.model_card import write_model_card
 
 BUILDERS = {"aspects": build_default_aspects, "suggestions": build_default_suggestions}
+# Built from the weights of a fine-tune (bench/finetune_encoder.py, PyTorch in its own venv), so only on request.
+ON_REQUEST = {"sentiment_encoder"}
 
 
 class Command(BaseCommand):
@@ -29,18 +32,35 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--data-dir", default=None)
         parser.add_argument("--out", default=str(PRETRAINED_DIR))
-        parser.add_argument("--only", choices=sorted(BUILDERS), action="append", help="Build only these kinds")
+        parser.add_argument(
+            "--only", choices=sorted(BUILDERS.keys() | ON_REQUEST), action="append", help="Build only these kinds"
+        )
+        parser.add_argument(
+            "--finetuned-weights",
+            default=None,
+            help="Folder bench/finetune_encoder.py --out wrote (model.safetensors, head.json): with "
+            "--only sentiment_encoder, ship that encoder as the accurate kind's int8 graph",
+        )
 
-    def handle(self, *args, data_dir: str | None, out: str, only: list[str] | None, **options) -> None:
+    def handle(
+        self, *args, data_dir: str | None, out: str, only: list[str] | None, finetuned_weights: str | None, **options
+    ) -> None:
         source = Path(data_dir or settings.SHARED_DATA_DIR)
         if not source.is_dir():
             raise CommandError(f"No data folder {source} (set --data-dir or SHARED_DATA_DIR)")
         folder = Path(out)
         manifest = shipped_manifest(folder)
+        if "sentiment_encoder" in (only or []) and not finetuned_weights:
+            raise CommandError("--only sentiment_encoder needs --finetuned-weights (bench/finetune_encoder.py --out)")
         for kind in only or sorted(BUILDERS):
             self.stderr.write(f"Building the default {kind} model from {source}")
             try:
-                manifest[kind] = BUILDERS[kind](source, folder)
+                if kind == "sentiment_encoder":
+                    manifest[kind] = build_default_sentiment_encoder(
+                        source, folder, weights_dir=Path(finetuned_weights)
+                    )
+                else:
+                    manifest[kind] = BUILDERS[kind](source, folder)
             except FileNotFoundError as exc:
                 raise CommandError(f"{kind}: a public file is missing: {exc.filename}") from exc
             size = (folder / manifest[kind]["file"]).stat().st_size

@@ -10,6 +10,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from training.labelling_simulation import (
+    KINDS,
     STRATEGIES,
     SimulationError,
     StepReport,
@@ -28,8 +29,8 @@ def _whole_number(name: str, value: str) -> int:
 class Command(BaseCommand):
     help = (
         "Simulate labelling: reveal the gold labels of POOL's reviews STEP at a time in the order the strategy's "
-        "queue shows them, retrain the fast sentiment model after each step and score it on EVAL. The last line "
-        'of the output is JSON: {"strategy", "labels", "macro_f1", "seconds"}. Writes nothing.'
+        "queue shows them, retrain the sentiment model (the kind training builds) after each step and score it on "
+        'EVAL. The last line of the output is JSON: {"strategy", "labels", "macro_f1", "seconds"}. Writes nothing.'
     )
 
     def add_arguments(self, parser) -> None:
@@ -41,6 +42,9 @@ class Command(BaseCommand):
         parser.add_argument("--budget", default="600", help="How many labels in all")
         parser.add_argument("--step", default="100", help="Labels between two retrainings")
         parser.add_argument("--seed", default="0")
+        parser.add_argument(
+            "--kind", choices=KINDS, default=None, help="Sentiment model kind (default: SENTIMENT_MODEL_KIND)"
+        )
 
     def handle(self, *args, **options) -> None:
         budget = _whole_number("--budget", options["budget"])
@@ -57,6 +61,7 @@ class Command(BaseCommand):
                 budget=budget,
                 step=step,
                 seed=seed,
+                kind=options["kind"],
                 report=self._report,
             )
         except SimulationError as error:
