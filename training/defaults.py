@@ -26,7 +26,7 @@ from django.utils import timezone
 from reviews.models import Review
 from training import aspects as aspect_training
 from training import storage
-from training.ml import aspect_data, finetuned, lexicon_prior, review_encoder
+from training.ml import aspect_data, finetuned, lexicon, lexicon_prior, review_encoder
 from training.ml.aspect_schemes import SCHEMES, AspectModelBundle
 from training.ml.datasets import load_yelp, load_zomato, split
 from training.ml.holdout import text_in_evaluation_bucket
@@ -35,7 +35,7 @@ from training.ml.suggestion_data import read_semeval2019_csv, review_domain_sent
 from training.ml.suggestions import SuggestionModel, SuggestionRule
 from training.models import Deployment, ModelVersion
 from training.suggestions import SEMEVAL2019, SHIPPED, Example, deduplicated, suggestion_scores
-from training.versions import reextract_all_aspects
+from training.versions import DeploymentError, model_version_promote, reextract_all_aspects
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 MANIFEST = "defaults.json"
@@ -105,7 +105,50 @@ def model_version_ensure_defaults(folder: Path = PRETRAINED_DIR) -> list[ModelVe
         versions.append(version)
     if deployed and Review.objects.exists():
         reextract_all_aspects()  # an upgrade: stored reviews follow the models that serve now
-    return versions
+    sentiment = _ensure_shipped_sentiment(folder)
+    return versions + ([sentiment] if sentiment else [])
+
+
+def _ensure_shipped_sentiment(folder: Path) -> ModelVersion | None:
+    """The shipped fine-tuned head as a sentiment version (no file of its own: training.registry builds it from
+    the shipped encoder), deployed in place of the lexicon baseline when nothing trained serves yet. Unlabelled
+    stored reviews are re-scored by it (model_version_promote)."""
+    entry = shipped_manifest(folder).get("sentiment_encoder")
+    if entry is None or not finetuned.is_available():
+        return None
+    scores = entry["metrics"]["finetuned_head"]
+    n = sum(split["n"] for split in scores.values())
+    version, _ = ModelVersion.objects.get_or_create(
+        name=f"default-sentiment-{review_encoder.graph_digest(finetuned.SHIPPED_DIR / finetuned.GRAPH_FILE)[:10]}",
+        defaults={
+            "kind": ModelVersion.Kind.SENTIMENT,
+            "algorithm": finetuned.SHIPPED_ALGORITHM,
+            "parameters": {"shipped": True, "kind": "accurate", **entry.get("parameters", {})},
+            "metrics": {
+                "evaluation": {
+                    "macro_f1": round(sum(split["macro_f1"] * split["n"] for split in scores.values()) / n, 4),
+                    "n": n,
+                },
+                "evaluation_set": {
+                    "kind": "shipped-build",
+                    "note": "held-out Yelp and Zomato reviews (macro-F1 of each, weighted by size)",
+                },
+                "shipped": scores,
+            },
+        },
+    )
+    champion = ModelVersion.objects.filter(kind=ModelVersion.Kind.SENTIMENT, stage=ModelVersion.Stage.CHAMPION).first()
+    if champion is None or champion.algorithm == lexicon.ALGORITHM:
+        try:
+            model_version_promote(
+                version=version,
+                action=Deployment.Action.INITIAL,
+                reason="The fine-tuned sentiment encoder that ships with the code, until a trained model wins the gate",
+            )
+        except (DeploymentError, IntegrityError):
+            pass  # another process deployed it (or something else) at the same moment
+        version.refresh_from_db()
+    return version
 
 
 def _write_model(model, folder: Path, file_name: str) -> Path:

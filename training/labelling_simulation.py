@@ -1,7 +1,8 @@
 """The labelling simulation behind `manage.py simulate_labelling`: how much macro-F1 each label buys.
 
 Replays the product's labelling loop on a pool of reviews whose gold labels stay hidden until "labelled":
-start from what a fresh install serves (the lexicon baseline), show the next `step` reviews the strategy's
+start from what a fresh install serves (the lexicon baseline; for the accurate kind, the shipped fine-tuned head
+where shipped models deploy), show the next `step` reviews the strategy's
 queue would show (training.ml.selection, the live queue's own selection), reveal their gold labels as human
 labels, retrain with the product's sentiment trainer of the kind training builds (SENTIMENT_MODEL_KIND, or
 `kind`; every label at settings.HUMAN_LABEL_WEIGHT as in production), score the retrained model itself on the
@@ -189,7 +190,13 @@ def labelling_simulate(
     pool_compounds = lexicon_prior.lexicon_compounds(pool.texts)
     eval_compounds = lexicon_prior.lexicon_compounds(evaluation.texts)
     features = selection.text_features(pool.texts) if strategy == "uncertainty" else None
-    probabilities = lexicon_prior.lexicon_probabilities(pool_compounds)  # what a fresh install serves
+    # What a fresh install serves: the shipped fine-tuned head where shipped models deploy (the accurate kind's
+    # starting point), else the lexicon.
+    start_head = finetuned.shipped_head() if accurate is not None and settings.DEPLOY_SHIPPED_MODELS else None
+    if start_head is None:
+        probabilities = lexicon_prior.lexicon_probabilities(pool_compounds)
+    else:
+        probabilities = start_head.predict_proba(accurate.pool_vectors)
     eval_truth = evaluation.labels
     labelled: list[int] = []
     is_labelled = np.zeros(len(pool.texts), dtype=bool)
@@ -220,7 +227,11 @@ def labelling_simulate(
         else:
             model = accurate.fit(labelled, texts, labels, pool_compounds[labelled]) or model
         if model is None:
-            eval_probabilities = lexicon_prior.lexicon_probabilities(eval_compounds)
+            eval_probabilities = (
+                lexicon_prior.lexicon_probabilities(eval_compounds)
+                if start_head is None
+                else start_head.predict_proba(accurate.eval_vectors)
+            )
         elif accurate is None:
             eval_probabilities = model.predict_proba(evaluation.texts, eval_compounds)
             if strategy == "uncertainty":

@@ -110,8 +110,9 @@ def _sentiment_encoder_section(entry: dict) -> list[str]:
         f"balanced class weights, seed {parameters.get('seed')}), shipped as an int8 ONNX graph (every linear "
         "layer and the word embeddings in int8); a longer review is read as its first and last "
         f"{parameters.get('max_tokens')} tokens. The accurate sentiment kind (`training.ml.finetuned`) reads it: "
-        "it serves once a training run of that kind (the default of `train --wait`) passes the gate, with the head "
-        "refit on your reviews.",
+        "a fresh install serves the head alone (the lexicon gives the prediction on arrival), and a training run of "
+        "that kind (the default of `train --wait`) that passes the gate replaces it, blended with the fast model "
+        "and with the head refit where your reviews ask for it.",
         f"- Trained on: {parameters.get('train_reviews')} reviews: " + "; ".join(entry["data"]) + ".",
         "- Rebuild: `.venv-build/bin/python bench/finetune_encoder.py --skip-comparisons --out DIR` (PyTorch, from "
         "requirements-build.txt; 27-43 min on 2 CPU cores), then "
@@ -141,8 +142,8 @@ def write_model_card(manifest: dict, path: Path) -> None:
     lines = [
         "# Model card: the trained defaults that ship with the platform",
         "",
-        "A fresh install serves these models (registered at `migrate`) instead of the keyword rule and the "
-        "cold-start aspect model. Training on your own annotations replaces them through the gate, as any "
+        "A fresh install serves these models (registered at `migrate`) instead of the keyword rule, the lexicon "
+        "and the cold-start aspect model. Training on your own annotations replaces them through the gate, as any "
         "champion. Rebuild them with `manage.py build_default_models` (reproducible from the public files; "
         "this card and `defaults.json` are written by that command).",
         "",

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from training import storage
-from training.ml import lexicon
+from training.ml import finetuned, lexicon
 from training.ml.predictor import SentimentModel
 from training.models import Deployment, ModelVersion
 
@@ -43,6 +43,10 @@ _loaded: dict[int, SentimentModel] = {}
 def load_model(version: ModelVersion) -> SentimentModel:
     if version.algorithm == lexicon.ALGORITHM:
         return lexicon.LexiconSentimentModel()
+    if version.algorithm == finetuned.SHIPPED_ALGORITHM:
+        model = finetuned.shipped_model()
+        model.predict_proba(["warm up"])
+        return model
     if version.artifact_path:
         model = joblib.load(storage.local_path(version.artifact_path))
         # One prediction before anyone relies on it: a model that cannot predict is never
@@ -89,7 +93,9 @@ def sentiment_features_version() -> ModelVersion | None:
     if not settings.ASPECT_SENTIMENT_FEATURES:
         return None
     version = current_champion(ModelVersion.Kind.SENTIMENT)
-    return None if version is None or version.algorithm == lexicon.ALGORITHM else version
+    # The shipped default's fast part is the lexicon too.
+    lexicon_only = (lexicon.ALGORITHM, finetuned.SHIPPED_ALGORITHM)
+    return None if version is None or version.algorithm in lexicon_only else version
 
 
 def aspect_serving_key(champion: ModelVersion | None, sentiment: ModelVersion | None) -> str:

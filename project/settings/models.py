@@ -96,7 +96,8 @@ MLFLOW_EXPERIMENT = env_str("MLFLOW_EXPERIMENT", "review-sentiment")
 MLFLOW_MODEL_NAME = env_str("MLFLOW_MODEL_NAME", "review-sentiment")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 #: Deploy the trained suggestion and aspect models that ship in training/pretrained/ (built by
-#: `manage.py build_default_models`) at migrate, for each kind with no champion yet.
+#: `manage.py build_default_models`) at migrate, for each kind with no champion yet, and the shipped fine-tuned
+#: sentiment head in place of the lexicon baseline.
 #: default: on (off while the tests run: they start from the rule and the cold start unless they ask)
 DEPLOY_SHIPPED_MODELS = env_bool("DEPLOY_SHIPPED_MODELS", not RUNNING_TESTS)
 #: Folder of the shared data sets.

@@ -91,3 +91,59 @@ def test_a_fresh_install_serves_the_shipped_aspect_models_for_every_scheme(shipp
     assert {("service and staff", "negative")} <= {(c, p) for c, p, _ in themes}
     [e_a] = get_aspect_model("semeval2016").predict(["The sushi was fresh and delicious."])
     assert [(c, p) for c, p, _ in e_a] == [("FOOD#QUALITY", "positive")]
+
+
+class TestTheShippedSentimentDefault:
+    """The fine-tuned head serves sentiment from the first migrate, in place of the lexicon baseline."""
+
+    @pytest.fixture
+    def fresh_install(self, shipped):
+        from training.registry import forget_deployed_model, model_version_ensure_baseline
+
+        model_version_ensure_baseline()  # what migrate does first (training.receivers)
+        model_version_ensure_defaults()
+        forget_deployed_model()
+
+    def test_it_replaces_the_lexicon_baseline_as_the_champion(self, fresh_install):
+        from training.ml import finetuned
+        from training.registry import get_deployed_model
+
+        champion = ModelVersion.objects.get(kind="sentiment", stage="champion")
+
+        assert champion.algorithm == finetuned.SHIPPED_ALGORITHM and champion.parameters["shipped"] is True
+        assert Deployment.objects.filter(model_version=champion, action="initial").exists()
+        assert 0.7 < champion.metrics["evaluation"]["macro_f1"] < 0.8
+        model = get_deployed_model().model
+        negative, positive = model.predict_proba(["Cold food, rude waiter, never again.", "A wonderful evening!"])
+        assert negative.argmax() == 2 and positive.argmax() == 0
+
+    def test_reviews_get_the_lexicon_on_arrival_and_the_head_from_celery(self, fresh_install):
+        from project.outbox.services import outbox_relay
+        from reviews.models import Prediction
+        from reviews.schemas import ReviewIn
+        from reviews.services import review_create
+        from training.ml.lexicon import LexiconSentimentModel
+        from training.registry import get_deployed_model
+
+        text = "The starters were fine but the mains were lukewarm and late."
+        review = review_create(data=ReviewIn(text=text, source="google")).review
+        outbox_relay(min_age_seconds=0)  # the after-arrival task (inline in tests)
+
+        ingest, *_, rescored = Prediction.objects.filter(review=review).order_by("id")
+        assert ingest.is_ingest and not rescored.is_ingest
+        lexicon_scores = LexiconSentimentModel().predict_proba([text])[0]
+        assert [ingest.scores[label] for label in ("positive", "neutral", "negative")] == pytest.approx(
+            lexicon_scores, abs=1e-4
+        )
+        head_scores = get_deployed_model().model.predict_proba([text])[0]
+        assert [rescored.scores[label] for label in ("positive", "neutral", "negative")] == pytest.approx(
+            head_scores, abs=1e-4
+        )
+
+    def test_a_trained_champion_is_never_replaced(self, shipped):
+        ModelVersion.objects.filter(kind="sentiment", stage="champion").update(stage="archived")
+        trained = ModelVersion.objects.create(name="sentiment-mine", kind="sentiment", algorithm="x", stage="champion")
+
+        model_version_ensure_defaults()
+
+        assert ModelVersion.objects.get(kind="sentiment", stage="champion") == trained

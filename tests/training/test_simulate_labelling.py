@@ -185,3 +185,21 @@ def test_the_kind_follows_the_setting(pool, evaluation, settings, monkeypatch):
     simulate(pool, evaluation, strategy="random", budget="50", step="50")
 
     assert chosen == ["accurate"]
+
+
+@pytest.mark.parametrize("deploys_shipped", [True, False])
+def test_the_accurate_kind_starts_from_the_shipped_head_where_shipped_models_deploy(
+    pool, evaluation, settings, monkeypatch, deploys_shipped
+):
+    from training.ml import finetuned, lexicon_prior
+
+    if not finetuned.is_available():
+        pytest.skip("the shipped fine-tuned encoder is not installed")
+    settings.DEPLOY_SHIPPED_MODELS = deploys_shipped
+    lexicon_starts = []
+    real_start = lexicon_prior.lexicon_probabilities
+    monkeypatch.setattr(lexicon_prior, "lexicon_probabilities", lambda c: lexicon_starts.append(1) or real_start(c))
+
+    simulate(pool, evaluation, strategy="uncertainty", budget="50", step="50", kind="accurate")
+
+    assert bool(lexicon_starts) is not deploys_shipped  # what a fresh install serves chose the first reviews
