@@ -11,11 +11,13 @@ import numpy as np
 from django.conf import settings
 
 from reviews.models import Review
+from training.ml import model_choice
 from training.ml.holdout import in_evaluation_bucket
 from training.ml.labels import LABELS, rating_to_label
 
 VOCABULARY_SIZE = 50_000
 VOCABULARY_SAMPLE = 20_000
+CONFIDENCE_POPULATION = 50_000
 _TOKEN = re.compile(r"[a-z0-9']+")
 
 
@@ -26,13 +28,19 @@ class Examples:
     labels: list[str] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # "human" or "rating"
+    # The serving model's stored confidence in each review (None: never predicted): what the labelling queue
+    # chose on, so training can tell how far the labelled reviews stray from all of them (confidence_weights).
+    confidences: list[float | None] = field(default_factory=list)
 
-    def add(self, review_id: int, text: str, label: str, weight: float, source: str) -> None:
+    def add(
+        self, review_id: int, text: str, label: str, weight: float, source: str, confidence: float | None = None
+    ) -> None:
         self.ids.append(review_id)
         self.texts.append(text)
         self.labels.append(label)
         self.weights.append(weight)
         self.sources.append(source)
+        self.confidences.append(confidence)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -41,7 +49,9 @@ class Examples:
         out = Examples()
         for i, wanted in enumerate(keep):
             if wanted:
-                out.add(self.ids[i], self.texts[i], self.labels[i], self.weights[i], self.sources[i])
+                out.add(
+                    self.ids[i], self.texts[i], self.labels[i], self.weights[i], self.sources[i], self.confidences[i]
+                )
         return out
 
     def fingerprint(self) -> str:
@@ -54,16 +64,32 @@ def collect_examples() -> Examples:
     if not settings.TRAIN_INCLUDE_NON_ENGLISH:
         reviews = reviews.filter(is_english=True)
     examples = Examples()
-    rows = reviews.order_by("id").values_list("id", "text", "human_label", "rating")
-    for review_id, text, human_label, rating in rows.iterator(chunk_size=5000):
+    rows = reviews.order_by("id").values_list("id", "text", "human_label", "rating", "predicted_confidence")
+    for review_id, text, human_label, rating, confidence in rows.iterator(chunk_size=5000):
         if human_label:
-            examples.add(review_id, text, human_label, settings.HUMAN_LABEL_WEIGHT, "human")
+            examples.add(review_id, text, human_label, settings.HUMAN_LABEL_WEIGHT, "human", confidence)
         else:
             label = rating_to_label(
                 float(rating), negative_max=settings.RATING_NEGATIVE_MAX, positive_min=settings.RATING_POSITIVE_MIN
             )
-            examples.add(review_id, text, label, 1.0, "rating")
+            examples.add(review_id, text, label, 1.0, "rating", confidence)
     return examples
+
+
+def confidence_weights(examples: Examples, population: int = CONFIDENCE_POPULATION) -> list[float]:
+    """How much each example counts when training checks a refit or a blend on held-out examples: the labelled
+    reviews weighted to stand for all the reviews, by the serving model's stored confidence
+    (model_choice.importance_weights). The uncertain queue labels the reviews the model doubts most, so without
+    this those checks score candidates on hard reviews only. The population is the most recent reviews;
+    an example never predicted counts 1."""
+    known = [i for i, confidence in enumerate(examples.confidences) if confidence is not None]
+    weights = np.ones(len(examples))
+    recent = Review.objects.filter(predicted_confidence__isnull=False).order_by("-id")
+    scores = np.array(list(recent.values_list("predicted_confidence", flat=True)[:population]), dtype=float)
+    if known and len(scores):
+        labelled = np.array([examples.confidences[i] for i in known], dtype=float)
+        weights[known] = model_choice.importance_weights(labelled, scores)
+    return weights.tolist()
 
 
 @dataclass

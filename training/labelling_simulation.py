@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
-from training.ml import finetuned, lexicon_prior, selection
+from training.ml import finetuned, lexicon_prior, model_choice, selection
 from training.ml.labels import LABEL_INDEX, LABELS
 from training.ml.metrics import evaluate
 
@@ -142,12 +142,16 @@ class _AccurateKind:
         self.pool_vectors = encoder.encode(pool.texts)
         self.eval_vectors = encoder.encode(evaluation.texts)
 
-    def fit(self, labelled: list[int], texts: list[str], labels: list[str], compounds: np.ndarray):
-        """None while the labels hold a single class (training refuses)."""
+    def fit(
+        self, labelled: list[int], texts: list[str], labels: list[str], compounds: np.ndarray, confidence: np.ndarray
+    ):
+        """None while the labels hold a single class (training refuses). confidence: the serving model's
+        confidence in each pool review, which the queue chose on (training weighs its checks by it, as the
+        sentiment job does with the stored predictions)."""
         if len(set(labels)) < 2:
             return None
-        weights = np.full(len(labels), float(settings.HUMAN_LABEL_WEIGHT))
         rows_in_pool = np.asarray(labelled)
+        weights = np.full(len(labels), float(settings.HUMAN_LABEL_WEIGHT))
 
         def fit_fast(rows: np.ndarray):
             return lexicon_prior.fit(
@@ -155,7 +159,12 @@ class _AccurateKind:
             )
 
         return finetuned.fit(
-            texts, labels, weights, embed=lambda rows: self.pool_vectors[rows_in_pool[rows]], fit_fast=fit_fast
+            texts,
+            labels,
+            weights,
+            embed=lambda rows: self.pool_vectors[rows_in_pool[rows]],
+            fit_fast=fit_fast,
+            check_weights=model_choice.importance_weights(confidence[rows_in_pool], confidence),
         )
 
     @staticmethod
@@ -225,7 +234,8 @@ def labelling_simulate(
         if accurate is None:
             model = _fit(texts, labels, pool_compounds[labelled]) or model
         else:
-            model = accurate.fit(labelled, texts, labels, pool_compounds[labelled]) or model
+            confidence = probabilities.max(axis=1)
+            model = accurate.fit(labelled, texts, labels, pool_compounds[labelled], confidence) or model
         if model is None:
             eval_probabilities = (
                 lexicon_prior.lexicon_probabilities(eval_compounds)

@@ -129,25 +129,47 @@ class TestTheCustomersHead:
     def test_reviews_that_read_differently_replace_it(self):
         embeddings, labels = self.reviews(200, {0: "negative", 1: "positive", 2: "neutral"})
 
-        head, moved_by = finetuned.customer_head(embeddings, labels, [1.0] * 200, prior=self.prior())
+        chosen = finetuned.customer_head(embeddings, labels, [1.0] * 200, prior=self.prior())
 
-        assert moved_by == 200
-        assert head.predict_proba(np.eye(4)[[0]]).argmax() == LABELS.index("negative")
+        assert chosen.moved_by == 200
+        assert chosen.head.predict_proba(np.eye(4)[[0]]).argmax() == LABELS.index("negative")
+        assert sorted(chosen.checked) == list(range(200))  # every review held out once, in five parts
 
     def test_reviews_it_already_reads_keep_it(self):
         embeddings, labels = self.reviews(200, {0: "positive", 1: "negative"})
 
-        head, moved_by = finetuned.customer_head(embeddings, labels, [1.0] * 200, prior=self.prior())
+        chosen = finetuned.customer_head(embeddings, labels, [1.0] * 200, prior=self.prior())
 
-        assert moved_by == 0
-        np.testing.assert_array_equal(head.weight, self.prior().weight)
+        assert chosen.moved_by == 0
+        np.testing.assert_array_equal(chosen.head.weight, self.prior().weight)
+
+    def test_a_refit_that_only_wins_on_reviews_that_count_little_keeps_it(self):
+        # Half the reviews read as the prior does, half contradict it; the contradicting half stands for few.
+        agree, agree_labels = self.reviews(100, {0: "positive", 1: "negative"})
+        contradict, contradict_labels = self.reviews(100, {2: "negative", 3: "positive"})
+        embeddings = np.vstack([agree, contradict])
+        labels = agree_labels + contradict_labels
+
+        equal = finetuned.customer_head(embeddings, labels, [1.0] * 200, prior=self.prior())
+        weighted = finetuned.customer_head(
+            embeddings, labels, [1.0] * 200, prior=self.prior(), check_weights=[1.0] * 100 + [0.01] * 100
+        )
+
+        assert equal.moved_by == 200
+        assert weighted.moved_by == 0
+
+    def test_many_reviews_are_checked_on_one_held_out_fifth(self):
+        parts = finetuned.held_out_parts(finetuned.MAX_CV_ROWS + 5)
+
+        assert len(parts) == 1 and len(parts[0]) == (finetuned.MAX_CV_ROWS + 5 + 4) // 5
+        assert len(finetuned.held_out_parts(300)) == finetuned.CV_FOLDS
 
     def test_too_few_reviews_keep_it(self):
         embeddings, labels = self.reviews(finetuned.MIN_REFIT_EXAMPLES - 1, {0: "negative", 1: "positive"})
 
-        _, moved_by = finetuned.customer_head(embeddings, labels, [1.0] * len(labels), prior=self.prior())
+        chosen = finetuned.customer_head(embeddings, labels, [1.0] * len(labels), prior=self.prior())
 
-        assert moved_by == 0
+        assert chosen.moved_by == 0 and not len(chosen.checked)
 
 
 class TestTheBlend:
@@ -171,6 +193,14 @@ class TestTheBlend:
     def test_a_tie_keeps_the_measured_default(self):
         assert finetuned.choose_fast_weight(self.hesitant_right, self.hesitant_right, self.labels) == 0.4
 
+    def test_a_share_that_wins_on_a_single_review_is_noise_and_keeps_the_default(self):
+        head, fast = self.hesitant_right.copy(), self.hesitant_right.copy()
+        head[0], fast[0] = [0.1, 0.8, 0.1], [0.98, 0.01, 0.01]  # only a share of 0.6 reads this one right
+
+        assert finetuned.choose_fast_weight(head, fast, self.labels) == finetuned.TFIDF_WEIGHT
+        head[3], fast[3] = head[0], fast[0]  # twice, and more often than not across resamples: a real win
+        assert finetuned.choose_fast_weight(head, fast, self.labels) == 0.6
+
     def test_a_training_run_with_enough_unseen_reviews_chooses_its_share(self, monkeypatch):
         chosen = []
         real_choice = finetuned.choose_fast_weight
@@ -180,7 +210,7 @@ class TestTheBlend:
 
         model = finetuned.fit(texts, labels)
 
-        assert chosen == [36]  # a fifth of the 180 unseen reviews, held out from both parts
+        assert chosen == [180]  # every unseen review, held out in turn from both parts
         assert model.tfidf_weight in finetuned.FAST_WEIGHTS
 
 
