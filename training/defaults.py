@@ -230,26 +230,35 @@ def _sentiment_scores(probabilities, labels) -> dict:
     return {"n": result["n"], "macro_f1": result["macro_f1"], "neutral_f1": result["per_class"]["neutral"]["f1"]}
 
 
-def build_default_sentiment_encoder(data_dir: Path, folder: Path = PRETRAINED_DIR, *, weights_dir: Path) -> dict:
+def build_default_sentiment_encoder(
+    data_dir: Path, folder: Path = PRETRAINED_DIR, *, weights_dir: Path | None = None
+) -> dict:
     """Ship the fine-tuned review encoder (bench/finetune_encoder.py wrote its weights and head to weights_dir) as
     the accurate kind's int8 graph and head, and measure it on the held-out 20 % of the shared Yelp and Zomato
     files (training.ml.datasets.split, the split the fine-tune left out) beside the fast kind trained on the
-    other 80 %, and their blend as the accurate kind predicts before any refit."""
-    if not (weights_dir / "model.safetensors").is_file() or not (weights_dir / "head.json").is_file():
-        raise FileNotFoundError(2, "No fine-tuned weights (model.safetensors, head.json)", str(weights_dir))
-    head_data = json.loads((weights_dir / "head.json").read_text())
+    other 80 %, and their blend as the accurate kind predicts before any refit. Without weights_dir, measure the
+    graph and head already in folder again (after a change to how reviews are read, say)."""
     splits = {"yelp": split(load_yelp(data_dir)), "zomato": split(load_zomato(data_dir))}
     train = [example for train_part, _ in splits.values() for example in train_part]
+    graph_path = folder / finetuned.GRAPH_FILE
+    if weights_dir is None:
+        if not graph_path.is_file() or not (folder / finetuned.HEAD_FILE).is_file():
+            raise FileNotFoundError(2, "No shipped fine-tuned encoder to measure", str(graph_path))
+        head_data = json.loads((folder / finetuned.HEAD_FILE).read_text())
+    else:
+        if not (weights_dir / "model.safetensors").is_file() or not (weights_dir / "head.json").is_file():
+            raise FileNotFoundError(2, "No fine-tuned weights (model.safetensors, head.json)", str(weights_dir))
+        head_data = json.loads((weights_dir / "head.json").read_text())
     if head_data.get("train_reviews") != len(train):
         raise ValueError(f"The fine-tune trained on {head_data.get('train_reviews')} reviews, not these {len(train)}")
-    # What the encoder learned from, so a customer's refit leaves those reviews out (finetuned.fit).
-    head_data["trained_on"] = sorted({finetuned.text_key(example.text) for example in train})
-    folder.mkdir(parents=True, exist_ok=True)
-    graph_path = folder / finetuned.GRAPH_FILE
-    graph_path.write_bytes(review_encoder.build_shipped_graph(weights_dir))
-    (folder / finetuned.HEAD_FILE).write_text(json.dumps(head_data))
-    review_encoder.graph_digest.cache_clear()
-    finetuned.trained_on.cache_clear()
+    if weights_dir is not None:
+        # What the encoder learned from, so a customer's refit leaves those reviews out (finetuned.fit).
+        head_data["trained_on"] = sorted({finetuned.text_key(example.text) for example in train})
+        folder.mkdir(parents=True, exist_ok=True)
+        graph_path.write_bytes(review_encoder.build_shipped_graph(weights_dir))
+        (folder / finetuned.HEAD_FILE).write_text(json.dumps(head_data))
+        review_encoder.graph_digest.cache_clear()
+        finetuned.trained_on.cache_clear()
 
     head = finetuned.LinearHead.read(folder / finetuned.HEAD_FILE)
     reviews_encoder = review_encoder.review_encoder(graph_path)

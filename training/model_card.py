@@ -108,8 +108,9 @@ def _sentiment_encoder_section(entry: dict) -> list[str]:
         f"- What: all-MiniLM-L6-v2 fine-tuned end to end with a linear head as a 3-class review classifier "
         f"({parameters.get('epochs')} epochs, first {parameters.get('max_tokens')} tokens of each review, "
         f"balanced class weights, seed {parameters.get('seed')}), shipped as an int8 ONNX graph (every linear "
-        "layer and the word embeddings in int8); a longer review is read as its first and last "
-        f"{parameters.get('max_tokens')} tokens. The accurate sentiment kind (`training.ml.finetuned`) reads it: "
+        "layer and the word embeddings in int8); a longer review is read as one window of its first and last "
+        f"{(parameters.get('max_tokens') or 256) // 2 - 1} tokens. The accurate sentiment kind "
+        "(`training.ml.finetuned`) reads it: "
         "a fresh install serves the head alone (the lexicon gives the prediction on arrival), and a training run of "
         "that kind (the default of `train --wait`) that passes the gate replaces it, blended with the fast model "
         "and with the head refit where your reviews ask for it.",

@@ -23,7 +23,7 @@ HUMAN_LABEL_WEIGHT = env_float("HUMAN_LABEL_WEIGHT", 3.0)
 #: Also train on reviews detected as not English (they are flagged at ingest and left out by default).
 TRAIN_INCLUDE_NON_ENGLISH = env_bool("TRAIN_INCLUDE_NON_ENGLISH", False)
 #: Sentiment model that training builds: `accurate` (the shipped fine-tuned MiniLM review encoder with its head
-#: refit on your reviews, blended with the fast model; +0.04 macro-F1, 90-260 reviews/s: reviews get the fast
+#: refit on your reviews, blended with the fast model; +0.04 macro-F1, 150-550 reviews/s: reviews get the fast
 #: part's prediction on arrival and the full one from a Celery task) or `fast` (hashed TF-IDF + LR, thousands of
 #: reviews/s). Either has to pass the gate; see docs/benchmarks.md.
 SENTIMENT_MODEL_KIND = env_str("SENTIMENT_MODEL_KIND", "accurate")

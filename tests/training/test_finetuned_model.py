@@ -65,6 +65,37 @@ class TestTheShippedEncoder:
         assert probabilities[1].argmax() == LABELS.index("negative")
 
 
+class TestLongReviews:
+    def test_a_long_review_is_read_as_one_window_of_its_beginning_and_its_end(self):
+        ids = [101, *range(1000, 1600), 102]
+
+        window = review_encoder.head_and_tail(ids, 256)
+
+        assert len(window) == 256 and window[0] == 101 and window[-1] == 102
+        assert window[1:128] == list(range(1000, 1127)) and window[128:-1] == list(range(1473, 1600))
+        assert review_encoder.head_and_tail(ids[:40] + [102], 256) == ids[:40] + [102]
+
+    def test_its_verdict_at_the_end_is_read_and_it_costs_one_run(self, monkeypatch):
+        encoder = finetuned.shipped_encoder()
+        encoder.clear_cache()
+        story = "We arrived at seven and the host walked us past the bar to a table by the window. " * 30
+        runs = []
+        real_session = encoder._session
+
+        class CountingSession:
+            def run(self, outputs, inputs):
+                runs.append(inputs["input_ids"].shape[1])
+                return real_session.run(outputs, inputs)
+
+        monkeypatch.setattr(encoder, "_session", CountingSession())
+        vectors = encoder.encode([story + "Worst meal of my life, never again.", story + "Best meal of my life!"])
+        probabilities = finetuned.shipped_head().predict_proba(vectors)
+
+        assert runs == [review_encoder.MAX_TOKENS] * 2
+        assert probabilities[0].argmax() == LABELS.index("negative")
+        assert probabilities[1].argmax() == LABELS.index("positive")
+
+
 def test_int8_word_embeddings_keep_the_encoders_vectors():
     import onnxruntime as ort
 

@@ -73,6 +73,29 @@ def test_one_command_rebuilds_the_suggestion_default_and_its_card(tmp_path):
     assert "SemEval-2019 trial set" in (tmp_path / "MODEL_CARD.md").read_text()
 
 
+@pytest.mark.skipif(not settings.SHARED_DATA_DIR.exists(), reason="shared data not present")
+def test_without_fine_tuned_weights_the_command_measures_the_shipped_encoder_again(tmp_path):
+    from training.ml import finetuned
+
+    if not finetuned.is_available():
+        pytest.skip("the shipped fine-tuned encoder is not installed")
+    with pytest.raises(CommandError, match="No shipped fine-tuned encoder to measure"):
+        call_command("build_default_models", "--only", "sentiment_encoder", "--out", str(tmp_path))
+    for name in (finetuned.GRAPH_FILE, finetuned.HEAD_FILE):
+        (tmp_path / name).write_bytes((PRETRAINED_DIR / name).read_bytes())
+
+    call_command("build_default_models", "--only", "sentiment_encoder", "--out", str(tmp_path), stdout=StringIO(),
+                 stderr=StringIO())  # fmt: skip
+
+    entry = json.loads((tmp_path / "defaults.json").read_text())["sentiment_encoder"]
+    shipped = shipped_manifest()["sentiment_encoder"]
+    for dataset in ("yelp", "zomato"):
+        measured = entry["metrics"]["finetuned_head"][dataset]["macro_f1"]
+        assert measured == pytest.approx(shipped["metrics"]["finetuned_head"][dataset]["macro_f1"], abs=0.002)
+    assert (tmp_path / finetuned.GRAPH_FILE).read_bytes() == (PRETRAINED_DIR / finetuned.GRAPH_FILE).read_bytes()
+    assert "one window of its first and last 127 tokens" in (tmp_path / "MODEL_CARD.md").read_text()
+
+
 def test_building_without_the_public_files_says_what_is_missing(tmp_path):
     with pytest.raises(CommandError, match="No data folder"):
         call_command("build_default_models", "--data-dir", str(tmp_path / "none"), "--out", str(tmp_path))

@@ -8,7 +8,7 @@ reviews, mostly on the neutral class (docs/benchmarks.md).
 
 A customer's training never touches the encoder (no PyTorch). It fits:
 * the fast kind's TF-IDF model on their reviews (lexicon_prior.fit). That model gives the ingest prediction at
-  once (`ingest_model`); the full model re-scores new reviews in Celery batches, since it reads 90-260 reviews/s on
+  once (`ingest_model`); the full model re-scores new reviews in Celery batches, since it reads 150-550 reviews/s on
   2 cores against thousands;
 * the head again, on the fine-tuned embeddings of their reviews, regularised towards the shipped head rather than
   towards zero (`refit_head`): a head fitted from scratch on the same reviews loses the fine-tune's gain (the

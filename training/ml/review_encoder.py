@@ -21,10 +21,12 @@ def graph_digest(path: Path) -> str:
 
 
 class ReviewEncoder(encoder.SentenceEncoder):
-    """The fine-tuned graph, reading a review longer than MAX_TOKENS as its first and its last MAX_TOKENS tokens
-    (the two embeddings averaged, unit length): a review's verdict often comes at its end. On Yelp's held-out
-    reviews (a fifth of them are longer) macro-F1 went from 0.700 with the first 256 tokens to 0.712
-    (bench/README.md). One window per run, as every int8 graph (encoder.py)."""
+    """The fine-tuned graph, reading a review longer than MAX_TOKENS as one window of its first and its last
+    (MAX_TOKENS - 2) / 2 tokens between [CLS] and [SEP]: a review's verdict often comes at its end. On Yelp's
+    held-out reviews (a fifth of them are longer) macro-F1 went from 0.700 with the first 256 tokens to 0.712 with
+    the first and the last 256 read as two windows (bench/README.md); one window of head and tail reads them as well
+    (0.7104 against 0.7106; Zomato 0.7654 against 0.7628) with 28 % fewer tokens, 1.4x the reviews per second.
+    One window per run, as every int8 graph (encoder.py)."""
 
     @cached_property
     def _tokenizer(self):
@@ -39,23 +41,23 @@ class ReviewEncoder(encoder.SentenceEncoder):
         with self._lock:
             encodings = self._tokenizer.encode_batch([text or "" for text in texts])
             session = self._session
-        windows, owners = [], []
-        for index, encoding in enumerate(encodings):
-            ids = encoding.ids  # [CLS] ... [SEP]
-            if len(ids) <= self.max_tokens:
-                windows.append(ids)
-                owners.append(index)
-            else:
-                windows += [ids[: self.max_tokens - 1] + ids[-1:], ids[:1] + ids[1 - self.max_tokens :]]
-                owners += [index, index]
+        windows = [head_and_tail(encoding.ids, self.max_tokens) for encoding in encodings]
 
         def run_one(tokens: list[int]) -> np.ndarray:
             ids = np.array([tokens], dtype=np.int64)
             return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
 
-        summed = np.zeros((len(texts), encoder.EMBEDDING_DIM))
-        np.add.at(summed, owners, np.array(list(self._pool().map(run_one, windows))))
-        return (summed / np.maximum(np.linalg.norm(summed, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        vectors = np.array(list(self._pool().map(run_one, windows)), dtype=np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def head_and_tail(ids: list[int], max_tokens: int) -> list[int]:
+    """[CLS] + the first and the last (max_tokens - 2) / 2 tokens + [SEP]; shorter sequences whole."""
+    if len(ids) <= max_tokens:
+        return ids
+    body = max_tokens - 2
+    head = body // 2
+    return ids[: 1 + head] + ids[len(ids) - 1 - (body - head) :]
 
 
 _encoders: dict[Path, ReviewEncoder] = {}

@@ -39,7 +39,8 @@ class Command(BaseCommand):
             "--finetuned-weights",
             default=None,
             help="Folder bench/finetune_encoder.py --out wrote (model.safetensors, head.json): with "
-            "--only sentiment_encoder, ship that encoder as the accurate kind's int8 graph",
+            "--only sentiment_encoder, ship that encoder as the accurate kind's int8 graph (without it, "
+            "--only sentiment_encoder measures the shipped one again)",
         )
 
     def handle(
@@ -50,18 +51,17 @@ class Command(BaseCommand):
             raise CommandError(f"No data folder {source} (set --data-dir or SHARED_DATA_DIR)")
         folder = Path(out)
         manifest = shipped_manifest(folder)
-        if "sentiment_encoder" in (only or []) and not finetuned_weights:
-            raise CommandError("--only sentiment_encoder needs --finetuned-weights (bench/finetune_encoder.py --out)")
         for kind in only or sorted(BUILDERS):
             self.stderr.write(f"Building the default {kind} model from {source}")
             try:
                 if kind == "sentiment_encoder":
-                    manifest[kind] = build_default_sentiment_encoder(
-                        source, folder, weights_dir=Path(finetuned_weights)
-                    )
+                    weights = Path(finetuned_weights) if finetuned_weights else None
+                    manifest[kind] = build_default_sentiment_encoder(source, folder, weights_dir=weights)
                 else:
                     manifest[kind] = BUILDERS[kind](source, folder)
             except FileNotFoundError as exc:
+                if kind == "sentiment_encoder" and not finetuned_weights and Path(exc.filename).parent == folder:
+                    raise CommandError(f"{kind}: {exc.strerror}: {exc.filename}") from exc
                 raise CommandError(f"{kind}: a public file is missing: {exc.filename}") from exc
             size = (folder / manifest[kind]["file"]).stat().st_size
             manifest[kind]["size_bytes"] = size
