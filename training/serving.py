@@ -52,7 +52,7 @@ def predict_on_arrival(texts: Sequence[str]) -> BatchPrediction:
     deployed = get_deployed_model()
     fast = getattr(deployed.model, "ingest_model", None)
     if fast is None:
-        return predict_with.__wrapped__(deployed, texts)
+        return _predict(deployed, texts)
     texts = list(texts)
     results = scores_from_probabilities(fast.predict_proba(texts)) if texts else []
     return BatchPrediction(deployed.version_id, deployed.name, results)
@@ -65,6 +65,11 @@ def predict_with(deployed: DeployedModel, texts: Sequence[str]) -> BatchPredicti
     Without the cache this is pure computation (no database, no network): the API calls it on
     the event loop for a single text.
     """
+    return _predict(deployed, texts)
+
+
+def _predict(deployed: DeployedModel, texts: Sequence[str]) -> BatchPrediction:
+    """predict_with's work, uncounted: predict_on_arrival counts its texts itself."""
     texts = list(texts)
     if not texts:
         return BatchPrediction(deployed.version_id, deployed.name, [])
