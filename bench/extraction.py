@@ -73,12 +73,16 @@ def write_csv(path: Path, texts: list[str]) -> None:
 
 
 def use_variant(variant: str) -> None:
-    """Point the aspect models at the float or the int8 encoder, both with empty caches."""
-    from training.ml import aspect_features, encoder
+    """Point the aspect models at the float or the int8 encoder, both with empty caches, and empty the cache of
+    the sentiment model's review encoder too (the shipped fine-tuned head is the sentiment default since 7
+    December: without this, the second variant got the first one's review embeddings for free)."""
+    from training.ml import aspect_features, encoder, finetuned
 
     aspect_features.QUANTIZED_EMBEDDINGS = variant == "int8"
     for quantized in (False, True):
         encoder.shared_encoder(quantized=quantized).clear_cache()
+    if finetuned.is_available():
+        finetuned.shipped_encoder().clear_cache()
 
 
 def predict_file(source: Path, target: Path) -> None:
@@ -98,6 +102,7 @@ def predict_file(source: Path, target: Path) -> None:
 def measure_variant(variant: str, folder: Path, texts: list[str], warm: list[str]) -> dict:
     from training.ml import aspect_features, encoder
     from training.ml.text import split_sentences
+    from training.serving import predict_texts
 
     use_variant(variant)
     write_csv(folder / "warm.csv", warm)
@@ -115,6 +120,10 @@ def measure_variant(variant: str, folder: Path, texts: list[str], warm: list[str
     started = time.perf_counter()
     sentence_encoder.encode(distinct)
     encode_seconds = time.perf_counter() - started
+    use_variant(variant)
+    started = time.perf_counter()
+    predict_texts([text.strip() for text in texts])  # the review-level sentiment predict_file also writes
+    sentiment_seconds = time.perf_counter() - started
     return {
         "reviews": len(texts),
         "sentences": len(sentences),
@@ -124,6 +133,7 @@ def measure_variant(variant: str, folder: Path, texts: list[str], warm: list[str
         "sentences_per_s": round(len(sentences) / seconds, 1),
         "encode_seconds": round(encode_seconds, 2),
         "encode_sentences_per_s": round(len(distinct) / encode_seconds, 1),
+        "sentiment_seconds": round(sentiment_seconds, 2),
     }
 
 
@@ -180,7 +190,8 @@ def main(argv=None) -> int:
                 f"{variant:>5}: {f['reviews_per_s']:7.1f} reviews/s  {f['sentences_per_s']:7.1f} sentences/s"
                 f"  ({f['reviews']} reviews, {f['sentences']} sentences in {f['seconds']} s; encoding the "
                 f"{f['distinct_sentences']} distinct sentences alone: {f['encode_seconds']} s, "
-                f"{f['encode_sentences_per_s']} sentences/s)",
+                f"{f['encode_sentences_per_s']} sentences/s; the review-level sentiment alone: "
+                f"{f['sentiment_seconds']} s)",
                 flush=True,
             )
     results["load_after"] = os.getloadavg()[0]
