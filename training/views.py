@@ -27,6 +27,7 @@ from training.learning_curve import sentiment_learning_curve
 from training.ml import lexicon
 from training.models import Deployment, EvaluationReport, GateDecision, ModelVersion, TrainingJob
 from training.retraining import retraining_need
+from training.version_notes import accurate_composition
 from training.versions import (
     DeploymentError,
     model_version_promote,
@@ -265,6 +266,7 @@ def model_page(request: HttpRequest, version_id: int) -> HttpResponse:
             "labels": LABELS,
             "gates": gates,
             "summary": version_summaries([version], {version.pk: gates[0]} if gates else {})[version.pk],
+            "composition": accurate_composition(version),
             "deployments": Deployment.objects.filter(model_version=version).select_related("user").order_by("-id"),
             "mlflow_url": mlflow_run_url(version),
             "can_promote": can(request.user, "training.promote_modelversion"),
