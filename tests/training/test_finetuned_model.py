@@ -339,6 +339,7 @@ class TestTheAccurateKindInTheLifecycle:
         assert version.algorithm == finetuned.ALGORITHM and version.parameters["kind"] == "accurate"
         assert version.parameters["head_refit_examples"] == 0  # ~120 training reviews: the shipped head stays
         assert version.parameters["fast_share"] == finetuned.TFIDF_WEIGHT
+        assert 0 < version.parameters["unseen_reviews"] < finetuned.MIN_REFIT_EXAMPLES
         assert isinstance(deployed_accurate.model, finetuned.FinetunedSentimentModel)
 
     def test_a_new_review_gets_the_fast_prediction_at_once_and_the_full_one_from_celery(self, deployed_accurate):

@@ -127,6 +127,18 @@ class TestTheShippedSentimentDefault:
         model_version_ensure_defaults()
         forget_deployed_model()
 
+    def test_its_model_page_shows_its_scores_and_says_they_are_not_on_your_reviews(self, fresh_install):
+        from tests.factories import UserFactory
+        from tests.project.test_staff_pages import logged_in
+
+        champion = ModelVersion.objects.get(kind="sentiment", stage="champion")
+
+        page = logged_in(UserFactory(is_staff=True)).get(f"/models/{champion.pk}/").text
+
+        accuracy = round(champion.metrics["evaluation"]["accuracy"] * 100)
+        assert f"Correct on {accuracy}% of held-out reviews" in page and "Not scored" not in page
+        assert "not your reviews" in page and "not trained on your reviews yet" in page
+
     def test_it_replaces_the_lexicon_baseline_as_the_champion(self, fresh_install):
         from training.ml import finetuned
         from training.registry import get_deployed_model
@@ -136,6 +148,7 @@ class TestTheShippedSentimentDefault:
         assert champion.algorithm == finetuned.SHIPPED_ALGORITHM and champion.parameters["shipped"] is True
         assert Deployment.objects.filter(model_version=champion, action="initial").exists()
         assert 0.7 < champion.metrics["evaluation"]["macro_f1"] < 0.8
+        assert champion.metrics["evaluation"]["n"] == 3110 and champion.metrics["evaluation"]["confusion_matrix"]
         model = get_deployed_model().model
         negative, positive = model.predict_proba(["Cold food, rude waiter, never again.", "A wonderful evening!"])
         assert negative.argmax() == 2 and positive.argmax() == 0

@@ -137,6 +137,7 @@ class FinetunedSentimentModel:
         self.graph_digest = graph_digest
         self.graph_name = graph_name
         self.refit_examples = 0  # how many reviews moved the head (fit sets it)
+        self.unseen_examples = 0  # how many training reviews were new to the encoder (fit sets it)
 
     @property
     def ingest_model(self) -> text_classifier.HashedTfidfSentimentModel:
@@ -380,4 +381,5 @@ def fit(
     report(1.0, "Done")
     model = FinetunedSentimentModel(base, head, tfidf_weight=fast_weight, graph_digest=graph_digest(graph))
     model.refit_examples = moved_by
+    model.unseen_examples = len(rows)
     return model
