@@ -347,27 +347,32 @@ class SentenceEncoder:
                         self._cache.popitem(last=False)
         return np.stack([found[text] for text in texts]).astype(np.float32, copy=False)
 
+    def _window(self, ids: list[int]) -> list[int]:
+        """The tokens one text is read as (the tokenizer already cut them to max_tokens)."""
+        return ids
+
     def _encode_unique(self, texts: list[str]) -> np.ndarray:
         result = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
         with self._lock:
             encodings = self._tokenizer.encode_batch([text or "" for text in texts])
             session = self._session
+        windows = [self._window(encoding.ids) for encoding in encodings]
         if self._single_runs:
             # onnxruntime releases the GIL in run(): one single-threaded run per core.
             def run_one(tokens: list[int]) -> np.ndarray:
                 ids = np.array([tokens], dtype=np.int64)
                 return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
 
-            result[:] = list(self._pool().map(run_one, [encoding.ids for encoding in encodings]))
+            result[:] = list(self._pool().map(run_one, windows))
             return result
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(texts)), key=lambda i: len(windows[i]))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            width = max(len(encodings[i].ids) for i in chunk)
+            width = max(len(windows[i]) for i in chunk)
             ids = np.zeros((len(chunk), width), dtype=np.int64)
             mask = np.zeros((len(chunk), width), dtype=np.int64)
             for row, index in enumerate(chunk):
-                tokens = encodings[index].ids
+                tokens = windows[index]
                 ids[row, : len(tokens)] = tokens
                 mask[row, : len(tokens)] = 1
             (embeddings,) = session.run(None, {"input_ids": ids, "attention_mask": mask})

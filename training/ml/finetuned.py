@@ -352,12 +352,13 @@ def fit(
     row_labels, row_weights = [labels[i] for i in rows], weights_array[rows]
     report(0.85, f"Checking a head refit on {len(rows):,} reviews")
     row_checks = None if check_weights is None else np.asarray(check_weights, dtype=float)[rows]
+    parts = held_out_parts(len(rows), seed)
     chosen = customer_head(
         embeddings,
         row_labels,
         row_weights,
         strength=head_strength,
-        parts=held_out_parts(len(rows), seed),
+        parts=parts,
         check_weights=row_checks,
     )
     fast_weight = TFIDF_WEIGHT
@@ -365,7 +366,7 @@ def fit(
         report(0.9, "Choosing the blend on the same held-out reviews")
         fast_proba = np.zeros_like(chosen.checked_proba)
         at = 0
-        for held in held_out_parts(len(rows), seed):
+        for held in parts:  # the same order as chosen.checked
             others = np.setdiff1d(np.arange(len(texts)), rows[held])
             if len(others) > max_trial_examples:
                 others = np.sort(rng.choice(others, max_trial_examples, replace=False))

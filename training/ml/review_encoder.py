@@ -34,21 +34,11 @@ class ReviewEncoder(encoder.SentenceEncoder):
 
         tokenizer = Tokenizer.from_file(str(encoder.model_dir() / "tokenizer.json"))
         tokenizer.no_padding()
-        tokenizer.no_truncation()  # windows are cut below
+        tokenizer.no_truncation()  # the window is cut by _window
         return tokenizer
 
-    def _encode_unique(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            encodings = self._tokenizer.encode_batch([text or "" for text in texts])
-            session = self._session
-        windows = [head_and_tail(encoding.ids, self.max_tokens) for encoding in encodings]
-
-        def run_one(tokens: list[int]) -> np.ndarray:
-            ids = np.array([tokens], dtype=np.int64)
-            return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
-
-        vectors = np.array(list(self._pool().map(run_one, windows)), dtype=np.float32)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    def _window(self, ids: list[int]) -> list[int]:
+        return head_and_tail(ids, self.max_tokens)
 
 
 def head_and_tail(ids: list[int], max_tokens: int) -> list[int]:
