@@ -160,7 +160,7 @@ def sentiment_train(job: TrainingJob, progress: JobProgress) -> dict:
     parameters = _parameters(algorithm, kind, min_samples)
     if hasattr(model, "refit_examples"):  # the accurate kind: how many reviews moved the shipped head
         parameters["head_refit_examples"] = model.refit_examples
-        parameters["unseen_reviews"] = getattr(model, "unseen_examples", None)  # new to the encoder
+        parameters["unseen_reviews"] = model.unseen_examples  # how many were new to the encoder
         parameters["fast_share"] = model.tfidf_weight  # the fast model's share of each prediction
     evaluation_description = evaluation.describe()
 
